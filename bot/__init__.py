@@ -1,0 +1,1 @@
+"""Wiring: configuration, the application, the command line's bot modes."""

@@ -1,0 +1,123 @@
+"""Configuration: one frozen dataclass built from the environment (and a .env file)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from domain.db import DatabaseUrl
+from domain.money import Currency
+
+DEFAULT_ROOT_URL = "mysql://root@127.0.0.1:3306"
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names it and says what to do."""
+
+
+@dataclass(frozen=True)
+class Config:
+    bot_token: str | None
+    bot_api_base_url: str | None
+    database: DatabaseUrl
+    customer_database: DatabaseUrl
+    root_database: DatabaseUrl
+    utility_name: str
+    currency: Currency
+    default_tariff: Decimal
+    due_days: int
+    timezone: ZoneInfo
+    reminder_days: int
+    webhook_secret: str | None
+    persistence_file: Path
+
+    def __repr__(self) -> str:  # never print the token or passwords
+        return (
+            f"Config(utility_name={self.utility_name!r}, database={self.database!r}, "
+            f"customer_database={self.customer_database!r}, token_set={bool(self.bot_token)})"
+        )
+
+    __str__ = __repr__
+
+    def require_token(self) -> str:
+        if not self.bot_token:
+            raise ConfigError(
+                "BOT_TOKEN is not set: put the token from @BotFather in .env, "
+                "or use `python run_bot.py sandbox` to try the bot without one."
+            )
+        return self.bot_token
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Config:
+    """Build the configuration; ``environ`` wins over the ``.env`` file."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    def get(name: str, default: str | None = None) -> str | None:
+        value = values.get(name)
+        return value.strip() if value and value.strip() else default
+
+    def url(name: str, default: str | None = None) -> DatabaseUrl:
+        raw = get(name, default)
+        if raw is None:
+            raise ConfigError(
+                f"{name} is not set: add it to .env (see .env.example), "
+                "e.g. mysql://user:password@127.0.0.1:3306/electricity_billing"
+            )
+        try:
+            return DatabaseUrl.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name} is not a valid mysql:// URL: {exc}") from exc
+
+    def number(name: str, default: str) -> Decimal:
+        raw = get(name, default) or default
+        try:
+            value = Decimal(raw)
+        except InvalidOperation as exc:
+            raise ConfigError(f"{name} must be a number, got {raw!r}.") from exc
+        if not value.is_finite() or value <= 0:
+            raise ConfigError(f"{name} must be greater than zero, got {raw!r}.")
+        return value
+
+    def integer(name: str, default: int) -> int:
+        raw = get(name, str(default)) or str(default)
+        if not raw.isdigit():
+            raise ConfigError(f"{name} must be a whole number of days, got {raw!r}.")
+        return int(raw)
+
+    tz_name = get("TIMEZONE", "Africa/Lagos") or "Africa/Lagos"
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"TIMEZONE {tz_name!r} is not a known time zone.") from exc
+
+    database = url("DATABASE_URL")
+    if not database.database:
+        raise ConfigError("DATABASE_URL must end with the database name (…:3306/dbname).")
+    return Config(
+        bot_token=get("BOT_TOKEN"),
+        bot_api_base_url=get("BOT_API_BASE_URL"),
+        database=database,
+        customer_database=url("CUSTOMER_DATABASE_URL"),
+        root_database=url("DATABASE_ROOT_URL", DEFAULT_ROOT_URL),
+        utility_name=get("UTILITY_NAME", "City Power & Light") or "",
+        currency=Currency(
+            code=get("CURRENCY_CODE", "NGN") or "NGN", symbol=get("CURRENCY_SYMBOL", "₦") or "₦"
+        ),
+        default_tariff=number("DEFAULT_TARIFF", "68.50"),
+        due_days=integer("DUE_DAYS", 14),
+        timezone=timezone,
+        reminder_days=integer("REMINDER_DAYS", 3),
+        webhook_secret=get("WEBHOOK_SECRET"),
+        persistence_file=Path(get("PERSISTENCE_FILE", "data/bot-state.pickle") or ""),
+    )

@@ -1,0 +1,1 @@
+"""Domain layer: money, customers, bills, payments and reports over aiomysql (no Telegram)."""

@@ -1,0 +1,147 @@
+"""Admins: creation, email + password login, Telegram links, roles and notifications."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from domain import passwords, throttle, validation
+from domain.db import Database, UnitOfWork, error_code
+from domain.errors import AdminNotFound, AuthenticationFailed, DuplicateAdmin, InvalidInput
+from domain.models import Admin, Role, now_utc
+
+
+async def create_admin(
+    db: Database,
+    *,
+    admin_name: str,
+    email: str,
+    password: str,
+    role: str = Role.ADMIN.value,
+    telegram_user_id: int | None = None,
+) -> Admin:
+    """Create an admin (name and email unique); the password is hashed off the loop."""
+    try:
+        role_value = Role(role)
+    except ValueError as exc:
+        raise InvalidInput(f"Role must be one of: {', '.join(r.value for r in Role)}.") from exc
+    problem = passwords.validate_new_password(password)
+    if problem:
+        raise InvalidInput(problem)
+    values = {
+        "admin_name": validation.admin_name(admin_name),
+        "email": validation.email(email),
+        "password_hash": await passwords.hash_password(password),
+        "role": role_value.value,
+        "telegram_user_id": telegram_user_id,
+    }
+
+    async def work(uow: UnitOfWork) -> Admin:
+        try:
+            admin_id = await uow.insert("insert_admin", values)
+        except Exception as exc:
+            if error_code(exc) == 1062:
+                raise DuplicateAdmin() from exc
+            raise
+        row = await uow.fetch_one("get_admin", {"admin_id": admin_id})
+        await uow.commit()
+        assert row is not None
+        return Admin.from_row(row)
+
+    return await db.transaction(work)
+
+
+async def find_by_telegram(db: Database, telegram_user_id: int) -> Admin | None:
+    row = await db.fetch_one("get_admin_by_telegram", {"telegram_user_id": telegram_user_id})
+    return Admin.from_row(row) if row else None
+
+
+async def find_by_email(db: Database, email: str) -> Admin | None:
+    row = await db.fetch_one("get_admin_by_email", {"email": email.strip().lower()})
+    return Admin.from_row(row) if row else None
+
+
+async def get(db: Database, admin_id: int) -> Admin:
+    row = await db.fetch_one("get_admin", {"admin_id": admin_id})
+    if row is None:
+        raise AdminNotFound()
+    return Admin.from_row(row)
+
+
+async def authenticate(
+    db: Database,
+    email: str,
+    password: str,
+    telegram_user_id: int | None,
+    *,
+    policy: throttle.ThrottlePolicy | None = None,
+    now: datetime | None = None,
+) -> Admin:
+    """Check email + password (throttled); link the Telegram account when one is given."""
+    policy = policy or throttle.ThrottlePolicy()
+    moment = now or now_utc()
+    typed = validation.clean_text(email).lower()[:254]
+    keys = throttle.subjects(telegram_user_id, email=typed)
+
+    async def load(uow: UnitOfWork) -> dict[str, object] | None:
+        await throttle.ensure_allowed(uow, keys, moment)
+        return await uow.fetch_one("get_admin_by_email", {"email": typed})
+
+    row = await db.read(load)
+    stored = str(row["password_hash"]) if row else passwords.dummy_hash()
+    ok = await passwords.verify_password(password, stored) and row is not None
+    if not ok:
+        async def fail(uow: UnitOfWork) -> None:
+            await throttle.record_failure(uow, keys, moment, policy)
+            await uow.commit()
+
+        await db.transaction(fail)
+        raise AuthenticationFailed()
+    assert row is not None
+    upgrade = await passwords.hash_password(password) if passwords.needs_upgrade(stored) else None
+    admin_id = int(str(row["admin_id"]))
+
+    async def succeed(uow: UnitOfWork) -> Admin:
+        await throttle.reset(uow, keys)
+        if upgrade:
+            await uow.execute(
+                "set_admin_password", {"admin_id": admin_id, "password_hash": upgrade}
+            )
+        if telegram_user_id is not None:
+            await uow.execute(
+                "unlink_telegram_from_admins", {"telegram_user_id": telegram_user_id}
+            )
+            await uow.execute(
+                "link_admin_telegram",
+                {"admin_id": admin_id, "telegram_user_id": telegram_user_id},
+            )
+        fresh = await uow.fetch_one("get_admin", {"admin_id": admin_id})
+        await uow.commit()
+        assert fresh is not None
+        return Admin.from_row(fresh)
+
+    return await db.transaction(succeed)
+
+
+
+async def logout(db: Database, telegram_user_id: int) -> bool:
+    async def work(uow: UnitOfWork) -> bool:
+        changed = await uow.execute(
+            "unlink_telegram_from_admins", {"telegram_user_id": telegram_user_id}
+        )
+        await uow.commit()
+        return changed > 0
+
+    return await db.transaction(work)
+
+
+async def set_notify(db: Database, admin_id: int, notify: bool) -> None:
+    async def work(uow: UnitOfWork) -> None:
+        await uow.execute("set_admin_notify", {"admin_id": admin_id, "notify": notify})
+        await uow.commit()
+
+    await db.transaction(work)
+
+
+async def to_notify_of_payments(db: Database) -> list[Admin]:
+    return [Admin.from_row(r) for r in await db.fetch_all("admins_to_notify")]

@@ -1,0 +1,408 @@
+"""Customers: creation, lookup, contact details, activation, login and Telegram links."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from domain import audit, passwords, throttle, validation
+from domain.db import Database, UnitOfWork, error_code
+from domain.errors import (
+    ActivationCodeExpired,
+    ActivationCodeInvalid,
+    AuthenticationFailed,
+    CustomerNotFound,
+    DuplicateMeterNumber,
+    InvalidInput,
+)
+from domain.models import Bill, Customer, Page, Payment, db_time, now_utc, utc
+
+ACTIVATION_TTL = timedelta(hours=72)
+
+
+async def add_customer(
+    db: Database,
+    *,
+    meter_number: str,
+    full_name: str,
+    address: str,
+    phone_number: str | None = None,
+    email: str | None = None,
+    admin_id: int | None = None,
+) -> Customer:
+    """Create a customer; the meter number must be new."""
+    values = {
+        "meter_number": validation.meter_number(meter_number),
+        "full_name": validation.full_name(full_name),
+        "address": validation.address(address),
+        "phone_number": validation.phone_number(phone_number) if phone_number else None,
+        "email": validation.email(email) if email else None,
+    }
+
+    async def work(uow: UnitOfWork) -> Customer:
+        try:
+            customer_id = await uow.insert("insert_customer", values)
+        except Exception as exc:
+            if error_code(exc) == 1062:
+                raise DuplicateMeterNumber(values["meter_number"] or "") from exc
+            raise
+        row = await uow.fetch_one("get_customer", {"customer_id": customer_id})
+        assert row is not None
+        customer = Customer.from_row(row)
+        await audit.record(
+            uow, admin_id=admin_id, action="customer.create", entity_type="customer",
+            entity_id=customer_id, customer_id=customer_id, after=values,
+        )
+        await uow.commit()
+        return customer
+
+    return await db.transaction(work)
+
+
+async def get_by_meter(db: Database, meter_number: str) -> Customer:
+    try:
+        meter = validation.meter_number(meter_number)
+    except InvalidInput as exc:
+        raise CustomerNotFound(meter_number) from exc
+    row = await db.fetch_one("get_customer_by_meter", {"meter_number": meter})
+    if row is None:
+        raise CustomerNotFound(meter_number)
+    return Customer.from_row(row)
+
+
+async def get(db: Database, customer_id: int) -> Customer:
+    row = await db.fetch_one("get_customer", {"customer_id": customer_id})
+    if row is None:
+        raise CustomerNotFound()
+    return Customer.from_row(row)
+
+
+async def find_by_telegram(db: Database, telegram_user_id: int) -> Customer | None:
+    row = await db.fetch_one("get_customer_by_telegram", {"telegram_user_id": telegram_user_id})
+    return Customer.from_row(row) if row else None
+
+
+async def search(
+    db: Database, text: str | None = None, *, page: int = 0, page_size: int = 8
+) -> Page[Customer]:
+    """Customers whose name or meter number contains ``text`` (all when empty), by name."""
+    cleaned = validation.clean_text(text or "")[:100]
+    escaped = cleaned.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%" if cleaned else None
+    page = max(0, page)
+
+    async def work(uow: UnitOfWork) -> Page[Customer]:
+        total = int(await uow.fetch_value("count_customers", {"pattern": pattern}))
+        rows = await uow.fetch_all(
+            "search_customers",
+            {"pattern": pattern, "limit": page_size, "offset": page * page_size},
+        )
+        return Page([Customer.from_row(r) for r in rows], page, page_size, total)
+
+    return await db.read(work)
+
+
+async def update_contact(
+    db: Database,
+    customer_id: int,
+    *,
+    phone_number: str | None = None,
+    email: str | None = None,
+    address: str | None = None,
+) -> Customer:
+    """A customer changes their own phone, email or address (None keeps the current value)."""
+
+    async def work(uow: UnitOfWork) -> Customer:
+        row = await uow.fetch_one("lock_customer", {"customer_id": customer_id})
+        if row is None:
+            raise CustomerNotFound()
+        await uow.execute(
+            "update_customer_contact",
+            {
+                "customer_id": customer_id,
+                "phone_number": validation.phone_number(phone_number)
+                if phone_number is not None else row["phone_number"],
+                "email": validation.email(email) if email is not None else row["email"],
+                "address": validation.address(address) if address is not None else row["address"],
+            },
+        )
+        fresh = await uow.fetch_one("get_customer", {"customer_id": customer_id})
+        await uow.commit()
+        assert fresh is not None
+        return Customer.from_row(fresh)
+
+    return await db.transaction(work)
+
+
+EDITABLE_FIELDS = ("full_name", "meter_number", "phone_number", "email", "address")
+_VALIDATORS = {
+    "full_name": validation.full_name,
+    "meter_number": validation.meter_number,
+    "phone_number": validation.phone_number,
+    "email": validation.email,
+    "address": validation.address,
+}
+
+
+async def edit_by_admin(
+    db: Database, customer_id: int, field: str, value: str, *, admin_id: int
+) -> Customer:
+    """An admin changes one of a customer's details; the change is audited."""
+    if field not in EDITABLE_FIELDS:
+        raise InvalidInput("That field cannot be changed.")
+    clean = _VALIDATORS[field](value)
+
+    async def work(uow: UnitOfWork) -> Customer:
+        row = await uow.fetch_one("lock_customer", {"customer_id": customer_id})
+        if row is None:
+            raise CustomerNotFound()
+        before = {name: row[name] for name in EDITABLE_FIELDS}
+        after = {**before, field: clean}
+        try:
+            await uow.execute("update_customer_by_admin", {"customer_id": customer_id, **after})
+        except Exception as exc:
+            if error_code(exc) == 1062:
+                raise DuplicateMeterNumber(clean) from exc
+            raise
+        await audit.record(
+            uow, admin_id=admin_id, action="customer.edit", entity_type="customer",
+            entity_id=customer_id, customer_id=customer_id,
+            before={field: before[field]}, after={field: clean},
+        )
+        fresh = await uow.fetch_one("get_customer", {"customer_id": customer_id})
+        await uow.commit()
+        assert fresh is not None
+        return Customer.from_row(fresh)
+
+    return await db.transaction(work)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activation codes
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+async def issue_activation_code(
+    db: Database, customer_id: int, *, admin_id: int | None = None,
+    ttl: timedelta = ACTIVATION_TTL, now: datetime | None = None,
+) -> str:
+    """Create a single-use code for the deep link ``?start=<code>``; only its hash is stored."""
+    code = secrets.token_urlsafe(18)  # 24 characters of [A-Za-z0-9_-], fits a deep link
+    moment = now or now_utc()
+
+    async def work(uow: UnitOfWork) -> str:
+        if await uow.fetch_one("get_customer", {"customer_id": customer_id}) is None:
+            raise CustomerNotFound()
+        await uow.execute(
+            "insert_activation_code",
+            {
+                "code_hash": _code_hash(code),
+                "customer_id": customer_id,
+                "expires_at": db_time(moment + ttl),
+                "admin_id": admin_id,
+            },
+        )
+        await uow.commit()
+        return code
+
+    return await db.transaction(work)
+
+
+async def check_activation_code(db: Database, code: str, *, now: datetime | None = None) -> Customer:
+    """The customer an unused, unexpired code belongs to (nothing is changed)."""
+    row = await db.fetch_one("lock_activation_code", {"code_hash": _code_hash(code)})
+    _ensure_code_usable(row, now or now_utc())
+    assert row is not None
+    return await get(db, int(row["customer_id"]))
+
+
+def _ensure_code_usable(row: dict[str, object] | None, now: datetime) -> None:
+    if row is None or row["used_at"] is not None:
+        raise ActivationCodeInvalid()
+    expires_at = row["expires_at"]
+    assert isinstance(expires_at, datetime)
+    if (utc(expires_at) or now) <= now:
+        raise ActivationCodeExpired()
+
+
+async def redeem_activation_code(
+    db: Database, code: str, password: str, telegram_user_id: int, *, now: datetime | None = None
+) -> Customer:
+    """Spend the code: set the customer's password and link this Telegram account."""
+    problem = passwords.validate_new_password(password)
+    if problem:
+        raise InvalidInput(problem)
+    password_hash = await passwords.hash_password(password)
+    moment = now or now_utc()
+
+    async def work(uow: UnitOfWork) -> Customer:
+        row = await uow.fetch_one("lock_activation_code", {"code_hash": _code_hash(code)})
+        _ensure_code_usable(row, moment)
+        assert row is not None
+        customer_id = int(row["customer_id"])
+        await uow.execute("mark_activation_code_used", {"code_hash": row["code_hash"], "now": db_time(moment)})
+        await uow.execute(
+            "set_customer_password", {"customer_id": customer_id, "password_hash": password_hash}
+        )
+        customer = await _link(uow, customer_id, telegram_user_id)
+        await uow.commit()
+        return customer
+
+    return await db.transaction(work)
+
+
+async def _link(uow: UnitOfWork, customer_id: int, telegram_user_id: int) -> Customer:
+    await uow.execute("unlink_telegram_from_customers", {"telegram_user_id": telegram_user_id})
+    await uow.execute(
+        "link_customer_telegram",
+        {"customer_id": customer_id, "telegram_user_id": telegram_user_id},
+    )
+    row = await uow.fetch_one("get_customer", {"customer_id": customer_id})
+    assert row is not None
+    return Customer.from_row(row)
+
+
+# ---------------------------------------------------------------------------------------------
+# Login, logout, password
+
+
+async def login(
+    db: Database,
+    meter_number: str,
+    password: str,
+    telegram_user_id: int,
+    *,
+    policy: throttle.ThrottlePolicy | None = None,
+    now: datetime | None = None,
+) -> Customer:
+    """Check meter number + password (throttled) and link this Telegram account."""
+    policy = policy or throttle.ThrottlePolicy()
+    moment = now or now_utc()
+    typed_meter = validation.clean_text(meter_number).upper()[:64]
+    keys = throttle.subjects(telegram_user_id, meter=typed_meter)
+
+    async def check_throttle(uow: UnitOfWork) -> dict[str, object] | None:
+        await throttle.ensure_allowed(uow, keys, moment)
+        return await uow.fetch_one("get_customer_by_meter", {"meter_number": typed_meter})
+
+    row = await db.read(check_throttle)
+    stored = str(row["password_hash"]) if row and row["password_hash"] else None
+    # Verify even for an unknown meter, so timing does not tell which meters exist.
+    ok = await passwords.verify_password(password, stored or passwords.dummy_hash()) and row is not None
+    if not ok:
+        async def fail(uow: UnitOfWork) -> None:
+            await throttle.record_failure(uow, keys, moment, policy)
+            await uow.commit()
+
+        await db.transaction(fail)
+        raise AuthenticationFailed()
+    assert row is not None
+    upgrade = await passwords.hash_password(password) if passwords.needs_upgrade(stored) else None
+
+    async def succeed(uow: UnitOfWork) -> Customer:
+        await throttle.reset(uow, keys)
+        if upgrade:
+            await uow.execute(
+                "set_customer_password",
+                {"customer_id": row["customer_id"], "password_hash": upgrade},
+            )
+        customer = await _link(uow, int(row["customer_id"]), telegram_user_id)
+        await uow.commit()
+        return customer
+
+    return await db.transaction(succeed)
+
+
+
+async def logout(db: Database, telegram_user_id: int) -> bool:
+    """Unlink this Telegram account; True if it was linked."""
+
+    async def work(uow: UnitOfWork) -> bool:
+        changed = await uow.execute(
+            "unlink_telegram_from_customers", {"telegram_user_id": telegram_user_id}
+        )
+        await uow.commit()
+        return changed > 0
+
+    return await db.transaction(work)
+
+
+async def change_password(
+    db: Database, customer_id: int, current: str, new: str,
+    *, policy: throttle.ThrottlePolicy | None = None, now: datetime | None = None,
+) -> None:
+    """Change a password after checking the current one (wrong guesses are throttled)."""
+    policy = policy or throttle.ThrottlePolicy()
+    moment = now or now_utc()
+    problem = passwords.validate_new_password(new)
+    if problem:
+        raise InvalidInput(problem)
+    keys = (f"customer:{customer_id}",)
+
+    async def load(uow: UnitOfWork) -> dict[str, object] | None:
+        await throttle.ensure_allowed(uow, keys, moment)
+        return await uow.fetch_one("get_customer", {"customer_id": customer_id})
+
+    row = await db.read(load)
+    if row is None:
+        raise CustomerNotFound()
+    if not await passwords.verify_password(current, str(row["password_hash"] or "")):
+        async def fail(uow: UnitOfWork) -> None:
+            await throttle.record_failure(uow, keys, moment, policy)
+            await uow.commit()
+
+        await db.transaction(fail)
+        raise AuthenticationFailed()
+    new_hash = await passwords.hash_password(new)
+
+    async def work(uow: UnitOfWork) -> None:
+        await throttle.reset(uow, keys)
+        await uow.execute(
+            "set_customer_password", {"customer_id": customer_id, "password_hash": new_hash}
+        )
+        await uow.commit()
+
+    await db.transaction(work)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    customer: Customer
+    balance_due: Decimal
+    open_bills: int
+    next_due_date: date | None
+    last_bill: Bill | None
+    last_payment: Payment | None
+
+
+async def dashboard(db: Database, customer_id: int) -> Dashboard:
+    """Name, meter, balance due, last bill, last payment and next due date."""
+
+    async def work(uow: UnitOfWork) -> Dashboard:
+        row = await uow.fetch_one("get_customer", {"customer_id": customer_id})
+        if row is None:
+            raise CustomerNotFound()
+        summary = await uow.fetch_one("get_dashboard", {"customer_id": customer_id})
+        assert summary is not None
+        bill = await uow.fetch_one("last_customer_bill", {"customer_id": customer_id})
+        payment = await uow.fetch_one("last_customer_payment", {"customer_id": customer_id})
+        return Dashboard(
+            customer=Customer.from_row(row),
+            balance_due=Decimal(summary["balance_due"]),
+            open_bills=int(summary["open_bills"]),
+            next_due_date=summary["next_due_date"],
+            last_bill=Bill.from_row(bill) if bill else None,
+            last_payment=Payment.from_row(payment) if payment else None,
+        )
+
+    return await db.read(work)

@@ -1,0 +1,292 @@
+"""Connection pools, the unit of work, named SQL queries and transaction retries.
+
+Every query the application runs lives in ``sql/queries/*.sql`` under a ``-- name:`` header,
+with ``:named`` parameters; :func:`query` returns it in PyMySQL's ``%(name)s`` format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote, urlsplit
+
+import aiomysql
+import pymysql
+
+from domain.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+# Errors after which the whole transaction can simply be run again.
+RETRYABLE_TRANSACTION_ERRORS = {1213, 1020, 1205}  # deadlock, record changed, lock wait timeout
+# Errors that mean the connection is gone (server restarted, network cut, KILL).
+CONNECTION_LOST_ERRORS = {2003, 2006, 2013, 2014, 2055, 1927, 4031}
+
+Row = dict[str, Any]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """``mysql://user:password@host:port/database`` taken apart."""
+
+    user: str
+    password: str = ""
+    host: str = "127.0.0.1"
+    port: int = 3306
+    database: str = ""
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseUrl:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mysql", "mariadb", "mysql+pymysql"):
+            raise ValueError(f"expected a mysql:// URL, got scheme {parts.scheme!r}")
+        if not parts.username:
+            raise ValueError("the URL names no user (mysql://user:password@host:port/db)")
+        return cls(
+            user=unquote(parts.username),
+            password=unquote(parts.password or ""),
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            database=unquote(parts.path.lstrip("/")),
+        )
+
+    def with_database(self, database: str) -> DatabaseUrl:
+        return DatabaseUrl(self.user, self.password, self.host, self.port, database)
+
+    def to_url(self) -> str:
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        return f"mysql://{auth}@{self.host}:{self.port}/{quote(self.database, safe='')}"
+
+    def __repr__(self) -> str:  # never show the password
+        return f"DatabaseUrl(user={self.user!r}, host={self.host!r}, port={self.port}, " \
+            f"database={self.database!r})"
+
+    __str__ = __repr__
+
+
+# ---------------------------------------------------------------------------------------------
+# Named queries
+
+
+_NAME_RE = re.compile(r"^--\s*name:\s*(\w+)\s*$")
+_PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def _load_queries(path: Path) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    name: str | None = None
+    lines: list[str] = []
+
+    def flush() -> None:
+        if name is not None:
+            body = "\n".join(lines).strip().rstrip(";")
+            # PyMySQL formats with %, so literal percent signs are doubled first.
+            queries[name] = _PARAM_RE.sub(r"%(\1)s", body.replace("%", "%%"))
+
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        match = _NAME_RE.match(raw.strip())
+        if match:
+            flush()
+            name, lines = match.group(1), []
+        elif raw.strip().startswith("--"):
+            continue  # the query's one-line description
+        else:
+            lines.append(raw)
+    flush()
+    return queries
+
+
+@cache
+def _all_queries() -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for path in sorted((SQL_DIR / "queries").glob("*.sql")):
+        for name, sql in _load_queries(path).items():
+            if name in queries:
+                raise RuntimeError(f"query {name} is defined twice ({path.name})")
+            queries[name] = sql
+    return queries
+
+
+def query(name: str) -> str:
+    """Return the SQL of the named query, ready for PyMySQL's ``%(name)s`` parameters."""
+    return _all_queries()[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pools and units of work
+
+
+class Database:
+    """One aiomysql pool (one database account) with an explicit lifecycle."""
+
+    def __init__(self, pool: aiomysql.Pool, url: DatabaseUrl) -> None:
+        self._pool = pool
+        self.url = url
+
+    @classmethod
+    async def connect(
+        cls, url: DatabaseUrl, *, minsize: int = 1, maxsize: int = 10, pool_recycle: int = 600
+    ) -> Database:
+        pool = await aiomysql.create_pool(
+            host=url.host,
+            port=url.port,
+            user=url.user,
+            password=url.password,
+            db=url.database,
+            minsize=minsize,
+            maxsize=maxsize,
+            autocommit=False,
+            charset="utf8mb4",
+            # Below the server's wait_timeout, so idle connections are replaced, not found dead.
+            pool_recycle=pool_recycle,
+            # Locking reads decide; plain reads see the latest committed rows (no stale
+            # snapshot when a second confirm of the same payment arrives).
+            init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        )
+        return cls(pool, url)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._pool.closed)
+
+    async def close(self) -> None:
+        if not self._pool.closed:
+            self._pool.close()
+            await self._pool.wait_closed()
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self._pool)
+
+    async def transaction(
+        self, work: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 5
+    ) -> T:
+        """Run ``work`` in a unit of work, running it again on deadlocks and lost connections.
+
+        ``work`` must commit itself; it must be safe to repeat (every write it makes is either
+        rolled back with the failed attempt or found again through a unique key).
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.unit_of_work() as uow:
+                    return await work(uow)
+            except pymysql.err.MySQLError as exc:
+                code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+                retryable = code in RETRYABLE_TRANSACTION_ERRORS
+                lost = code in CONNECTION_LOST_ERRORS or isinstance(
+                    exc, pymysql.err.InterfaceError
+                )
+                if not (retryable or lost) or attempt == attempts:
+                    if lost:
+                        raise DatabaseUnavailable() from exc
+                    raise
+                log.info("transaction attempt %d failed with %s; retrying", attempt, code)
+                await asyncio.sleep(0.01 * attempt if retryable else 0.2 * attempt)
+            except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
+                if attempt == attempts:
+                    raise DatabaseUnavailable() from exc
+                await asyncio.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
+    async def read(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Run read-only ``work``; a lost connection is retried (reads are idempotent)."""
+        return await self.transaction(work, attempts=3)
+
+    async def fetch_all(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        async def work(uow: UnitOfWork) -> list[Row]:
+            return await uow.fetch_all(name, params)
+
+        return await self.read(work)
+
+    async def fetch_one(self, name: str, params: Mapping[str, Any] | None = None) -> Row | None:
+        async def work(uow: UnitOfWork) -> Row | None:
+            return await uow.fetch_one(name, params)
+
+        return await self.read(work)
+
+
+class UnitOfWork:
+    """A connection inside one transaction; rolls back unless :meth:`commit` was called."""
+
+    def __init__(self, pool: aiomysql.Pool) -> None:
+        self._pool = pool
+        self._conn: aiomysql.Connection | None = None
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._conn = await self._pool.acquire()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        assert conn is not None
+        try:
+            if not conn.closed:
+                await conn.rollback()
+        except Exception:  # the connection is broken: do not give it back to the pool
+            conn.close()
+        finally:
+            self._pool.release(conn)
+
+    @property
+    def connection(self) -> aiomysql.Connection:
+        if self._conn is None:
+            raise RuntimeError("unit of work used outside 'async with'")
+        return self._conn
+
+    async def commit(self) -> None:
+        await self.connection.commit()
+
+    async def execute(self, name: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run a named statement; return the affected row count."""
+        async with self.connection.cursor() as cur:
+            return int(await cur.execute(query(name), params))
+
+    async def insert(self, name: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run a named INSERT; return LAST_INSERT_ID()."""
+        async with self.connection.cursor() as cur:
+            await cur.execute(query(name), params)
+            return int(cur.lastrowid)
+
+    async def execute_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        async with self.connection.cursor() as cur:
+            return int(await cur.executemany(query(name), rows))
+
+    async def fetch_all(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        async with self.connection.cursor(aiomysql.DictCursor) as cur:
+            await cur.execute(query(name), params)
+            return list(await cur.fetchall())
+
+    async def fetch_one(self, name: str, params: Mapping[str, Any] | None = None) -> Row | None:
+        async with self.connection.cursor(aiomysql.DictCursor) as cur:
+            await cur.execute(query(name), params)
+            row = await cur.fetchone()
+            return dict(row) if row else None
+
+    async def fetch_value(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
+        async with self.connection.cursor() as cur:
+            await cur.execute(query(name), params)
+            row = await cur.fetchone()
+            return row[0] if row else None
+
+
+def error_code(exc: BaseException) -> int | None:
+    """The MySQL error number of a PyMySQL exception, if any."""
+    if isinstance(exc, pymysql.err.MySQLError) and exc.args and isinstance(exc.args[0], int):
+        return int(exc.args[0])
+    return None

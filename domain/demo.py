@@ -1,0 +1,88 @@
+"""Demo data for trying the bot: a few customers with bills and payments, two admins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from domain import admins, bills, customers, payments
+from domain.db import Database, UnitOfWork
+from domain.errors import DuplicateAdmin
+from domain.models import PaymentMethod
+from domain.reports import month_add
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    who: str
+    login: str  # meter number or email
+    password: str
+    role: str
+
+
+DEMO_CUSTOMERS = (
+    ("MTR-10001", "Amina Bello", "12 Marina Road, Lagos", "+2348010000001", "amina@example.com"),
+    ("MTR-10002", "Ngozi Ọkafọ́r & <Sons>", "4 Broad Street, Lagos", "+2348010000002", None),
+    ("MTR-10003", "Tunde Adeyemi", "7 Allen Avenue, Ikeja", None, "tunde@example.com"),
+)
+DEMO_CUSTOMER_PASSWORD = "demo-customer-1"
+DEMO_ADMINS = (
+    ("Demo Admin", "admin@demo.example", "admin", "demo-admin-pass"),
+    ("Demo Viewer", "viewer@demo.example", "viewer", "demo-viewer-pass"),
+)
+
+
+async def seed_demo(
+    db: Database, *, today: date, tariff: Decimal, due_days: int
+) -> list[DemoLogin]:
+    """Create the demo data unless it is there already; return who can log in and how."""
+    logins: list[DemoLogin] = []
+    for name, email, role, password in DEMO_ADMINS:
+        try:
+            await admins.create_admin(
+                db, admin_name=name, email=email, password=password, role=role
+            )
+        except DuplicateAdmin:
+            pass
+        logins.append(DemoLogin(name, email, password, role))
+
+    password_hash = None
+    for index, (meter, name, address, phone, email) in enumerate(DEMO_CUSTOMERS):
+        logins.append(DemoLogin(name, meter, DEMO_CUSTOMER_PASSWORD, "customer"))
+        existing = await db.fetch_one("get_customer_by_meter", {"meter_number": meter})
+        if existing is not None:
+            continue
+        customer = await customers.add_customer(
+            db, meter_number=meter, full_name=name, address=address, phone_number=phone,
+            email=email,
+        )
+        if password_hash is None:
+            from domain.passwords import hash_password
+
+            password_hash = await hash_password(DEMO_CUSTOMER_PASSWORD)
+
+        async def set_password(uow: UnitOfWork, cid: int = customer.customer_id) -> None:
+            await uow.execute("set_customer_password", {"customer_id": cid, "password_hash": password_hash})
+            await uow.commit()
+
+        await db.transaction(set_password)
+        this_month = today.replace(day=1)
+        for back in range(3, 0, -1):
+            month = month_add(this_month, -back)
+            bill = await bills.create_bill(
+                db, customer_id=customer.customer_id, billing_month=month,
+                units_used=Decimal(180 + 40 * index + 15 * back), rate_per_unit=tariff,
+                due_days=due_days,
+            )
+            if back == 3:  # the oldest bill is paid in full
+                amount = bill.total_amount
+            elif back == 2 and index != 2:  # the middle one partly
+                amount = (bill.total_amount / 2).quantize(Decimal("0.01"))
+            else:
+                continue
+            await payments.pay_bill(
+                db, bill_id=bill.bill_id, amount=amount, method=PaymentMethod.BANK_TRANSFER,
+                idempotency_key=f"demo-{meter}-{month:%Y%m}",
+            )
+    return logins

@@ -1,0 +1,123 @@
+"""Domain exceptions. Their messages are written to be shown to a person as they are."""
+
+
+class DomainError(Exception):
+    """A rule of the business refused the request; the message says why in plain words."""
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist (or is not yours to see)."""
+
+
+class CustomerNotFound(NotFound):
+    def __init__(self, meter_number: str | None = None) -> None:
+        super().__init__(
+            "No customer has that meter number." if meter_number else "Customer not found."
+        )
+
+
+class BillNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("That bill could not be found.")
+
+
+class PaymentNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("That payment could not be found.")
+
+
+class AdminNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("That admin could not be found.")
+
+
+class DuplicateMeterNumber(DomainError):
+    def __init__(self, meter_number: str) -> None:
+        super().__init__(f"A customer with meter number {meter_number} already exists.")
+
+
+class DuplicateAdmin(DomainError):
+    def __init__(self) -> None:
+        super().__init__("An admin with that name or email already exists.")
+
+
+class DuplicateBill(DomainError):
+    def __init__(self, billing_month: str) -> None:
+        super().__init__(f"This customer already has a bill for {billing_month}.")
+
+
+class InvalidInput(DomainError):
+    """A value typed by someone is not acceptable; the message says what is expected."""
+
+
+class BillAlreadyPaid(DomainError):
+    def __init__(self) -> None:
+        super().__init__("This bill is already fully paid; no further payment is needed.")
+
+
+class InvalidAmount(DomainError):
+    def __init__(self, reason: str = "The amount must be greater than zero.") -> None:
+        super().__init__(reason)
+
+
+class AmountExceedsBalance(DomainError):
+    def __init__(self, outstanding: str) -> None:
+        super().__init__(f"The amount is more than the outstanding balance of {outstanding}.")
+
+
+class IdempotencyKeyReused(DomainError):
+    def __init__(self) -> None:
+        super().__init__("This confirmation belongs to another payment. Please start again.")
+
+
+class PaymentAlreadyVoided(DomainError):
+    def __init__(self) -> None:
+        super().__init__("That payment has already been voided.")
+
+
+class TotalBelowPaid(DomainError):
+    def __init__(self, paid: str) -> None:
+        super().__init__(
+            f"The new total would be less than the {paid} already paid on this bill. "
+            "Void a payment first if the bill really is smaller."
+        )
+
+
+class AuthenticationFailed(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Those details do not match our records.")
+
+
+class TooManyAttempts(DomainError):
+    def __init__(self, minutes: int) -> None:
+        super().__init__(
+            f"Too many wrong attempts. Please wait about {minutes} minute(s) and try again."
+        )
+
+
+class ActivationCodeInvalid(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This activation link is not valid or has already been used. "
+            "Please ask the utility office for a new one."
+        )
+
+
+class ActivationCodeExpired(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This activation link has expired. Please ask the utility office for a new one."
+        )
+
+
+class PermissionDenied(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Your role does not allow this action.")
+
+
+class DatabaseUnavailable(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            "The service is temporarily unavailable. Nothing was charged; please try again "
+            "in a minute."
+        )

@@ -1,0 +1,232 @@
+"""Records the domain hands out: frozen dataclasses, Decimal money, aware UTC datetimes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class PaymentStatus(StrEnum):
+    UNPAID = "unpaid"
+    PARTIAL = "partial"
+    PAID = "paid"
+
+    @classmethod
+    def for_amounts(cls, total_amount: Decimal, amount_paid: Decimal) -> PaymentStatus:
+        if amount_paid <= 0:
+            return cls.UNPAID
+        if amount_paid >= total_amount:
+            return cls.PAID
+        return cls.PARTIAL
+
+
+class PaymentMethod(StrEnum):
+    CARD = "card"
+    BANK_TRANSFER = "bank_transfer"
+    MOBILE_MONEY = "mobile_money"
+    CASH = "cash"
+    POS = "pos"
+
+    @property
+    def label(self) -> str:
+        return {
+            "card": "Card",
+            "bank_transfer": "Bank transfer",
+            "mobile_money": "Mobile money",
+            "cash": "Cash",
+            "pos": "POS terminal",
+        }[self.value]
+
+
+# Customers pay in the chat by these; cash and POS are taken at the office.
+CUSTOMER_METHODS = (PaymentMethod.CARD, PaymentMethod.BANK_TRANSFER, PaymentMethod.MOBILE_MONEY)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+    @property
+    def can_write(self) -> bool:
+        return self is Role.ADMIN
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Make a naive DATETIME read from the database an aware UTC datetime."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def db_time(value: datetime) -> datetime:
+    """An aware datetime as the naive UTC value stored in DATETIME columns."""
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Customer:
+    customer_id: int
+    meter_number: str
+    full_name: str
+    address: str
+    phone_number: str | None
+    email: str | None
+    telegram_user_id: int | None
+    has_password: bool
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Customer:
+        return cls(
+            customer_id=int(row["customer_id"]),
+            meter_number=row["meter_number"],
+            full_name=row["full_name"],
+            address=row["address"],
+            phone_number=row["phone_number"],
+            email=row["email"],
+            telegram_user_id=row["telegram_user_id"],
+            has_password=bool(row.get("password_hash")),
+            created_at=utc(row["created_at"]) or now_utc(),
+        )
+
+
+@dataclass(frozen=True)
+class Admin:
+    admin_id: int
+    admin_name: str
+    email: str
+    role: Role
+    telegram_user_id: int | None
+    notify_payments: bool
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Admin:
+        return cls(
+            admin_id=int(row["admin_id"]),
+            admin_name=row["admin_name"],
+            email=row["email"],
+            role=Role(row["role"]),
+            telegram_user_id=row["telegram_user_id"],
+            notify_payments=bool(row["notify_payments"]),
+        )
+
+
+@dataclass(frozen=True)
+class Bill:
+    bill_id: int
+    customer_id: int
+    billing_month: date
+    units_used: Decimal
+    rate_per_unit: Decimal
+    total_amount: Decimal
+    amount_paid: Decimal
+    payment_status: PaymentStatus
+    due_date: date
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total_amount - self.amount_paid
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Bill:
+        return cls(
+            bill_id=int(row["bill_id"]),
+            customer_id=int(row["customer_id"]),
+            billing_month=row["billing_month"],
+            units_used=Decimal(row["units_used"]),
+            rate_per_unit=Decimal(row["rate_per_unit"]),
+            total_amount=Decimal(row["total_amount"]),
+            amount_paid=Decimal(row["amount_paid"]),
+            payment_status=PaymentStatus(row["payment_status"]),
+            due_date=row["due_date"],
+        )
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: int
+    bill_id: int
+    date_of_payment: datetime
+    amount_paid: Decimal
+    payment_method: PaymentMethod
+    billing_month: date
+    payment_status: PaymentStatus
+    receipt_number: str
+    idempotency_key: str
+    recorded_by_admin_id: int | None
+    voided_at: datetime | None
+    void_reason: str | None
+
+    @property
+    def is_void(self) -> bool:
+        return self.voided_at is not None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Payment:
+        return cls(
+            payment_id=int(row["payment_id"]),
+            bill_id=int(row["bill_id"]),
+            date_of_payment=utc(row["date_of_payment"]) or now_utc(),
+            amount_paid=Decimal(row["amount_paid"]),
+            payment_method=PaymentMethod(row["payment_method"]),
+            billing_month=row["billing_month"],
+            payment_status=PaymentStatus(row["payment_status"]),
+            receipt_number=row["receipt_number"],
+            idempotency_key=row["idempotency_key"],
+            recorded_by_admin_id=row["recorded_by_admin_id"],
+            voided_at=utc(row["voided_at"]),
+            void_reason=row["void_reason"],
+        )
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Everything a receipt shows, gathered at one moment (the payment's own figures)."""
+
+    receipt_number: str
+    payment_id: int
+    date_of_payment: datetime
+    customer_name: str
+    meter_number: str
+    address: str
+    billing_month: date
+    units_used: Decimal
+    rate_per_unit: Decimal
+    bill_total: Decimal
+    amount_paid: Decimal
+    paid_to_date: Decimal
+    balance: Decimal
+    payment_method: PaymentMethod
+    payment_status: PaymentStatus
+    voided: bool
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, with what is needed to draw ◀ ▶."""
+
+    items: list[T]
+    page: int
+    page_size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 0
+
+    @property
+    def has_next(self) -> bool:
+        return (self.page + 1) * self.page_size < self.total

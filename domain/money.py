@@ -1,0 +1,91 @@
+"""Money: parsing what people type, rounding like the database, formatting for people."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from domain.errors import InvalidAmount
+
+CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("9999999999.99")  # DECIMAL(12,2)
+
+
+def to_cents(value: Decimal) -> Decimal:
+    """Quantize to 0.01 rounding half away from zero, as MySQL does when it stores DECIMAL."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def bill_total(units_used: Decimal, rate_per_unit: Decimal) -> Decimal:
+    """``units × rate`` rounded to the cent (ROUND_HALF_UP)."""
+    return to_cents(units_used * rate_per_unit)
+
+
+_AMOUNT_RE = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
+_GROUPED_RE = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")
+
+
+def parse_amount(text: str) -> Decimal:
+    """Read an amount a person typed: ``1500``, ``1500.5``, ``1,500.50``, ``₦1,500``.
+
+    Anything ambiguous or odd (``1.000,00``, ``1e9``, ``NaN``, ``-5``, ``0.001``, other
+    scripts' digits) is refused with a message that says what to type instead.
+    """
+    cleaned = unicodedata.normalize("NFKC", text).strip()
+    # Drop a leading currency sign or code the person may have typed.
+    cleaned = re.sub(r"^[^\d\-+.,]{1,4}\s*", "", cleaned)
+    if not cleaned.isascii():
+        raise InvalidAmount("Please type the amount with the digits 0-9, e.g. 1500.50.")
+    if cleaned.startswith("-"):
+        raise InvalidAmount("The amount must be greater than zero.")
+    if _GROUPED_RE.match(cleaned):
+        cleaned = cleaned.replace(",", "")
+    if not _AMOUNT_RE.match(cleaned):
+        raise InvalidAmount(
+            "Please type an amount like 1500 or 1500.50 (at most two decimals)."
+        )
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation as exc:  # pragma: no cover - the regex already guards this
+        raise InvalidAmount("That is not an amount.") from exc
+    if amount <= 0:
+        raise InvalidAmount("The amount must be greater than zero.")
+    if amount > MAX_AMOUNT:
+        raise InvalidAmount("That amount is too large.")
+    return amount
+
+
+def parse_decimal(text: str, *, places: int, what: str, maximum: Decimal) -> Decimal:
+    """Read a positive decimal (units, a rate) with at most ``places`` decimals."""
+    cleaned = unicodedata.normalize("NFKC", text).strip().replace(",", "")
+    pattern = rf"^\d{{1,10}}(\.\d{{1,{places}}})?$" if places else r"^\d{1,10}$"
+    if not cleaned.isascii() or not re.match(pattern, cleaned):
+        raise InvalidAmount(
+            f"Please type the {what} as a number with at most {places} decimals."
+        )
+    value = Decimal(cleaned)
+    if value <= 0:
+        raise InvalidAmount(f"The {what} must be greater than zero.")
+    if value > maximum:
+        raise InvalidAmount(f"That {what} is too large.")
+    return value
+
+
+@dataclass(frozen=True)
+class Currency:
+    """The configured currency: ISO code and sign, e.g. ``NGN`` and ``₦``."""
+
+    code: str
+    symbol: str
+
+    def format(self, amount: Decimal) -> str:
+        """``₦1,234.50``; negative amounts as ``-₦5.00``."""
+        cents = to_cents(amount)
+        sign = "-" if cents < 0 else ""
+        return f"{sign}{self.symbol}{abs(cents):,.2f}"
+
+    def format_with_code(self, amount: Decimal) -> str:
+        """``NGN ₦1,234.50`` — for documents where the code helps."""
+        return f"{self.code} {self.format(amount)}"

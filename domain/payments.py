@@ -1,0 +1,308 @@
+"""Payments: pay a bill exactly once, void a payment, list payments, build receipts.
+
+The invariants (SPEC §4): a payment locks its bill, checks it, inserts the payment and moves
+the bill's ``amount_paid``/``payment_status`` in one transaction; an idempotency key makes a
+repeated confirm return the first payment; ``amount_paid`` always equals the sum of the
+bill's non-void payments.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from domain import audit
+from domain.db import Database, UnitOfWork, error_code
+from domain.errors import (
+    AmountExceedsBalance,
+    BillAlreadyPaid,
+    BillNotFound,
+    IdempotencyKeyReused,
+    InvalidAmount,
+    InvalidInput,
+    PaymentAlreadyVoided,
+    PaymentNotFound,
+)
+from domain.models import (
+    Bill,
+    Page,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Receipt,
+    db_time,
+    now_utc,
+    utc,
+)
+from domain.money import to_cents
+
+_RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def new_receipt_number(moment: datetime) -> str:
+    """``EB-261124-7KQ2M9XA``: the date, then 8 random characters (unique key in the table)."""
+    suffix = "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(8))
+    return f"EB-{moment:%y%m%d}-{suffix}"
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for one payment attempt (made when the confirm screen is shown)."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    payment: Payment
+    bill: Bill
+    created: bool  # False when the idempotency key had already been used: the first payment
+
+
+def _validate_amount(amount: Decimal) -> Decimal:
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise InvalidAmount("That is not an amount.")
+    if amount <= 0:
+        raise InvalidAmount("The amount must be greater than zero.")
+    if amount != to_cents(amount):
+        raise InvalidAmount("The amount can have at most two decimals (whole cents).")
+    return amount
+
+
+async def pay_bill(
+    db: Database,
+    *,
+    bill_id: int,
+    amount: Decimal,
+    method: PaymentMethod | str,
+    idempotency_key: str,
+    customer_id: int | None = None,
+    admin_id: int | None = None,
+    now: datetime | None = None,
+) -> PaymentResult:
+    """Record a payment on a bill, once per ``idempotency_key``.
+
+    ``customer_id`` restricts the bill to that customer's own (a customer paying in the chat);
+    ``admin_id`` marks a payment recorded at the office.
+    """
+    try:
+        payment_method = PaymentMethod(method)
+    except ValueError as exc:
+        raise InvalidInput("Please choose a payment method from the list.") from exc
+    if not idempotency_key or len(idempotency_key) > 64:
+        raise InvalidInput("This payment request is not valid. Please start again.")
+
+    async def existing(uow: UnitOfWork) -> PaymentResult | None:
+        row = await uow.fetch_one(
+            "get_payment_by_idempotency_key", {"idempotency_key": idempotency_key}
+        )
+        if row is None:
+            return None
+        payment = Payment.from_row(row)
+        if payment.bill_id != bill_id:
+            raise IdempotencyKeyReused()
+        bill_row = await uow.fetch_one("get_bill", {"bill_id": bill_id})
+        assert bill_row is not None
+        if customer_id is not None and int(bill_row["customer_id"]) != customer_id:
+            raise BillNotFound()
+        return PaymentResult(payment, Bill.from_row(bill_row), created=False)
+
+    async def work(uow: UnitOfWork) -> PaymentResult:
+        # A repeated confirm is answered without taking the bill's lock.
+        found = await existing(uow)
+        if found:
+            return found
+        row = await uow.fetch_one("lock_bill", {"bill_id": bill_id})
+        if row is None or (customer_id is not None and int(row["customer_id"]) != customer_id):
+            raise BillNotFound()
+        # The same key may have committed while we waited for the lock (READ COMMITTED).
+        found = await existing(uow)
+        if found:
+            return found
+        bill = Bill.from_row(row)
+        if bill.payment_status is PaymentStatus.PAID:
+            raise BillAlreadyPaid()
+        paying = _validate_amount(amount)
+        if paying > bill.outstanding:
+            raise AmountExceedsBalance(f"{bill.outstanding:,.2f}")
+        paid_to_date = bill.amount_paid + paying
+        status = PaymentStatus.for_amounts(bill.total_amount, paid_to_date)
+        moment = now or now_utc()
+        payment_id = await uow.insert(
+            "insert_payment",
+            {
+                "bill_id": bill.bill_id,
+                "date_of_payment": db_time(moment),
+                "amount_paid": paying,
+                "payment_method": payment_method.value,
+                "billing_month": bill.billing_month,
+                "payment_status": status.value,
+                "receipt_number": new_receipt_number(moment),
+                "idempotency_key": idempotency_key,
+                "recorded_by_admin_id": admin_id,
+                "bill_total": bill.total_amount,
+                "paid_to_date": paid_to_date,
+                "units_used": bill.units_used,
+                "rate_per_unit": bill.rate_per_unit,
+            },
+        )
+        await uow.execute(
+            "set_bill_paid_amount",
+            {"bill_id": bill.bill_id, "amount_paid": paid_to_date, "payment_status": status.value},
+        )
+        payment_row = await uow.fetch_one("get_payment", {"payment_id": payment_id})
+        bill_row = await uow.fetch_one("get_bill", {"bill_id": bill.bill_id})
+        assert payment_row is not None and bill_row is not None
+        if admin_id is not None:
+            await audit.record(
+                uow, admin_id=admin_id, action="payment.record", entity_type="payment",
+                entity_id=payment_id, customer_id=bill.customer_id, bill_id=bill.bill_id,
+                after={"amount_paid": paying, "payment_method": payment_method.value,
+                       "receipt_number": payment_row["receipt_number"]},
+            )
+        await uow.commit()
+        return PaymentResult(Payment.from_row(payment_row), Bill.from_row(bill_row), created=True)
+
+    for _ in range(5):
+        try:
+            return await db.transaction(work)
+        except Exception as exc:
+            # 1062: the same key was inserted by a concurrent confirm (it is answered by the
+            # next attempt's lookup) or, very rarely, the random receipt number collided.
+            if error_code(exc) != 1062:
+                raise
+    raise InvalidInput("This payment could not be recorded. Please try again.")
+
+
+async def void_payment(
+    db: Database, payment_id: int, *, admin_id: int, reason: str, now: datetime | None = None
+) -> PaymentResult:
+    """Void a payment: it stays on record, the bill's paid amount and status are recomputed."""
+    reason = " ".join(reason.split())[:500]
+    if len(reason) < 3:
+        raise InvalidInput("Please give a reason for voiding (at least 3 characters).")
+
+    async def work(uow: UnitOfWork) -> PaymentResult:
+        # Lock order is bill, then payment, as in pay_bill, so the two cannot deadlock.
+        probe = await uow.fetch_one("get_payment", {"payment_id": payment_id})
+        if probe is None:
+            raise PaymentNotFound()
+        bill_row = await uow.fetch_one("lock_bill", {"bill_id": probe["bill_id"]})
+        row = await uow.fetch_one("lock_payment", {"payment_id": payment_id})
+        assert bill_row is not None and row is not None
+        if row["voided_at"] is not None:
+            raise PaymentAlreadyVoided()
+        before = Bill.from_row(bill_row)
+        await uow.execute(
+            "void_payment",
+            {"payment_id": payment_id, "now": db_time(now or now_utc()), "admin_id": admin_id,
+             "reason": reason},
+        )
+        paid = to_cents(Decimal(await uow.fetch_value("sum_bill_payments", {"bill_id": before.bill_id})))
+        status = PaymentStatus.for_amounts(before.total_amount, paid)
+        await uow.execute(
+            "set_bill_paid_amount",
+            {"bill_id": before.bill_id, "amount_paid": paid, "payment_status": status.value},
+        )
+        payment_row = await uow.fetch_one("get_payment", {"payment_id": payment_id})
+        fresh = await uow.fetch_one("get_bill", {"bill_id": before.bill_id})
+        assert payment_row is not None and fresh is not None
+        after = Bill.from_row(fresh)
+        await audit.record(
+            uow, admin_id=admin_id, action="payment.void", entity_type="payment",
+            entity_id=payment_id, customer_id=before.customer_id, bill_id=before.bill_id,
+            before={"bill": before, "payment_amount": row["amount_paid"]},
+            after={"bill": after, "reason": reason},
+        )
+        await uow.commit()
+        return PaymentResult(Payment.from_row(payment_row), after, created=True)
+
+    return await db.transaction(work)
+
+
+async def get(db: Database, payment_id: int) -> Payment:
+    row = await db.fetch_one("get_payment", {"payment_id": payment_id})
+    if row is None:
+        raise PaymentNotFound()
+    return Payment.from_row(row)
+
+
+async def receipt(db: Database, payment_id: int, *, customer_id: int | None = None) -> Receipt:
+    """The receipt of a payment; with ``customer_id``, only if it is that customer's."""
+    row = await db.fetch_one("receipt", {"payment_id": payment_id})
+    if row is None or (customer_id is not None and int(row["customer_id"]) != customer_id):
+        raise PaymentNotFound()
+    bill_total = Decimal(row["bill_total"])
+    paid_to_date = Decimal(row["paid_to_date"])
+    return Receipt(
+        receipt_number=row["receipt_number"],
+        payment_id=int(row["payment_id"]),
+        date_of_payment=utc(row["date_of_payment"]) or now_utc(),
+        customer_name=row["full_name"],
+        meter_number=row["meter_number"],
+        address=row["address"],
+        billing_month=row["billing_month"],
+        units_used=Decimal(row["units_used"]),
+        rate_per_unit=Decimal(row["rate_per_unit"]),
+        bill_total=bill_total,
+        amount_paid=Decimal(row["amount_paid"]),
+        paid_to_date=paid_to_date,
+        balance=bill_total - paid_to_date,
+        payment_method=PaymentMethod(row["payment_method"]),
+        payment_status=PaymentStatus(row["payment_status"]),
+        voided=row["voided_at"] is not None,
+    )
+
+
+@dataclass(frozen=True)
+class PaymentWithCustomer:
+    payment: Payment
+    meter_number: str
+    full_name: str
+
+
+async def customer_payments(
+    db: Database, customer_id: int, *, page: int = 0, page_size: int = 5
+) -> Page[Payment]:
+    """One customer's payments, newest first."""
+    page = max(0, page)
+
+    async def work(uow: UnitOfWork) -> Page[Payment]:
+        total = int(await uow.fetch_value("count_customer_payments", {"customer_id": customer_id}))
+        rows = await uow.fetch_all(
+            "customer_payments",
+            {"customer_id": customer_id, "limit": page_size, "offset": page * page_size},
+        )
+        return Page([Payment.from_row(r) for r in rows], page, page_size, total)
+
+    return await db.read(work)
+
+
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    """[first instant, first instant of next month) of a calendar month, UTC-naive."""
+    start = datetime(month.year, month.month, 1)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+async def list_payments(
+    db: Database, *, month: date | None = None, customer_id: int | None = None,
+    page: int = 0, page_size: int = 8,
+) -> Page[PaymentWithCustomer]:
+    """Payments, newest first, optionally those made in one month or by one customer."""
+    start, end = month_bounds(month) if month else (None, None)
+    page = max(0, page)
+
+    async def work(uow: UnitOfWork) -> Page[PaymentWithCustomer]:
+        params = {"start": start, "end": end, "customer_id": customer_id}
+        total = int(await uow.fetch_value("count_payments", params))
+        rows = await uow.fetch_all(
+            "list_payments", {**params, "limit": page_size, "offset": page * page_size}
+        )
+        items = [
+            PaymentWithCustomer(Payment.from_row(r), r["meter_number"], r["full_name"])
+            for r in rows
+        ]
+        return Page(items, page, page_size, total)
+
+    return await db.read(work)

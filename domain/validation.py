@@ -1,0 +1,78 @@
+"""Checks for what people type into customer and admin fields; each returns the clean value."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+from domain.errors import InvalidInput
+
+_METER_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,31}$")
+_PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()-]{5,19}$")
+_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[A-Za-z]{2,63}$")
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def clean_text(value: str) -> str:
+    """NFC-normalise, drop control/zero-width/direction characters, fold inner whitespace."""
+    value = unicodedata.normalize("NFC", value)
+    kept = "".join(ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co"))
+    return " ".join(kept.split())
+
+
+def meter_number(value: str) -> str:
+    cleaned = unicodedata.normalize("NFKC", value).strip().upper()
+    if not cleaned.isascii() or not _METER_RE.match(cleaned):
+        raise InvalidInput(
+            "A meter number is 3 to 32 letters, digits or dashes, e.g. MTR-10001."
+        )
+    return cleaned
+
+
+def full_name(value: str) -> str:
+    cleaned = clean_text(value)
+    if not 2 <= len(cleaned) <= 200:
+        raise InvalidInput("Please give a name of 2 to 200 characters.")
+    return cleaned
+
+
+def address(value: str) -> str:
+    cleaned = clean_text(value)
+    if not 3 <= len(cleaned) <= 500:
+        raise InvalidInput("Please give an address of 3 to 500 characters.")
+    return cleaned
+
+
+def phone_number(value: str) -> str:
+    cleaned = unicodedata.normalize("NFKC", value).strip()
+    if not cleaned.isascii() or not _PHONE_RE.match(cleaned):
+        raise InvalidInput("Please give a phone number of digits, e.g. +2348012345678.")
+    return cleaned
+
+
+def email(value: str) -> str:
+    cleaned = unicodedata.normalize("NFKC", value).strip()
+    if not cleaned.isascii() or not _EMAIL_RE.match(cleaned):
+        raise InvalidInput("Please give an email address like name@example.com.")
+    return cleaned.lower()
+
+
+def admin_name(value: str) -> str:
+    cleaned = clean_text(value)
+    if not 2 <= len(cleaned) <= 100:
+        raise InvalidInput("Please give an admin name of 2 to 100 characters.")
+    return cleaned
+
+
+def billing_month(value: str | date) -> date:
+    """``YYYY-MM`` (or a date) as the first day of that month."""
+    if isinstance(value, date):
+        return value.replace(day=1)
+    match = _MONTH_RE.match(unicodedata.normalize("NFKC", value).strip())
+    if not match or not value.strip().isascii():
+        raise InvalidInput("Please give the month as YYYY-MM, e.g. 2026-10.")
+    year, month = int(match.group(1)), int(match.group(2))
+    if not 2000 <= year <= 2100 or not 1 <= month <= 12:
+        raise InvalidInput("Please give a real month between 2000-01 and 2100-12.")
+    return date(year, month, 1)

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Command line of the Electricity Billing Bot: set up the database, manage admins, run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+import pymysql
+
+from bot.config import Config, ConfigError, load_config
+from domain import schema
+from domain.db import Database, DatabaseUrl
+from domain.errors import DomainError
+
+T = TypeVar("T")
+
+
+class Fatal(Exception):
+    """Ends the program with one line on stderr."""
+
+
+async def _with_database(url: DatabaseUrl, work: Callable[[Database], Awaitable[T]]) -> T:
+    try:
+        db = await Database.connect(url, minsize=1, maxsize=2)
+    except pymysql.err.OperationalError as exc:
+        code = exc.args[0] if exc.args else None
+        if code == 1045:
+            raise Fatal(f"MySQL refused the password of {url.user!r}: check DATABASE_URL.") from exc
+        if code == 1049:
+            raise Fatal("The database does not exist yet: run `python run_bot.py init-db`.") from exc
+        raise Fatal(f"Cannot reach MySQL at {url.host}:{url.port}: is it running?") from exc
+    try:
+        return await work(db)
+    finally:
+        await db.close()
+
+
+def cmd_init_db(config: Config, args: argparse.Namespace) -> None:
+    report = schema.init_db(config.root_database, config.database, config.customer_database)
+    state = "created" if report.created_database else "already existed"
+    print(f"Database {config.database.database!r} {state}; accounts and grants are in place.")
+    print(f"Migrations applied now: {', '.join(report.applied_migrations) or 'none (up to date)'}")
+
+
+def cmd_migrate(config: Config, args: argparse.Namespace) -> None:
+    applied = schema.migrate(config.database)
+    print(f"Migrations applied now: {', '.join(applied) or 'none (up to date)'}")
+
+
+def cmd_create_admin(config: Config, args: argparse.Namespace) -> None:
+    from domain import admins
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password for the new admin: ")
+        if getpass.getpass("Type it again: ") != password:
+            raise Fatal("The two passwords differ; nothing was created.")
+    admin = asyncio.run(
+        _with_database(
+            config.database,
+            lambda db: admins.create_admin(
+                db, admin_name=args.name, email=args.email, password=password, role=args.role,
+                telegram_user_id=args.telegram_id,
+            ),
+        )
+    )
+    print(f"Admin {admin.admin_name!r} <{admin.email}> created with role {admin.role.value}.")
+
+
+def cmd_seed_demo(config: Config, args: argparse.Namespace) -> None:
+    from domain.demo import seed_demo
+
+    today = datetime.now(config.timezone).date()
+    logins = asyncio.run(
+        _with_database(
+            config.database,
+            lambda db: seed_demo(
+                db, today=today, tariff=config.default_tariff, due_days=config.due_days
+            ),
+        )
+    )
+    print("Demo data is in place. Log in with:")
+    for login in logins:
+        kind = "email" if "@" in login.login else "meter"
+        print(f"  {login.role:<8} {login.who:<24} {kind} {login.login:<22} password {login.password}")
+
+
+def cmd_run(config: Config, args: argparse.Namespace) -> None:
+    try:
+        from bot.application import run_bot
+    except ImportError as exc:
+        raise Fatal("`run` is not available yet in this build (the chat comes next).") from exc
+    run_bot(config, webhook_url=args.webhook, listen=args.listen, port=args.port)
+
+
+def cmd_sandbox(config: Config, args: argparse.Namespace) -> None:
+    try:
+        from bot.sandbox import run_sandbox
+    except ImportError as exc:
+        raise Fatal("`sandbox` is not available yet in this build (the chat comes next).") from exc
+    run_sandbox(config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run_bot.py", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init-db", help="create the database, its two accounts and grants; migrate")
+    sub.add_parser("migrate", help="apply pending migrations")
+    admin = sub.add_parser("create-admin", help="create an admin")
+    admin.add_argument("--name", required=True)
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--role", default="admin", choices=["admin", "viewer"])
+    admin.add_argument("--telegram-id", type=int, default=None)
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    sub.add_parser("seed-demo", help="add demo customers, bills, payments and admins")
+    run = sub.add_parser("run", help="start the bot (long polling, or --webhook URL)")
+    run.add_argument("--webhook", metavar="URL", default=None)
+    run.add_argument("--listen", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8443)
+    sub.add_parser("sandbox", help="try the bot in this terminal with a local Bot API server")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[Config, argparse.Namespace], None]] = {
+    "init-db": cmd_init_db,
+    "migrate": cmd_migrate,
+    "create-admin": cmd_create_admin,
+    "seed-demo": cmd_seed_demo,
+    "run": cmd_run,
+    "sandbox": cmd_sandbox,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config()
+        COMMANDS[args.command](config, args)
+    except (ConfigError, schema.SetupError, DomainError, Fatal) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

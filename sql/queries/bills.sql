@@ -1,0 +1,71 @@
+-- name: insert_bill
+-- Issue a bill.
+INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount,
+                   amount_paid, payment_status, due_date)
+VALUES (:customer_id, :billing_month, :units_used, :rate_per_unit, :total_amount,
+        0, 'unpaid', :due_date)
+
+-- name: get_bill
+-- One bill by id.
+SELECT bill_id, customer_id, billing_month, units_used, rate_per_unit, total_amount,
+       amount_paid, payment_status, due_date
+FROM bills WHERE bill_id = :bill_id
+
+-- name: lock_bill
+-- One bill by id, locked until the transaction ends.
+SELECT bill_id, customer_id, billing_month, units_used, rate_per_unit, total_amount,
+       amount_paid, payment_status, due_date
+FROM bills WHERE bill_id = :bill_id FOR UPDATE
+
+-- name: update_bill_figures
+-- Change a bill's month, units, rate, total and status (admin account).
+UPDATE bills
+SET billing_month = :billing_month, units_used = :units_used, rate_per_unit = :rate_per_unit,
+    total_amount = :total_amount, payment_status = :payment_status, due_date = :due_date
+WHERE bill_id = :bill_id
+
+-- name: set_bill_paid_amount
+-- Store a bill's new paid amount and status (after a payment or a void).
+UPDATE bills SET amount_paid = :amount_paid, payment_status = :payment_status
+WHERE bill_id = :bill_id
+
+-- name: customer_bills
+-- A page of one customer's bills: unpaid and partial first (oldest due first), then paid.
+SELECT bill_id, customer_id, billing_month, units_used, rate_per_unit, total_amount,
+       amount_paid, payment_status, due_date
+FROM bills
+WHERE customer_id = :customer_id
+  AND (:include_paid OR payment_status IN ('unpaid', 'partial'))
+ORDER BY payment_status = 'paid', IF(payment_status = 'paid', NULL, due_date),
+         billing_month DESC, bill_id DESC
+LIMIT :limit OFFSET :offset
+
+-- name: count_customer_bills
+-- How many bills one customer has (all, or only the open ones).
+SELECT COUNT(*) FROM bills
+WHERE customer_id = :customer_id
+  AND (:include_paid OR payment_status IN ('unpaid', 'partial'))
+
+-- name: last_customer_bill
+-- A customer's newest bill.
+SELECT bill_id, customer_id, billing_month, units_used, rate_per_unit, total_amount,
+       amount_paid, payment_status, due_date
+FROM bills WHERE customer_id = :customer_id
+ORDER BY billing_month DESC LIMIT 1
+
+-- name: list_bills
+-- A page of all bills, optionally of one status and one month, with their customer.
+SELECT b.bill_id, b.customer_id, b.billing_month, b.units_used, b.rate_per_unit,
+       b.total_amount, b.amount_paid, b.payment_status, b.due_date,
+       c.meter_number, c.full_name
+FROM bills b JOIN customers c ON c.customer_id = b.customer_id
+WHERE (:status IS NULL OR b.payment_status = :status)
+  AND (:billing_month IS NULL OR b.billing_month = :billing_month)
+ORDER BY b.billing_month DESC, b.bill_id DESC
+LIMIT :limit OFFSET :offset
+
+-- name: count_bills
+-- How many bills match a status and month filter.
+SELECT COUNT(*) FROM bills
+WHERE (:status IS NULL OR payment_status = :status)
+  AND (:billing_month IS NULL OR billing_month = :billing_month)

@@ -1,0 +1,18 @@
+-- name: locked_subjects
+-- Throttle rows still locked at :now among the given subjects.
+SELECT subject, locked_until FROM login_throttle
+WHERE subject IN :subjects AND locked_until IS NOT NULL AND locked_until > :now
+
+-- name: record_login_failure
+-- Count a failed login; lock the subject once it reaches :max_failures inside the window.
+INSERT INTO login_throttle (subject, failures, window_started_at, locked_until)
+VALUES (:subject, 1, :now, NULL)
+ON DUPLICATE KEY UPDATE
+    failures = IF(window_started_at < :window_start, 1, failures + 1),
+    window_started_at = IF(failures = 1, :now, window_started_at),
+    locked_until = IF(failures >= :max_failures, :locked_until, locked_until)
+
+-- name: reset_login_failures
+-- Forget failures after a successful login.
+UPDATE login_throttle SET failures = 0, locked_until = NULL
+WHERE subject IN :subjects AND (failures <> 0 OR locked_until IS NOT NULL)
