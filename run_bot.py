@@ -32,9 +32,13 @@ async def _with_database(url: DatabaseUrl, work: Callable[[Database], Awaitable[
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else None
         if code == 1045:
-            raise Fatal(f"MySQL refused the password of {url.user!r}: check DATABASE_URL.") from exc
+            raise Fatal(
+                f"MySQL refused the password of {url.user!r}: check DATABASE_URL."
+            ) from exc
         if code == 1049:
-            raise Fatal("The database does not exist yet: run `python run_bot.py init-db`.") from exc
+            raise Fatal(
+                "The database does not exist yet: run `python run_bot.py init-db`."
+            ) from exc
         raise Fatal(f"Cannot reach MySQL at {url.host}:{url.port}: is it running?") from exc
     try:
         return await work(db)
@@ -67,7 +71,11 @@ def cmd_create_admin(config: Config, args: argparse.Namespace) -> None:
         _with_database(
             config.database,
             lambda db: admins.create_admin(
-                db, admin_name=args.name, email=args.email, password=password, role=args.role,
+                db,
+                admin_name=args.name,
+                email=args.email,
+                password=password,
+                role=args.role,
                 telegram_user_id=args.telegram_id,
             ),
         )
@@ -90,7 +98,9 @@ def cmd_seed_demo(config: Config, args: argparse.Namespace) -> None:
     print("Demo data is in place. Log in with:")
     for login in logins:
         kind = "email" if "@" in login.login else "meter"
-        print(f"  {login.role:<8} {login.who:<24} {kind} {login.login:<22} password {login.password}")
+        print(
+            f"  {login.role:<8} {login.who:<24} {kind} {login.login:<22} password {login.password}"
+        )
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> None:
@@ -119,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", required=True)
     admin.add_argument("--role", default="admin", choices=["admin", "viewer"])
     admin.add_argument("--telegram-id", type=int, default=None)
-    admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
     sub.add_parser("seed-demo", help="add demo customers, bills, payments and admins")
     run = sub.add_parser("run", help="start the bot (long polling, or --webhook URL)")
     run.add_argument("--webhook", metavar="URL", default=None)
@@ -141,7 +153,9 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], None]] = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         config = load_config()
         COMMANDS[args.command](config, args)

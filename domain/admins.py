@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 
 from domain import passwords, throttle, validation
-from domain.db import Database, UnitOfWork, error_code
+from domain.db import Database, Row, UnitOfWork, error_code
 from domain.errors import AdminNotFound, AuthenticationFailed, DuplicateAdmin, InvalidInput
 from domain.models import Admin, Role, now_utc
 
@@ -83,7 +82,7 @@ async def authenticate(
     typed = validation.clean_text(email).lower()[:254]
     keys = throttle.subjects(telegram_user_id, email=typed)
 
-    async def load(uow: UnitOfWork) -> dict[str, object] | None:
+    async def load(uow: UnitOfWork) -> Row | None:
         await throttle.ensure_allowed(uow, keys, moment)
         return await uow.fetch_one("get_admin_by_email", {"email": typed})
 
@@ -91,6 +90,7 @@ async def authenticate(
     stored = str(row["password_hash"]) if row else passwords.dummy_hash()
     ok = await passwords.verify_password(password, stored) and row is not None
     if not ok:
+
         async def fail(uow: UnitOfWork) -> None:
             await throttle.record_failure(uow, keys, moment, policy)
             await uow.commit()
@@ -121,7 +121,6 @@ async def authenticate(
         return Admin.from_row(fresh)
 
     return await db.transaction(succeed)
-
 
 
 async def logout(db: Database, telegram_user_id: int) -> bool:

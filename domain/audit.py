@@ -72,7 +72,9 @@ async def entries(
 ) -> list[AuditEntry]:
     """The newest audit entries about a customer, a bill, or everything."""
     if customer_id is not None:
-        rows = await db.fetch_all("audit_for_customer", {"customer_id": customer_id, "limit": limit})
+        rows = await db.fetch_all(
+            "audit_for_customer", {"customer_id": customer_id, "limit": limit}
+        )
     elif bill_id is not None:
         rows = await db.fetch_all("audit_for_bill", {"bill_id": bill_id, "limit": limit})
     else:

@@ -32,12 +32,16 @@ def default_due_date(billing_month: date, due_days: int) -> date:
 
 
 def _check_figures(units_used: Decimal, rate_per_unit: Decimal) -> Decimal:
-    if units_used <= 0 or units_used > MAX_UNITS or units_used != units_used.quantize(
-        Decimal("0.01")
+    if (
+        units_used <= 0
+        or units_used > MAX_UNITS
+        or units_used != units_used.quantize(Decimal("0.01"))
     ):
         raise InvalidAmount("Units must be greater than zero, with at most two decimals.")
-    if rate_per_unit <= 0 or rate_per_unit > MAX_RATE or rate_per_unit != rate_per_unit.quantize(
-        Decimal("0.0001")
+    if (
+        rate_per_unit <= 0
+        or rate_per_unit > MAX_RATE
+        or rate_per_unit != rate_per_unit.quantize(Decimal("0.0001"))
     ):
         raise InvalidAmount("The rate must be greater than zero, with at most four decimals.")
     return bill_total(units_used, rate_per_unit)
@@ -86,8 +90,14 @@ async def create_bill(
         assert row is not None
         bill = Bill.from_row(row)
         await audit.record(
-            uow, admin_id=admin_id, action="bill.create", entity_type="bill", entity_id=bill_id,
-            customer_id=customer_id, bill_id=bill_id, after=bill,
+            uow,
+            admin_id=admin_id,
+            action="bill.create",
+            entity_type="bill",
+            entity_id=bill_id,
+            customer_id=customer_id,
+            bill_id=bill_id,
+            after=bill,
         )
         await uow.commit()
         return bill
@@ -143,13 +153,22 @@ async def update_bill(
                 raise DuplicateBill(f"{month:%Y-%m}") from exc
             raise
         if month != before.billing_month:
-            await uow.execute("move_bill_payments_month", {"bill_id": bill_id, "billing_month": month})
+            await uow.execute(
+                "move_bill_payments_month", {"bill_id": bill_id, "billing_month": month}
+            )
         fresh = await uow.fetch_one("get_bill", {"bill_id": bill_id})
         assert fresh is not None
         after = Bill.from_row(fresh)
         await audit.record(
-            uow, admin_id=admin_id, action="bill.edit", entity_type="bill", entity_id=bill_id,
-            customer_id=before.customer_id, bill_id=bill_id, before=before, after=after,
+            uow,
+            admin_id=admin_id,
+            action="bill.edit",
+            entity_type="bill",
+            entity_id=bill_id,
+            customer_id=before.customer_id,
+            bill_id=bill_id,
+            before=before,
+            after=after,
         )
         await uow.commit()
         return after
@@ -166,7 +185,11 @@ async def get(db: Database, bill_id: int, *, customer_id: int | None = None) -> 
 
 
 async def customer_bills(
-    db: Database, customer_id: int, *, include_paid: bool = False, page: int = 0,
+    db: Database,
+    customer_id: int,
+    *,
+    include_paid: bool = False,
+    page: int = 0,
     page_size: int = 5,
 ) -> Page[Bill]:
     """One customer's bills: open ones first (oldest due first); paid ones only if asked."""
@@ -189,8 +212,12 @@ async def pending_bills(db: Database, customer_id: int, *, limit: int = 50) -> l
 
 
 async def list_bills(
-    db: Database, *, status: str | None = None, billing_month: date | None = None,
-    page: int = 0, page_size: int = 8,
+    db: Database,
+    *,
+    status: str | None = None,
+    billing_month: date | None = None,
+    page: int = 0,
+    page_size: int = 8,
 ) -> Page[BillWithCustomer]:
     """All bills, newest month first, optionally of one status and month."""
     if status is not None and status not in {s.value for s in PaymentStatus}:
@@ -203,7 +230,9 @@ async def list_bills(
         rows = await uow.fetch_all(
             "list_bills", {**params, "limit": page_size, "offset": page * page_size}
         )
-        items = [BillWithCustomer(Bill.from_row(r), r["meter_number"], r["full_name"]) for r in rows]
+        items = [
+            BillWithCustomer(Bill.from_row(r), r["meter_number"], r["full_name"]) for r in rows
+        ]
         return Page(items, page, page_size, total)
 
     return await db.read(work)

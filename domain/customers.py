@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from domain import audit, passwords, throttle, validation
-from domain.db import Database, UnitOfWork, error_code
+from domain.db import Database, Row, UnitOfWork, error_code
 from domain.errors import (
     ActivationCodeExpired,
     ActivationCodeInvalid,
@@ -53,8 +53,13 @@ async def add_customer(
         assert row is not None
         customer = Customer.from_row(row)
         await audit.record(
-            uow, admin_id=admin_id, action="customer.create", entity_type="customer",
-            entity_id=customer_id, customer_id=customer_id, after=values,
+            uow,
+            admin_id=admin_id,
+            action="customer.create",
+            entity_type="customer",
+            entity_id=customer_id,
+            customer_id=customer_id,
+            after=values,
         )
         await uow.commit()
         return customer
@@ -124,7 +129,8 @@ async def update_contact(
             {
                 "customer_id": customer_id,
                 "phone_number": validation.phone_number(phone_number)
-                if phone_number is not None else row["phone_number"],
+                if phone_number is not None
+                else row["phone_number"],
                 "email": validation.email(email) if email is not None else row["email"],
                 "address": validation.address(address) if address is not None else row["address"],
             },
@@ -168,9 +174,14 @@ async def edit_by_admin(
                 raise DuplicateMeterNumber(clean) from exc
             raise
         await audit.record(
-            uow, admin_id=admin_id, action="customer.edit", entity_type="customer",
-            entity_id=customer_id, customer_id=customer_id,
-            before={field: before[field]}, after={field: clean},
+            uow,
+            admin_id=admin_id,
+            action="customer.edit",
+            entity_type="customer",
+            entity_id=customer_id,
+            customer_id=customer_id,
+            before={field: before[field]},
+            after={field: clean},
         )
         fresh = await uow.fetch_one("get_customer", {"customer_id": customer_id})
         await uow.commit()
@@ -189,8 +200,12 @@ def _code_hash(code: str) -> str:
 
 
 async def issue_activation_code(
-    db: Database, customer_id: int, *, admin_id: int | None = None,
-    ttl: timedelta = ACTIVATION_TTL, now: datetime | None = None,
+    db: Database,
+    customer_id: int,
+    *,
+    admin_id: int | None = None,
+    ttl: timedelta = ACTIVATION_TTL,
+    now: datetime | None = None,
 ) -> str:
     """Create a single-use code for the deep link ``?start=<code>``; only its hash is stored."""
     code = secrets.token_urlsafe(18)  # 24 characters of [A-Za-z0-9_-], fits a deep link
@@ -214,7 +229,9 @@ async def issue_activation_code(
     return await db.transaction(work)
 
 
-async def check_activation_code(db: Database, code: str, *, now: datetime | None = None) -> Customer:
+async def check_activation_code(
+    db: Database, code: str, *, now: datetime | None = None
+) -> Customer:
     """The customer an unused, unexpired code belongs to (nothing is changed)."""
     row = await db.fetch_one("lock_activation_code", {"code_hash": _code_hash(code)})
     _ensure_code_usable(row, now or now_utc())
@@ -222,7 +239,7 @@ async def check_activation_code(db: Database, code: str, *, now: datetime | None
     return await get(db, int(row["customer_id"]))
 
 
-def _ensure_code_usable(row: dict[str, object] | None, now: datetime) -> None:
+def _ensure_code_usable(row: Row | None, now: datetime) -> None:
     if row is None or row["used_at"] is not None:
         raise ActivationCodeInvalid()
     expires_at = row["expires_at"]
@@ -246,7 +263,9 @@ async def redeem_activation_code(
         _ensure_code_usable(row, moment)
         assert row is not None
         customer_id = int(row["customer_id"])
-        await uow.execute("mark_activation_code_used", {"code_hash": row["code_hash"], "now": db_time(moment)})
+        await uow.execute(
+            "mark_activation_code_used", {"code_hash": row["code_hash"], "now": db_time(moment)}
+        )
         await uow.execute(
             "set_customer_password", {"customer_id": customer_id, "password_hash": password_hash}
         )
@@ -287,15 +306,19 @@ async def login(
     typed_meter = validation.clean_text(meter_number).upper()[:64]
     keys = throttle.subjects(telegram_user_id, meter=typed_meter)
 
-    async def check_throttle(uow: UnitOfWork) -> dict[str, object] | None:
+    async def check_throttle(uow: UnitOfWork) -> Row | None:
         await throttle.ensure_allowed(uow, keys, moment)
         return await uow.fetch_one("get_customer_by_meter", {"meter_number": typed_meter})
 
     row = await db.read(check_throttle)
     stored = str(row["password_hash"]) if row and row["password_hash"] else None
     # Verify even for an unknown meter, so timing does not tell which meters exist.
-    ok = await passwords.verify_password(password, stored or passwords.dummy_hash()) and row is not None
+    ok = (
+        await passwords.verify_password(password, stored or passwords.dummy_hash())
+        and row is not None
+    )
     if not ok:
+
         async def fail(uow: UnitOfWork) -> None:
             await throttle.record_failure(uow, keys, moment, policy)
             await uow.commit()
@@ -319,6 +342,17 @@ async def login(
     return await db.transaction(succeed)
 
 
+async def set_password_hash(db: Database, customer_id: int, password_hash: str) -> None:
+    """Store an already-hashed password (imports and demo data)."""
+
+    async def work(uow: UnitOfWork) -> None:
+        await uow.execute(
+            "set_customer_password", {"customer_id": customer_id, "password_hash": password_hash}
+        )
+        await uow.commit()
+
+    await db.transaction(work)
+
 
 async def logout(db: Database, telegram_user_id: int) -> bool:
     """Unlink this Telegram account; True if it was linked."""
@@ -334,8 +368,13 @@ async def logout(db: Database, telegram_user_id: int) -> bool:
 
 
 async def change_password(
-    db: Database, customer_id: int, current: str, new: str,
-    *, policy: throttle.ThrottlePolicy | None = None, now: datetime | None = None,
+    db: Database,
+    customer_id: int,
+    current: str,
+    new: str,
+    *,
+    policy: throttle.ThrottlePolicy | None = None,
+    now: datetime | None = None,
 ) -> None:
     """Change a password after checking the current one (wrong guesses are throttled)."""
     policy = policy or throttle.ThrottlePolicy()
@@ -345,7 +384,7 @@ async def change_password(
         raise InvalidInput(problem)
     keys = (f"customer:{customer_id}",)
 
-    async def load(uow: UnitOfWork) -> dict[str, object] | None:
+    async def load(uow: UnitOfWork) -> Row | None:
         await throttle.ensure_allowed(uow, keys, moment)
         return await uow.fetch_one("get_customer", {"customer_id": customer_id})
 
@@ -353,6 +392,7 @@ async def change_password(
     if row is None:
         raise CustomerNotFound()
     if not await passwords.verify_password(current, str(row["password_hash"] or "")):
+
         async def fail(uow: UnitOfWork) -> None:
             await throttle.record_failure(uow, keys, moment, policy)
             await uow.commit()

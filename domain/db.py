@@ -70,8 +70,10 @@ class DatabaseUrl:
         return f"mysql://{auth}@{self.host}:{self.port}/{quote(self.database, safe='')}"
 
     def __repr__(self) -> str:  # never show the password
-        return f"DatabaseUrl(user={self.user!r}, host={self.host!r}, port={self.port}, " \
+        return (
+            f"DatabaseUrl(user={self.user!r}, host={self.host!r}, port={self.port}, "
             f"database={self.database!r})"
+        )
 
     __str__ = __repr__
 

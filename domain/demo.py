@@ -7,9 +7,10 @@ from datetime import date
 from decimal import Decimal
 
 from domain import admins, bills, customers, payments
-from domain.db import Database, UnitOfWork
+from domain.db import Database
 from domain.errors import DuplicateAdmin
 from domain.models import PaymentMethod
+from domain.passwords import hash_password
 from domain.reports import month_add
 
 
@@ -26,7 +27,7 @@ DEMO_CUSTOMERS = (
     ("MTR-10002", "Ngozi Ọkafọ́r & <Sons>", "4 Broad Street, Lagos", "+2348010000002", None),
     ("MTR-10003", "Tunde Adeyemi", "7 Allen Avenue, Ikeja", None, "tunde@example.com"),
 )
-DEMO_CUSTOMER_PASSWORD = "demo-customer-1"
+DEMO_CUSTOMER_PASSWORD = "demo-customer-1"  # noqa: S105 - published demo login
 DEMO_ADMINS = (
     ("Demo Admin", "admin@demo.example", "admin", "demo-admin-pass"),
     ("Demo Viewer", "viewer@demo.example", "viewer", "demo-viewer-pass"),
@@ -38,41 +39,39 @@ async def seed_demo(
 ) -> list[DemoLogin]:
     """Create the demo data unless it is there already; return who can log in and how."""
     logins: list[DemoLogin] = []
-    for name, email, role, password in DEMO_ADMINS:
+    for name, admin_email, role, password in DEMO_ADMINS:
         try:
             await admins.create_admin(
-                db, admin_name=name, email=email, password=password, role=role
+                db, admin_name=name, email=admin_email, password=password, role=role
             )
         except DuplicateAdmin:
             pass
-        logins.append(DemoLogin(name, email, password, role))
+        logins.append(DemoLogin(name, admin_email, password, role))
 
-    password_hash = None
+    password_hash = await hash_password(DEMO_CUSTOMER_PASSWORD)
     for index, (meter, name, address, phone, email) in enumerate(DEMO_CUSTOMERS):
         logins.append(DemoLogin(name, meter, DEMO_CUSTOMER_PASSWORD, "customer"))
         existing = await db.fetch_one("get_customer_by_meter", {"meter_number": meter})
         if existing is not None:
             continue
         customer = await customers.add_customer(
-            db, meter_number=meter, full_name=name, address=address, phone_number=phone,
+            db,
+            meter_number=meter,
+            full_name=name,
+            address=address,
+            phone_number=phone,
             email=email,
         )
-        if password_hash is None:
-            from domain.passwords import hash_password
-
-            password_hash = await hash_password(DEMO_CUSTOMER_PASSWORD)
-
-        async def set_password(uow: UnitOfWork, cid: int = customer.customer_id) -> None:
-            await uow.execute("set_customer_password", {"customer_id": cid, "password_hash": password_hash})
-            await uow.commit()
-
-        await db.transaction(set_password)
+        await customers.set_password_hash(db, customer.customer_id, password_hash)
         this_month = today.replace(day=1)
         for back in range(3, 0, -1):
             month = month_add(this_month, -back)
             bill = await bills.create_bill(
-                db, customer_id=customer.customer_id, billing_month=month,
-                units_used=Decimal(180 + 40 * index + 15 * back), rate_per_unit=tariff,
+                db,
+                customer_id=customer.customer_id,
+                billing_month=month,
+                units_used=Decimal(180 + 40 * index + 15 * back),
+                rate_per_unit=tariff,
                 due_days=due_days,
             )
             if back == 3:  # the oldest bill is paid in full
@@ -82,7 +81,10 @@ async def seed_demo(
             else:
                 continue
             await payments.pay_bill(
-                db, bill_id=bill.bill_id, amount=amount, method=PaymentMethod.BANK_TRANSFER,
+                db,
+                bill_id=bill.bill_id,
+                amount=amount,
+                method=PaymentMethod.BANK_TRANSFER,
                 idempotency_key=f"demo-{meter}-{month:%Y%m}",
             )
     return logins

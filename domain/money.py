@@ -43,9 +43,7 @@ def parse_amount(text: str) -> Decimal:
     if _GROUPED_RE.match(cleaned):
         cleaned = cleaned.replace(",", "")
     if not _AMOUNT_RE.match(cleaned):
-        raise InvalidAmount(
-            "Please type an amount like 1500 or 1500.50 (at most two decimals)."
-        )
+        raise InvalidAmount("Please type an amount like 1500 or 1500.50 (at most two decimals).")
     try:
         amount = Decimal(cleaned)
     except InvalidOperation as exc:  # pragma: no cover - the regex already guards this
@@ -62,9 +60,7 @@ def parse_decimal(text: str, *, places: int, what: str, maximum: Decimal) -> Dec
     cleaned = unicodedata.normalize("NFKC", text).strip().replace(",", "")
     pattern = rf"^\d{{1,10}}(\.\d{{1,{places}}})?$" if places else r"^\d{1,10}$"
     if not cleaned.isascii() or not re.match(pattern, cleaned):
-        raise InvalidAmount(
-            f"Please type the {what} as a number with at most {places} decimals."
-        )
+        raise InvalidAmount(f"Please type the {what} as a number with at most {places} decimals.")
     value = Decimal(cleaned)
     if value <= 0:
         raise InvalidAmount(f"The {what} must be greater than zero.")

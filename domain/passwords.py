@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import functools
+import hashlib
 import hmac
 import re
 import secrets

@@ -155,10 +155,18 @@ async def pay_bill(
         assert payment_row is not None and bill_row is not None
         if admin_id is not None:
             await audit.record(
-                uow, admin_id=admin_id, action="payment.record", entity_type="payment",
-                entity_id=payment_id, customer_id=bill.customer_id, bill_id=bill.bill_id,
-                after={"amount_paid": paying, "payment_method": payment_method.value,
-                       "receipt_number": payment_row["receipt_number"]},
+                uow,
+                admin_id=admin_id,
+                action="payment.record",
+                entity_type="payment",
+                entity_id=payment_id,
+                customer_id=bill.customer_id,
+                bill_id=bill.bill_id,
+                after={
+                    "amount_paid": paying,
+                    "payment_method": payment_method.value,
+                    "receipt_number": payment_row["receipt_number"],
+                },
             )
         await uow.commit()
         return PaymentResult(Payment.from_row(payment_row), Bill.from_row(bill_row), created=True)
@@ -195,10 +203,16 @@ async def void_payment(
         before = Bill.from_row(bill_row)
         await uow.execute(
             "void_payment",
-            {"payment_id": payment_id, "now": db_time(now or now_utc()), "admin_id": admin_id,
-             "reason": reason},
+            {
+                "payment_id": payment_id,
+                "now": db_time(now or now_utc()),
+                "admin_id": admin_id,
+                "reason": reason,
+            },
         )
-        paid = to_cents(Decimal(await uow.fetch_value("sum_bill_payments", {"bill_id": before.bill_id})))
+        paid = to_cents(
+            Decimal(await uow.fetch_value("sum_bill_payments", {"bill_id": before.bill_id}))
+        )
         status = PaymentStatus.for_amounts(before.total_amount, paid)
         await uow.execute(
             "set_bill_paid_amount",
@@ -209,8 +223,13 @@ async def void_payment(
         assert payment_row is not None and fresh is not None
         after = Bill.from_row(fresh)
         await audit.record(
-            uow, admin_id=admin_id, action="payment.void", entity_type="payment",
-            entity_id=payment_id, customer_id=before.customer_id, bill_id=before.bill_id,
+            uow,
+            admin_id=admin_id,
+            action="payment.void",
+            entity_type="payment",
+            entity_id=payment_id,
+            customer_id=before.customer_id,
+            bill_id=before.bill_id,
             before={"bill": before, "payment_amount": row["amount_paid"]},
             after={"bill": after, "reason": reason},
         )
@@ -286,8 +305,12 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
 
 
 async def list_payments(
-    db: Database, *, month: date | None = None, customer_id: int | None = None,
-    page: int = 0, page_size: int = 8,
+    db: Database,
+    *,
+    month: date | None = None,
+    customer_id: int | None = None,
+    page: int = 0,
+    page_size: int = 8,
 ) -> Page[PaymentWithCustomer]:
     """Payments, newest first, optionally those made in one month or by one customer."""
     start, end = month_bounds(month) if month else (None, None)

@@ -50,8 +50,11 @@ async def revenue(
             total=Decimal(total["total"]),
             payments=int(total["payments"]),
             by_method=[
-                RevenueLine(PaymentMethod(r["payment_method"]).value, Decimal(r["total"]),
-                            int(r["payments"]))
+                RevenueLine(
+                    PaymentMethod(r["payment_method"]).value,
+                    Decimal(r["total"]),
+                    int(r["payments"]),
+                )
                 for r in methods
             ],
             by_month=[
@@ -106,8 +109,13 @@ async def outstanding(db: Database, *, today: date, top: int = 10) -> Outstandin
             customers=int(summary["customers"]),
             ageing={bucket: Decimal(summary[bucket]) for bucket in AGEING_BUCKETS},
             top_debtors=[
-                Debtor(int(r["customer_id"]), r["meter_number"], r["full_name"],
-                       Decimal(r["owed"]), int(r["bills"]))
+                Debtor(
+                    int(r["customer_id"]),
+                    r["meter_number"],
+                    r["full_name"],
+                    Decimal(r["owed"]),
+                    int(r["bills"]),
+                )
                 for r in debtors
             ],
         )
@@ -146,8 +154,11 @@ async def usage_trend(db: Database, *, months: int, until: date) -> list[TrendMo
     rows = await db.fetch_all("usage_trend", {"start": start, "end": end})
     found = {
         r["billing_month"]: TrendMonth(
-            r["billing_month"], Decimal(r["units"]), Decimal(r["billed"]),
-            Decimal(r["collected"]), int(r["bills"]),
+            r["billing_month"],
+            Decimal(r["units"]),
+            Decimal(r["billed"]),
+            Decimal(r["collected"]),
+            int(r["bills"]),
         )
         for r in rows
     }

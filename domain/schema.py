@@ -34,8 +34,14 @@ def connect(url: DatabaseUrl, *, database: str | None = None) -> pymysql.connect
     """A PyMySQL connection; a failure becomes a one-line :class:`SetupError`."""
     try:
         return pymysql.connect(
-            host=url.host, port=url.port, user=url.user, password=url.password,
-            database=database, charset="utf8mb4", autocommit=True, connect_timeout=5,
+            host=url.host,
+            port=url.port,
+            user=url.user,
+            password=url.password,
+            database=database,
+            charset="utf8mb4",
+            autocommit=True,
+            connect_timeout=5,
         )
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else None
@@ -78,14 +84,15 @@ def init_db(root: DatabaseUrl, admin: DatabaseUrl, customer: DatabaseUrl) -> Ini
                 "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
             )
             host = ACCOUNT_HOST.replace("%", "%%")  # PyMySQL formats these with %s
-            for user, password in ((admin_user, admin.password), (customer_user, customer.password)):
+            for user, password in (
+                (admin_user, admin.password),
+                (customer_user, customer.password),
+            ):
                 cur.execute(
                     f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY %s",
                     (password,),
                 )
-                cur.execute(
-                    f"ALTER USER '{user}'@'{host}' IDENTIFIED BY %s", (password,)
-                )
+                cur.execute(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY %s", (password,))
             # The admin account runs the migrations, so it needs its grant first.
             cur.execute(f"GRANT ALL PRIVILEGES ON `{db}`.* TO '{admin_user}'@'{ACCOUNT_HOST}'")
         applied = migrate(admin)

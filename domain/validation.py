@@ -24,9 +24,7 @@ def clean_text(value: str) -> str:
 def meter_number(value: str) -> str:
     cleaned = unicodedata.normalize("NFKC", value).strip().upper()
     if not cleaned.isascii() or not _METER_RE.match(cleaned):
-        raise InvalidInput(
-            "A meter number is 3 to 32 letters, digits or dashes, e.g. MTR-10001."
-        )
+        raise InvalidInput("A meter number is 3 to 32 letters, digits or dashes, e.g. MTR-10001.")
     return cleaned
 
 
