@@ -144,3 +144,8 @@ async def set_notify(db: Database, admin_id: int, notify: bool) -> None:
 
 async def to_notify_of_payments(db: Database) -> list[Admin]:
     return [Admin.from_row(r) for r in await db.fetch_all("admins_to_notify")]
+
+
+async def linked_admins(db: Database) -> list[Admin]:
+    """Admins with a Telegram account linked (for their command menus)."""
+    return [Admin.from_row(r) for r in await db.fetch_all("linked_admins")]

@@ -18,7 +18,7 @@ from domain.errors import (
     TotalBelowPaid,
 )
 from domain.models import Bill, Page, PaymentStatus
-from domain.money import bill_total
+from domain.money import MAX_AMOUNT, bill_total
 
 MAX_UNITS = Decimal("9999999.99")
 MAX_RATE = Decimal("99999.9999")
@@ -44,7 +44,14 @@ def _check_figures(units_used: Decimal, rate_per_unit: Decimal) -> Decimal:
         or rate_per_unit != rate_per_unit.quantize(Decimal("0.0001"))
     ):
         raise InvalidAmount("The rate must be greater than zero, with at most four decimals.")
-    return bill_total(units_used, rate_per_unit)
+    total = bill_total(units_used, rate_per_unit)
+    # Both limits hold for each figure alone; their product can still round to 0.00 or
+    # overflow DECIMAL(12,2), which the database would refuse with a raw error.
+    if total <= 0:
+        raise InvalidAmount("These units and rate make a bill of 0.00; please check them.")
+    if total > MAX_AMOUNT:
+        raise InvalidAmount("These units and rate make a bill larger than the system can hold.")
+    return total
 
 
 @dataclass(frozen=True)

@@ -367,21 +367,17 @@ async def logout(db: Database, telegram_user_id: int) -> bool:
     return await db.transaction(work)
 
 
-async def change_password(
+async def check_password(
     db: Database,
     customer_id: int,
-    current: str,
-    new: str,
+    password: str,
     *,
     policy: throttle.ThrottlePolicy | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Change a password after checking the current one (wrong guesses are throttled)."""
+    """Check a linked customer's current password (wrong guesses are throttled)."""
     policy = policy or throttle.ThrottlePolicy()
     moment = now or now_utc()
-    problem = passwords.validate_new_password(new)
-    if problem:
-        raise InvalidInput(problem)
     keys = (f"customer:{customer_id}",)
 
     async def load(uow: UnitOfWork) -> Row | None:
@@ -391,7 +387,7 @@ async def change_password(
     row = await db.read(load)
     if row is None:
         raise CustomerNotFound()
-    if not await passwords.verify_password(current, str(row["password_hash"] or "")):
+    if not await passwords.verify_password(password, row["password_hash"]):
 
         async def fail(uow: UnitOfWork) -> None:
             await throttle.record_failure(uow, keys, moment, policy)
@@ -399,16 +395,20 @@ async def change_password(
 
         await db.transaction(fail)
         raise AuthenticationFailed()
-    new_hash = await passwords.hash_password(new)
 
-    async def work(uow: UnitOfWork) -> None:
+    async def succeed(uow: UnitOfWork) -> None:
         await throttle.reset(uow, keys)
-        await uow.execute(
-            "set_customer_password", {"customer_id": customer_id, "password_hash": new_hash}
-        )
         await uow.commit()
 
-    await db.transaction(work)
+    await db.transaction(succeed)
+
+
+async def set_password(db: Database, customer_id: int, password: str) -> None:
+    """Store a new password (validated, hashed off the event loop)."""
+    problem = passwords.validate_new_password(password)
+    if problem:
+        raise InvalidInput(problem)
+    await set_password_hash(db, customer_id, await passwords.hash_password(password))
 
 
 # ---------------------------------------------------------------------------------------------

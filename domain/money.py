@@ -24,6 +24,10 @@ def bill_total(units_used: Decimal, rate_per_unit: Decimal) -> Decimal:
 
 
 _AMOUNT_RE = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
+# Minus signs as phones type them (NFKC leaves U+2212 and the dashes alone): never mistaken
+# for a currency sign, so "−5" is refused as negative instead of read as 5.
+_MINUS_SIGNS = "-\u2212\u2010\u2011\u2012\u2013\u2014\u2015"
+_PREFIX_RE = re.compile(rf"^[^\d+.,{re.escape(_MINUS_SIGNS)}]{{1,4}}\s*")
 _GROUPED_RE = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")
 
 
@@ -35,11 +39,11 @@ def parse_amount(text: str) -> Decimal:
     """
     cleaned = unicodedata.normalize("NFKC", text).strip()
     # Drop a leading currency sign or code the person may have typed.
-    cleaned = re.sub(r"^[^\d\-+.,]{1,4}\s*", "", cleaned)
+    cleaned = _PREFIX_RE.sub("", cleaned)
+    if cleaned.startswith(tuple(_MINUS_SIGNS)):
+        raise InvalidAmount("The amount must be greater than zero.")
     if not cleaned.isascii():
         raise InvalidAmount("Please type the amount with the digits 0-9, e.g. 1500.50.")
-    if cleaned.startswith("-"):
-        raise InvalidAmount("The amount must be greater than zero.")
     if _GROUPED_RE.match(cleaned):
         cleaned = cleaned.replace(",", "")
     if not _AMOUNT_RE.match(cleaned):

@@ -329,3 +329,20 @@ async def list_payments(
         return Page(items, page, page_size, total)
 
     return await db.read(work)
+
+
+async def find_by_key(
+    db: Database, idempotency_key: str, *, customer_id: int | None = None
+) -> Payment | None:
+    """The payment made with this idempotency key (with ``customer_id``: only if theirs)."""
+    row = await db.fetch_one(
+        "get_payment_by_idempotency_key", {"idempotency_key": idempotency_key}
+    )
+    if row is None:
+        return None
+    payment = Payment.from_row(row)
+    if customer_id is not None:
+        bill = await db.fetch_one("get_bill", {"bill_id": payment.bill_id})
+        if bill is None or int(bill["customer_id"]) != customer_id:
+            return None
+    return payment

@@ -68,3 +68,8 @@ SELECT a.audit_id, a.admin_id, ad.admin_name, a.action, a.entity_type, a.entity_
        a.customer_id, a.bill_id, a.before_data, a.after_data, a.created_at
 FROM audit_log a LEFT JOIN admins ad ON ad.admin_id = a.admin_id
 ORDER BY a.audit_id DESC LIMIT :limit
+
+-- name: linked_admins
+-- Admins with a linked Telegram account.
+SELECT admin_id, admin_name, email, password_hash, role, telegram_user_id, notify_payments
+FROM admins WHERE telegram_user_id IS NOT NULL

@@ -1,0 +1,191 @@
+"""Staff access: /adminlogin (email → password), /adminlogout, /notify, the staff menu.
+
+Staff commands are routed by ``bot_data.admin_filter`` (the Telegram ids of linked admins);
+a customer or stranger sending them falls through to the "unknown command" reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.context import BillingContext
+from domain import admins
+from domain.errors import DomainError
+from domain.models import Admin
+from handlers.admin_help import ADMIN_HELP
+from handlers.common import (
+    answer_query,
+    buttons,
+    cancel_row,
+    current_admin,
+    delete_message_quietly,
+    esc,
+    reply,
+)
+
+log = logging.getLogger(__name__)
+
+ADMIN_EMAIL = "admin:email"
+ADMIN_PASSWORD = "admin:password"
+
+ADMIN_COMMANDS = [
+    BotCommand("customers", "List or search customers"),
+    BotCommand("customer", "One customer's details"),
+    BotCommand("addcustomer", "Add a customer"),
+    BotCommand("editcustomer", "Change a customer's details"),
+    BotCommand("newbill", "Issue a bill"),
+    BotCommand("editbill", "Correct a bill"),
+    BotCommand("bills", "List bills"),
+    BotCommand("pending", "A customer's open bills"),
+    BotCommand("payments", "List payments"),
+    BotCommand("recordpayment", "Record an office payment"),
+    BotCommand("voidpayment", "Void a payment"),
+    BotCommand("revenue", "Revenue report"),
+    BotCommand("outstanding", "Outstanding balances"),
+    BotCommand("trend", "Monthly usage trend"),
+    BotCommand("importbills", "Bills from a CSV file"),
+    BotCommand("audit", "Audit log"),
+    BotCommand("notify", "Payment notifications on/off"),
+    BotCommand("help", "Staff commands"),
+    BotCommand("cancel", "Stop what you are doing"),
+]
+
+
+async def show_admin_menu(
+    application: Application[Any, Any, Any, Any, Any, Any], admin: Admin
+) -> None:
+    """Give a linked admin's chat the staff command menu and route their commands."""
+    if admin.telegram_user_id is None:
+        return
+    application.bot_data.admin_filter.add_user_ids(admin.telegram_user_id)
+    try:
+        await application.bot.set_my_commands(
+            ADMIN_COMMANDS, scope=BotCommandScopeChat(admin.telegram_user_id)
+        )
+    except TelegramError as exc:
+        log.warning("could not set the staff menu for admin %s: %s", admin.admin_id, exc)
+
+
+async def load_admin_menus(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """At start-up: every linked admin gets the staff menu."""
+    for admin in await admins.linked_admins(application.bot_data.admin_db):
+        await show_admin_menu(application, admin)
+
+
+async def adminlogin(update: Update, context: BillingContext) -> str | int:
+    """Ask for the staff email address."""
+    if update.effective_message is None:
+        return ConversationHandler.END
+    await update.effective_message.reply_text(
+        "Staff login. Please send your email address.", reply_markup=buttons([cancel_row()])
+    )
+    return ADMIN_EMAIL
+
+
+async def adminlogin_email(update: Update, context: BillingContext) -> str | int:
+    """Remember the email; ask for the password."""
+    message = update.effective_message
+    if message is None or message.text is None:
+        return ADMIN_EMAIL
+    context.flow["admin_email"] = message.text.strip()[:254]
+    await message.reply_text(
+        "Now send your password. I will delete your message right away.",
+        reply_markup=buttons([cancel_row()]),
+    )
+    return ADMIN_PASSWORD
+
+
+async def adminlogin_password(update: Update, context: BillingContext) -> int:
+    """Check email + password (throttled); link this Telegram account; show the staff menu."""
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    if message is None or chat is None or user is None or message.text is None:
+        return ConversationHandler.END
+    password = message.text
+    await delete_message_quietly(message)
+    email = str(context.flow.pop("admin_email", ""))
+    try:
+        admin = await admins.authenticate(context.admin_db, email, password, user.id)
+    except DomainError as exc:
+        await chat.send_message(f"{esc(exc)}\nSend /adminlogin to try again.")
+        return ConversationHandler.END
+    await show_admin_menu(context.application, admin)
+    await chat.send_message(
+        f"Welcome, {esc(admin.admin_name)} ({admin.role.value}).\n\n{ADMIN_HELP}"
+    )
+    return ConversationHandler.END
+
+
+async def adminlogin_cancel(update: Update, context: BillingContext) -> int:
+    """Stop the staff login."""
+    await answer_query(update)
+    context.flow.pop("admin_email", None)
+    await reply(update, "Cancelled. Nothing was changed.")
+    return ConversationHandler.END
+
+
+async def adminlogout(update: Update, context: BillingContext) -> None:
+    """Unlink this Telegram account from its admin."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    await admins.logout(context.admin_db, user.id)
+    context.bot_data.admin_filter.remove_user_ids(user.id)
+    await message.reply_text("You are logged out of the staff account.")
+
+
+async def notify(update: Update, context: BillingContext) -> None:
+    """/notify on|off: be told of payments as they happen."""
+    admin = await current_admin(update, context)
+    message = update.effective_message
+    if admin is None or message is None:
+        return
+    choice = context.args[0].lower() if context.args else ""
+    if choice not in ("on", "off"):
+        state = "on" if admin.notify_payments else "off"
+        await message.reply_text(
+            f"Payment notifications are {state}. Send /notify on or /notify off."
+        )
+        return
+    await admins.set_notify(context.admin_db, admin.admin_id, choice == "on")
+    await message.reply_text(f"Payment notifications are now {choice}.")
+
+
+def handlers() -> list[BaseHandler[Update, BillingContext, Any]]:
+    return [
+        ConversationHandler(
+            entry_points=[CommandHandler("adminlogin", adminlogin)],
+            states={
+                ADMIN_EMAIL: [MessageHandler(filters.TEXT & ~filters.COMMAND, adminlogin_email)],
+                ADMIN_PASSWORD: [
+                    MessageHandler(filters.TEXT & ~filters.COMMAND, adminlogin_password)
+                ],
+            },
+            fallbacks=[
+                CommandHandler("cancel", adminlogin_cancel),
+                CallbackQueryHandler(adminlogin_cancel, pattern=r"^cancel$"),
+            ],
+            allow_reentry=True,
+            name="admin_login",
+            persistent=True,
+            conversation_timeout=15 * 60,
+        ),
+        CommandHandler("adminlogout", adminlogout),
+    ]
+
+
+def gated_handlers(admin_filter: filters.User) -> list[BaseHandler[Update, BillingContext, Any]]:
+    """Staff-only commands (routed only for linked admins)."""
+    return [CommandHandler("notify", notify, filters=admin_filter)]

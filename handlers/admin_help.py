@@ -1,0 +1,23 @@
+"""The staff's command list (shown by /help to linked admins)."""
+
+ADMIN_HELP = (
+    "<b>Staff commands</b>\n"
+    "/customers [text] — list or search customers\n"
+    "/customer &lt;meter&gt; — one customer's details\n"
+    "/addcustomer — add a customer (admin role)\n"
+    "/editcustomer &lt;meter&gt; — change a customer's details (admin role)\n"
+    "/newbill — issue a bill (admin role)\n"
+    "/editbill &lt;bill_id&gt; — correct a bill (admin role)\n"
+    "/bills [unpaid|partial|paid|all] [YYYY-MM] — list bills\n"
+    "/pending &lt;meter&gt; — a customer's open bills\n"
+    "/payments [YYYY-MM|meter] — list payments\n"
+    "/recordpayment — record an office payment (admin role)\n"
+    "/voidpayment &lt;payment_id&gt; — void a payment (admin role)\n"
+    "/revenue [YYYY-MM [YYYY-MM]] — revenue report\n"
+    "/outstanding — what is owed, with ageing\n"
+    "/trend [months] — monthly usage trend and chart\n"
+    "/importbills — bills from a CSV file (admin role)\n"
+    "/audit [meter|bill_id] — the audit log\n"
+    "/notify on|off — be told of payments as they happen\n"
+    "/cancel — stop what you are doing"
+)

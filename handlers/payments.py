@@ -1,0 +1,311 @@
+"""/pay: choose an own unpaid bill → full or other amount → method → confirm → receipt.
+
+The confirm button carries the payment's idempotency key. A second press (or the same update
+delivered twice) finds the payment already made with that key and sends the same receipt.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from telegram import Update
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.context import BillingContext
+from domain import bills, payments
+from domain.errors import DomainError
+from domain.models import CUSTOMER_METHODS, Bill, PaymentMethod
+from domain.money import parse_amount
+from handlers.common import (
+    answer_query,
+    buttons,
+    callback_parts,
+    cancel_row,
+    current_customer,
+    esc,
+    int_part,
+    month_label,
+    reply,
+)
+from handlers.receipts import send_receipt
+
+# Conversation states.
+PAY_BILL = "pay:bill"
+PAY_AMOUNT = "pay:amount"
+PAY_TYPE_AMOUNT = "pay:type_amount"
+PAY_METHOD = "pay:method"
+PAY_CONFIRM = "pay:confirm"
+
+# Callback data: paybill:<bill_id>, payamt:full|other, paymethod:<method>, payok:<key>
+PAY_BILL_DATA = "paybill"
+PAY_AMOUNT_DATA = "payamt"
+PAY_METHOD_DATA = "paymethod"
+PAY_CONFIRM_DATA = "payok"
+MENU_PAY = "menu:pay"
+
+
+async def pay(update: Update, context: BillingContext) -> str | int:
+    """Offer the customer's unpaid bills as buttons."""
+    await answer_query(update)
+    customer = await current_customer(update, context)
+    if customer is None:
+        return ConversationHandler.END
+    open_bills = await bills.pending_bills(context.customer_db, customer.customer_id, limit=10)
+    if not open_bills:
+        await reply(update, "You have no unpaid bills. 🎉")
+        return ConversationHandler.END
+    money = context.config.currency.format
+    rows = [
+        [
+            (
+                f"{month_label(b.billing_month)} · {money(b.outstanding)} owed",
+                f"{PAY_BILL_DATA}:{b.bill_id}",
+            )
+        ]
+        for b in open_bills
+    ]
+    await reply(update, "Which bill would you like to pay?", buttons([*rows, cancel_row()]))
+    return PAY_BILL
+
+
+async def _own_open_bill(update: Update, context: BillingContext, bill_id: int) -> Bill | None:
+    customer = await current_customer(update, context)
+    if customer is None:
+        return None
+    try:
+        bill = await bills.get(context.customer_db, bill_id, customer_id=customer.customer_id)
+    except DomainError as exc:
+        await reply(update, esc(exc))
+        return None
+    if bill.outstanding <= 0:
+        await reply(update, "This bill is already fully paid.")
+        return None
+    return bill
+
+
+async def choose_bill(update: Update, context: BillingContext) -> str | int:
+    """Check the bill is the customer's own and open; offer full or other amount."""
+    await answer_query(update)
+    parts = (
+        callback_parts(update.callback_query, PAY_BILL_DATA, 1) if update.callback_query else None
+    )
+    bill_id = int_part(parts[0]) if parts else None
+    bill = await _own_open_bill(update, context, bill_id) if bill_id is not None else None
+    if bill is None:
+        return _forget(context)
+    context.flow["pay"] = {"bill_id": bill.bill_id}
+    money = context.config.currency.format
+    text = (
+        f"<b>Bill for {month_label(bill.billing_month)}</b>\n"
+        f"Total: {money(bill.total_amount)}\nPaid so far: {money(bill.amount_paid)}\n"
+        f"<b>Outstanding: {money(bill.outstanding)}</b>\nDue: {bill.due_date:%d %b %Y}\n\n"
+        "How much would you like to pay?"
+    )
+    keyboard = [
+        [(f"Pay in full · {money(bill.outstanding)}", f"{PAY_AMOUNT_DATA}:full")],
+        [("Another amount", f"{PAY_AMOUNT_DATA}:other")],
+        cancel_row(),
+    ]
+    await reply(update, text, buttons(keyboard))
+    return PAY_AMOUNT
+
+
+async def choose_amount(update: Update, context: BillingContext) -> str | int:
+    """Full amount → choose a method; other amount → ask for it."""
+    await answer_query(update)
+    parts = (
+        callback_parts(update.callback_query, PAY_AMOUNT_DATA, 1)
+        if update.callback_query
+        else None
+    )
+    state = context.flow.get("pay")
+    if not parts or not isinstance(state, dict) or "bill_id" not in state:
+        return await _restart(update, context)
+    bill = await _own_open_bill(update, context, int(state["bill_id"]))
+    if bill is None:
+        return _forget(context)
+    if parts[0] == "full":
+        state["amount"] = str(bill.outstanding)
+        return await _ask_method(update, context)
+    money = context.config.currency.format
+    await reply(
+        update,
+        f"Please type the amount to pay (up to {money(bill.outstanding)}), e.g. 1500.50.",
+        buttons([cancel_row()]),
+    )
+    return PAY_TYPE_AMOUNT
+
+
+async def type_amount(update: Update, context: BillingContext) -> str | int:
+    """Read a typed amount; it must be more than zero and at most the outstanding balance."""
+    message = update.effective_message
+    state = context.flow.get("pay")
+    if message is None or message.text is None:
+        return PAY_TYPE_AMOUNT
+    if not isinstance(state, dict) or "bill_id" not in state:
+        return await _restart(update, context)
+    try:
+        amount = parse_amount(message.text[:100])
+    except DomainError as exc:
+        await message.reply_text(f"{esc(exc)}", reply_markup=buttons([cancel_row()]))
+        return PAY_TYPE_AMOUNT
+    bill = await _own_open_bill(update, context, int(state["bill_id"]))
+    if bill is None:
+        return _forget(context)
+    if amount > bill.outstanding:
+        money = context.config.currency.format
+        await message.reply_text(
+            f"That is more than the {money(bill.outstanding)} outstanding. "
+            "Please type a smaller amount.",
+            reply_markup=buttons([cancel_row()]),
+        )
+        return PAY_TYPE_AMOUNT
+    state["amount"] = str(amount)
+    return await _ask_method(update, context)
+
+
+async def _ask_method(update: Update, context: BillingContext) -> str:
+    rows = [[(m.label, f"{PAY_METHOD_DATA}:{m.value}")] for m in CUSTOMER_METHODS]
+    await reply(update, "How will you pay?", buttons([*rows, cancel_row()]))
+    return PAY_METHOD
+
+
+async def choose_method(update: Update, context: BillingContext) -> str | int:
+    """Show the confirm screen; its button carries a fresh idempotency key."""
+    await answer_query(update)
+    parts = (
+        callback_parts(update.callback_query, PAY_METHOD_DATA, 1)
+        if update.callback_query
+        else None
+    )
+    state = context.flow.get("pay")
+    if not isinstance(state, dict) or "amount" not in state:
+        return await _restart(update, context)
+    if not parts or parts[0] not in {m.value for m in CUSTOMER_METHODS}:
+        return PAY_METHOD
+    bill = await _own_open_bill(update, context, int(state["bill_id"]))
+    if bill is None:
+        return _forget(context)
+    state["method"] = parts[0]
+    state["key"] = payments.new_idempotency_key()
+    money = context.config.currency.format
+    amount = Decimal(state["amount"])
+    text = (
+        "<b>Please confirm</b>\n"
+        f"Pay {money(amount)} towards the {month_label(bill.billing_month)} bill\n"
+        f"by {PaymentMethod(parts[0]).label}.\n"
+        f"Balance after this payment: {money(bill.outstanding - amount)}"
+    )
+    keyboard = [[("✅ Confirm payment", f"{PAY_CONFIRM_DATA}:{state['key']}")], cancel_row()]
+    await reply(update, text, buttons(keyboard))
+    return PAY_CONFIRM
+
+
+async def confirm(update: Update, context: BillingContext) -> int:
+    """Record the payment once and send its receipt; a repeat sends the same receipt."""
+    await answer_query(update)
+    parts = (
+        callback_parts(update.callback_query, PAY_CONFIRM_DATA, 1)
+        if update.callback_query
+        else None
+    )
+    customer = await current_customer(update, context)
+    chat = update.effective_chat
+    if not parts or customer is None or chat is None:
+        return ConversationHandler.END
+    key = parts[0]
+    state = context.flow.get("pay")
+    money = context.config.currency.format
+    if isinstance(state, dict) and state.get("key") == key:
+        try:
+            result = await payments.pay_bill(
+                context.customer_db,
+                bill_id=int(state["bill_id"]),
+                amount=Decimal(state["amount"]),
+                method=state["method"],
+                idempotency_key=key,
+                customer_id=customer.customer_id,
+            )
+        except DomainError as exc:
+            _forget(context)
+            await reply(update, f"{esc(exc)}\nNothing was charged.")
+            return ConversationHandler.END
+        payment, bill = result.payment, result.bill
+        _forget(context)
+        if result.created:
+            from handlers.notifications import notify_admins_of_payment
+
+            context.application.create_task(
+                notify_admins_of_payment(context, payment.payment_id), update=update
+            )
+    else:
+        # Not the flow in progress: a second press, a re-delivered update, or a stale screen.
+        found = await payments.find_by_key(
+            context.customer_db, key, customer_id=customer.customer_id
+        )
+        if found is None:
+            await reply(update, "This confirmation is no longer valid. Send /pay to start again.")
+            return ConversationHandler.END
+        payment = found
+        bill = await bills.get(context.customer_db, payment.bill_id)
+    await reply(
+        update,
+        f"✅ Payment of {money(payment.amount_paid)} recorded for "
+        f"{month_label(payment.billing_month)}.\n"
+        f"Receipt: <code>{esc(payment.receipt_number)}</code>\n"
+        f"Balance on this bill: {money(bill.outstanding)}",
+    )
+    await send_receipt(context, chat.id, payment.payment_id, customer_id=customer.customer_id)
+    return ConversationHandler.END
+
+
+async def _restart(update: Update, context: BillingContext) -> int:
+    _forget(context)
+    await reply(update, "That payment screen is out of date. Send /pay to start again.")
+    return ConversationHandler.END
+
+
+def _forget(context: BillingContext) -> int:
+    context.flow.pop("pay", None)
+    return ConversationHandler.END
+
+
+def entry_points() -> list[BaseHandler[Update, BillingContext, object]]:
+    return [
+        CommandHandler("pay", pay),
+        CallbackQueryHandler(pay, pattern=rf"^{MENU_PAY}$"),
+    ]
+
+
+def states() -> dict[object, list[BaseHandler[Update, BillingContext, object]]]:
+    text = filters.TEXT & ~filters.COMMAND
+    return {
+        PAY_BILL: [CallbackQueryHandler(choose_bill, pattern=rf"^{PAY_BILL_DATA}:")],
+        PAY_AMOUNT: [CallbackQueryHandler(choose_amount, pattern=rf"^{PAY_AMOUNT_DATA}:")],
+        PAY_TYPE_AMOUNT: [MessageHandler(text, type_amount)],
+        PAY_METHOD: [CallbackQueryHandler(choose_method, pattern=rf"^{PAY_METHOD_DATA}:")],
+        PAY_CONFIRM: [CallbackQueryHandler(confirm, pattern=rf"^{PAY_CONFIRM_DATA}:")],
+    }
+
+
+def standalone_handlers() -> list[BaseHandler[Update, BillingContext, object]]:
+    """Buttons pressed after their flow ended (a double tap on Confirm, an old bill list)."""
+    return [
+        CallbackQueryHandler(confirm, pattern=rf"^{PAY_CONFIRM_DATA}:"),
+        CallbackQueryHandler(
+            _stale, pattern=rf"^({PAY_BILL_DATA}|{PAY_AMOUNT_DATA}|{PAY_METHOD_DATA}):"
+        ),
+    ]
+
+
+async def _stale(update: Update, context: BillingContext) -> None:
+    """A button from a payment screen whose flow is over."""
+    await answer_query(update)
+    await reply(update, "That payment screen is out of date. Send /pay to start again.")
