@@ -65,6 +65,10 @@ async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> N
     from handlers.admin_access import load_admin_menus
 
     await load_admin_menus(application)
+    # Staff notifications (issue 4): the daily due-date reminder job.
+    from handlers.notifications import schedule_jobs
+
+    schedule_jobs(application)
 
 
 async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

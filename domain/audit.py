@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -52,6 +53,50 @@ async def record(
             "after_data": None if after is None else json.dumps(_plain(after), sort_keys=True),
             "created_at": db_time(now_utc()),
         },
+    )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One audited change among many written together (a bulk import)."""
+
+    entity_id: int | str
+    customer_id: int | None = None
+    bill_id: int | None = None
+    before: Any = None
+    after: Any = None
+
+
+async def record_many(
+    uow: UnitOfWork,
+    *,
+    admin_id: int | None,
+    action: str,
+    entity_type: str,
+    changes: Sequence[Change],
+) -> None:
+    """Write many audit entries in batched inserts, inside the caller's transaction."""
+    moment = db_time(now_utc())
+    await uow.execute_many(
+        "insert_audit",
+        [
+            {
+                "admin_id": admin_id,
+                "action": action,
+                "entity_type": entity_type,
+                "entity_id": str(change.entity_id),
+                "customer_id": change.customer_id,
+                "bill_id": change.bill_id,
+                "before_data": None
+                if change.before is None
+                else json.dumps(_plain(change.before), sort_keys=True),
+                "after_data": None
+                if change.after is None
+                else json.dumps(_plain(change.after), sort_keys=True),
+                "created_at": moment,
+            }
+            for change in changes
+        ],
     )
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import calendar
+import csv
+import io
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -12,13 +15,15 @@ from domain.db import Database, UnitOfWork, error_code
 from domain.errors import (
     BillNotFound,
     CustomerNotFound,
+    DomainError,
     DuplicateBill,
+    ImportRejected,
     InvalidAmount,
     InvalidInput,
     TotalBelowPaid,
 )
-from domain.models import Bill, Page, PaymentStatus
-from domain.money import MAX_AMOUNT, bill_total
+from domain.models import Bill, Page, PaymentStatus, db_time, now_utc
+from domain.money import MAX_AMOUNT, bill_total, parse_decimal
 
 MAX_UNITS = Decimal("9999999.99")
 MAX_RATE = Decimal("99999.9999")
@@ -243,3 +248,273 @@ async def list_bills(
         return Page(items, page, page_size, total)
 
     return await db.read(work)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk billing from a CSV file
+
+IMPORT_REQUIRED_COLUMNS = ("meter_number", "billing_month", "units_used")
+IMPORT_OPTIONAL_COLUMNS = ("rate_per_unit",)
+MAX_IMPORT_ROWS = 20_000
+MAX_IMPORT_ERRORS = 200  # a file with more bad lines than this is reported in part
+
+
+@dataclass(frozen=True)
+class BillLine:
+    """One valid line of a bulk-billing file, before the database has been consulted."""
+
+    line: int
+    meter_number: str
+    billing_month: date
+    units_used: Decimal
+    rate_per_unit: Decimal
+    total_amount: Decimal
+
+
+@dataclass(frozen=True)
+class ImportedBill:
+    bill: Bill
+    meter_number: str
+    full_name: str
+    telegram_user_id: int | None
+
+
+def read_bill_csv(
+    text: str, *, default_rate: Decimal
+) -> tuple[list[BillLine], list[tuple[int, str]]]:
+    """Check every line of a ``meter_number,billing_month,units_used[,rate_per_unit]`` file.
+
+    Returns the good lines and ``(line number, message)`` for each bad one; the header is
+    line 1 and blank lines count, so the numbers match what a spreadsheet or editor shows.
+    """
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    errors: list[tuple[int, str]] = []
+    lines: list[BillLine] = []
+    columns: dict[str, int] | None = None
+    seen: dict[tuple[str, date], int] = {}
+    try:
+        for record in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if columns is None:
+                columns, problem = _import_header(record)
+                if problem:
+                    return [], [(number, problem)]
+                continue
+            if len(errors) >= MAX_IMPORT_ERRORS:
+                break
+            if len(lines) + len(errors) >= MAX_IMPORT_ROWS:
+                errors.append((number, f"A file may hold at most {MAX_IMPORT_ROWS} bills."))
+                break
+            if len(record) > len(columns) and any(cell.strip() for cell in record[len(columns) :]):
+                errors.append(
+                    (
+                        number,
+                        f"Expected at most {len(columns)} values separated by commas, "
+                        f"found {len(record)}.",
+                    )
+                )
+                continue
+            # A missing trailing cell (an optional rate left out) reads as empty.
+            record = record + [""] * (len(columns) - len(record))
+            try:
+                line = _import_line(number, record, columns, default_rate)
+            except DomainError as exc:
+                errors.append((number, str(exc)))
+                continue
+            key = (line.meter_number, line.billing_month)
+            if key in seen:
+                errors.append(
+                    (
+                        number,
+                        f"{line.meter_number} {line.billing_month:%Y-%m} is already on "
+                        f"line {seen[key]}.",
+                    )
+                )
+                continue
+            seen[key] = number
+            lines.append(line)
+    except csv.Error as exc:
+        errors.append((reader.line_num, f"The file is not valid CSV: {exc}."))
+    if columns is None:
+        errors.append((1, "The file is empty: the first line must name the columns."))
+    return lines, errors
+
+
+def _import_header(record: list[str]) -> tuple[dict[str, int], str | None]:
+    names = [cell.strip().lower() for cell in record]
+    known = IMPORT_REQUIRED_COLUMNS + IMPORT_OPTIONAL_COLUMNS
+    expected = ", ".join(IMPORT_REQUIRED_COLUMNS) + "[, rate_per_unit]"
+    unknown = [n for n in names if n not in known]
+    missing = [n for n in IMPORT_REQUIRED_COLUMNS if n not in names]
+    if unknown or missing or len(set(names)) != len(names):
+        return {}, f"The first line must name the columns: {expected}."
+    return {name: index for index, name in enumerate(names)}, None
+
+
+def _import_line(
+    number: int, record: list[str], columns: dict[str, int], default_rate: Decimal
+) -> BillLine:
+    def cell(name: str) -> str:
+        return record[columns[name]].strip()
+
+    meter = validation.meter_number(cell("meter_number"))
+    month = validation.billing_month(cell("billing_month"))
+    units = parse_decimal(cell("units_used"), places=2, what="units", maximum=MAX_UNITS)
+    rate_text = cell("rate_per_unit") if "rate_per_unit" in columns else ""
+    rate = (
+        parse_decimal(rate_text, places=4, what="rate", maximum=MAX_RATE)
+        if rate_text
+        else default_rate
+    )
+    total = _check_figures(units, rate)
+    return BillLine(number, meter, month, units, rate, total)
+
+
+async def import_bills(
+    db: Database,
+    csv_text: str,
+    *,
+    default_rate: Decimal,
+    due_days: int = 14,
+    admin_id: int | None = None,
+) -> list[ImportedBill]:
+    """Issue every bill of a CSV file in ONE transaction, or none of them.
+
+    Every line is checked first (format, known meter, no repeat in the file, no bill already
+    issued for that month); any error raises :class:`ImportRejected` with all the errors by
+    line number and nothing is written. The bills and their audit entries are inserted with
+    batched multi-row INSERTs.
+    """
+    lines, errors = read_bill_csv(csv_text, default_rate=default_rate)
+    if not lines and not errors:
+        raise ImportRejected([(2, "The file has a header but no bills.")])
+
+    async def work(uow: UnitOfWork) -> list[ImportedBill]:
+        problems = list(errors)
+        meters = sorted({line.meter_number for line in lines})
+        found = await uow.fetch_all("customers_by_meters", {"meters": json.dumps(meters)})
+        by_meter = {row["meter_number"]: row for row in found}
+        good = [line for line in lines if line.meter_number in by_meter]
+        problems += [
+            (line.line, f"No customer has meter number {line.meter_number}.")
+            for line in lines
+            if line.meter_number not in by_meter
+        ]
+        pairs = json.dumps(
+            [
+                [int(by_meter[line.meter_number]["customer_id"]), line.billing_month.isoformat()]
+                for line in good
+            ]
+        )
+        existing = {
+            (int(r["customer_id"]), r["billing_month"])
+            for r in await uow.fetch_all("bills_for_customer_months", {"pairs": pairs})
+        }
+        problems += [
+            (line.line, f"{line.meter_number} already has a bill for {line.billing_month:%Y-%m}.")
+            for line in good
+            if (int(by_meter[line.meter_number]["customer_id"]), line.billing_month) in existing
+        ]
+        if problems:
+            raise ImportRejected(sorted(problems)[:MAX_IMPORT_ERRORS])
+        try:
+            await uow.execute_many(
+                "insert_bills_batch",
+                [
+                    {
+                        "customer_id": int(by_meter[line.meter_number]["customer_id"]),
+                        "billing_month": line.billing_month,
+                        "units_used": line.units_used,
+                        "rate_per_unit": line.rate_per_unit,
+                        "total_amount": line.total_amount,
+                        "amount_paid": Decimal("0.00"),
+                        "payment_status": PaymentStatus.UNPAID.value,
+                        "due_date": default_due_date(line.billing_month, due_days),
+                    }
+                    for line in good
+                ],
+            )
+        except Exception as exc:
+            if error_code(exc) == 1062:  # issued by someone else since the check above
+                raise InvalidInput(
+                    "Some of these bills were issued by someone else just now; nothing was "
+                    "imported. Please send the file again."
+                ) from exc
+            raise
+        rows = await uow.fetch_all("bills_for_customer_months", {"pairs": pairs})
+        by_key = {(int(r["customer_id"]), r["billing_month"]): Bill.from_row(r) for r in rows}
+        imported = []
+        for line in good:
+            customer = by_meter[line.meter_number]
+            bill = by_key[(int(customer["customer_id"]), line.billing_month)]
+            imported.append(
+                ImportedBill(
+                    bill,
+                    customer["meter_number"],
+                    customer["full_name"],
+                    customer["telegram_user_id"],
+                )
+            )
+        await audit.record_many(
+            uow,
+            admin_id=admin_id,
+            action="bill.import",
+            entity_type="bill",
+            changes=[
+                audit.Change(
+                    entity_id=item.bill.bill_id,
+                    customer_id=item.bill.customer_id,
+                    bill_id=item.bill.bill_id,
+                    after=item.bill,
+                )
+                for item in imported
+            ],
+        )
+        await uow.commit()
+        return imported
+
+    return await db.transaction(work)
+
+
+# ---------------------------------------------------------------------------------------------
+# Due-date reminders
+
+
+@dataclass(frozen=True)
+class ReminderDue:
+    bill: Bill
+    telegram_user_id: int
+    full_name: str
+    meter_number: str
+
+
+async def due_for_reminder(
+    db: Database, *, today: date, within_days: int, limit: int = 5000
+) -> list[ReminderDue]:
+    """Open bills of linked customers due within ``within_days`` and not yet reminded."""
+    rows = await db.fetch_all(
+        "bills_due_for_reminder",
+        {"today": today, "until": today + timedelta(days=within_days), "limit": limit},
+    )
+    return [
+        ReminderDue(
+            Bill.from_row(r), int(r["telegram_user_id"]), r["full_name"], r["meter_number"]
+        )
+        for r in rows
+    ]
+
+
+async def claim_reminder(db: Database, bill: Bill) -> bool:
+    """Mark a bill reminded for its due date; False if it already was (send nothing then)."""
+
+    async def work(uow: UnitOfWork) -> bool:
+        claimed = await uow.execute(
+            "claim_bill_reminder",
+            {"bill_id": bill.bill_id, "due_date": bill.due_date, "now": db_time(now_utc())},
+        )
+        await uow.commit()
+        return claimed > 0
+
+    return await db.transaction(work)

@@ -121,3 +121,15 @@ class DatabaseUnavailable(DomainError):
             "The service is temporarily unavailable. Nothing was charged; please try again "
             "in a minute."
         )
+
+
+class ImportRejected(DomainError):
+    """A bulk file had bad lines; nothing was written. ``errors`` holds (line, message)."""
+
+    def __init__(self, errors: list[tuple[int, str]]) -> None:
+        count = len(errors)
+        super().__init__(
+            f"{count} line{'s' if count != 1 else ''} of the file "
+            f"{'have' if count != 1 else 'has'} errors; nothing was imported."
+        )
+        self.errors = errors

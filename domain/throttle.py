@@ -29,7 +29,12 @@ def subjects(telegram_user_id: int | None, **keys: str) -> tuple[str, ...]:
 
 async def ensure_allowed(uow: UnitOfWork, keys: tuple[str, ...], now: datetime) -> None:
     """Raise :class:`TooManyAttempts` if any subject is locked at ``now``."""
-    rows = await uow.fetch_all("locked_subjects", {"subjects": keys, "now": db_time(now)})
+    # One query per subject: PyMySQL 1.2 no longer expands a tuple parameter for ``IN``.
+    rows = [
+        row
+        for key in keys
+        for row in await uow.fetch_all("locked_subject", {"subject": key, "now": db_time(now)})
+    ]
     if rows:
         until = max(utc(r["locked_until"]) or now for r in rows)
         raise TooManyAttempts(max(1, math.ceil((until - now).total_seconds() / 60)))
@@ -52,4 +57,5 @@ async def record_failure(
 
 
 async def reset(uow: UnitOfWork, keys: tuple[str, ...]) -> None:
-    await uow.execute("reset_login_failures", {"subjects": keys})
+    for key in keys:
+        await uow.execute("reset_login_failures", {"subject": key})

@@ -187,5 +187,7 @@ def handlers() -> list[BaseHandler[Update, BillingContext, Any]]:
 
 
 def gated_handlers(admin_filter: filters.User) -> list[BaseHandler[Update, BillingContext, Any]]:
-    """Staff-only commands (routed only for linked admins)."""
-    return [CommandHandler("notify", notify, filters=admin_filter)]
+    """Staff-only commands (routed only for linked admins), the staff flows and buttons."""
+    from handlers.admin_flow import staff_handlers
+
+    return [CommandHandler("notify", notify, filters=admin_filter), *staff_handlers(admin_filter)]

@@ -19,7 +19,7 @@ from handlers.common import (
     pager_row,
     reply,
 )
-from handlers.render.tables import phone_table
+from handlers.render.tables import customer_bills_html
 
 BILLS = "bills"  # callback data: bills:<page>:<open|all>
 PAGE_SIZE = 5
@@ -91,7 +91,6 @@ async def _show_bills(
         page=page,
         page_size=PAGE_SIZE,
     )
-    money = context.config.currency.format
     if not found.items:
         text = (
             "You have no bills yet."
@@ -100,17 +99,8 @@ async def _show_bills(
         )
         await reply(update, text)
         return
-    rows = [
-        [
-            f"{b.billing_month:%Y-%m}",
-            money(b.total_amount),
-            money(b.outstanding),
-            STATUS_LABEL[b.payment_status],
-        ]
-        for b in found.items
-    ]
     title = "All your bills" if show_all else "Your unpaid bills"
-    text = f"<b>{title}</b>\n" + phone_table(["Month", "Total", "Owed", "Status"], rows)
+    text = customer_bills_html(found, context.config.currency, title=title)
     due = [b for b in found.items if b.outstanding > 0]
     if due:
         text += "\n" + "\n".join(

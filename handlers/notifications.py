@@ -3,13 +3,22 @@ reminders to customers. Sends go through the application's rate limiter."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import time as dtime
 
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import Forbidden, TelegramError
 
-from bot.context import BillingContext
-from domain import admins, payments
+from bot.config import Config
+from bot.context import BillingApplication, BillingContext
+from domain import admins, bills, payments
+from domain.models import Bill
 from handlers.common import esc, month_label
+from handlers.render.formatting import rate_text, units_text
 
 log = logging.getLogger(__name__)
 
@@ -36,3 +45,116 @@ async def notify_admins_of_payment(context: BillingContext, payment_id: int) -> 
         except TelegramError as exc:
             log.warning("could not notify admin %s: %s", admin.admin_id, exc)
     return told
+
+
+# ---------------------------------------------------------------------------------------------
+# Customers: new bills and due-date reminders
+
+REMINDER_JOB = "bill_reminders"
+REMINDER_TIME = dtime(9, 0)  # local time of the utility
+BULK_CONCURRENCY = 8  # sends in flight at once; the rate limiter sets the pace
+
+
+@dataclass(frozen=True)
+class Notice:
+    chat_id: int
+    text: str
+    markup: InlineKeyboardMarkup | None = None
+
+
+PAY_BUTTON = InlineKeyboardMarkup([[InlineKeyboardButton("💳 Pay now", callback_data="menu:pay")]])
+
+
+def new_bill_notice(chat_id: int, bill: Bill, config: Config) -> Notice:
+    money = config.currency.format
+    text = (
+        f"🧾 <b>New bill for {month_label(bill.billing_month)}</b>\n"
+        f"{units_text(bill.units_used)} units × {rate_text(bill.rate_per_unit, config.currency)}"
+        f" = <b>{money(bill.total_amount)}</b>\n"
+        f"Due by {bill.due_date:%d %b %Y}. Send /pay to pay it."
+    )
+    return Notice(chat_id, text, PAY_BUTTON)
+
+
+def corrected_bill_notice(chat_id: int, bill: Bill, config: Config) -> Notice:
+    money = config.currency.format
+    text = (
+        f"✏️ <b>Your bill for {month_label(bill.billing_month)} was corrected</b>\n"
+        f"{units_text(bill.units_used)} units × {rate_text(bill.rate_per_unit, config.currency)}"
+        f" = {money(bill.total_amount)}\n"
+        f"Outstanding: <b>{money(bill.outstanding)}</b>, due by {bill.due_date:%d %b %Y}."
+    )
+    return Notice(chat_id, text, PAY_BUTTON if bill.outstanding > 0 else None)
+
+
+def reminder_notice(chat_id: int, bill: Bill, config: Config) -> Notice:
+    money = config.currency.format
+    text = (
+        f"⏰ <b>Reminder</b>: your bill for {month_label(bill.billing_month)} is due on "
+        f"{bill.due_date:%d %b %Y}.\nOutstanding: <b>{money(bill.outstanding)}</b>. "
+        "Send /pay to pay it."
+    )
+    return Notice(chat_id, text, PAY_BUTTON)
+
+
+async def send_one(bot: Bot, notice: Notice) -> bool:
+    """Send one notice; a blocked bot or a lost chat is logged, not raised."""
+    try:
+        await bot.send_message(notice.chat_id, notice.text, reply_markup=notice.markup)
+        return True
+    except Forbidden:
+        log.info("chat %s has blocked the bot", notice.chat_id)
+    except TelegramError as exc:
+        log.warning("could not send a notice to chat %s: %s", notice.chat_id, exc)
+    return False
+
+
+async def send_many(bot: Bot, notices: Sequence[Notice]) -> int:
+    """Send many notices through the bot's rate limiter; return how many arrived.
+
+    The application's AIORateLimiter keeps the pace under Telegram's limits and waits out a
+    429's retry_after; a few sends in flight at once keep its queue short.
+    """
+    gate = asyncio.Semaphore(BULK_CONCURRENCY)
+
+    async def one(notice: Notice) -> bool:
+        async with gate:
+            return await send_one(bot, notice)
+
+    results = await asyncio.gather(*(one(n) for n in notices))
+    return sum(results)
+
+
+async def remind_due_bills(context: BillingContext) -> int:
+    """The daily job: remind linked customers of open bills due within the reminder window.
+
+    A bill is claimed in the database before its reminder is sent, so it is reminded at most
+    once per due date however often the job runs (or however many bots run it).
+    """
+    config = context.config
+    today = datetime.now(config.timezone).date()
+    due = await bills.due_for_reminder(
+        context.admin_db, today=today, within_days=config.reminder_days
+    )
+    notices = [
+        reminder_notice(item.telegram_user_id, item.bill, config)
+        for item in due
+        if await bills.claim_reminder(context.admin_db, item.bill)
+    ]
+    sent = await send_many(context.bot, notices)
+    if notices:
+        log.info("sent %d of %d due-date reminders", sent, len(notices))
+    return sent
+
+
+def schedule_jobs(application: BillingApplication) -> None:
+    """Run the reminder job every day at REMINDER_TIME in the utility's time zone."""
+    queue = application.job_queue
+    config = application.bot_data.config
+    if queue is None or config is None or queue.get_jobs_by_name(REMINDER_JOB):
+        return
+    queue.run_daily(
+        remind_due_bills,
+        time=REMINDER_TIME.replace(tzinfo=config.timezone),
+        name=REMINDER_JOB,
+    )

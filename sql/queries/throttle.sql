@@ -1,7 +1,7 @@
--- name: locked_subjects
--- Throttle rows still locked at :now among the given subjects.
+-- name: locked_subject
+-- The subject's throttle row if it is still locked at :now.
 SELECT subject, locked_until FROM login_throttle
-WHERE subject IN :subjects AND locked_until IS NOT NULL AND locked_until > :now
+WHERE subject = :subject AND locked_until IS NOT NULL AND locked_until > :now
 
 -- name: record_login_failure
 -- Count a failed login; lock the subject once it reaches :max_failures inside the window.
@@ -13,6 +13,6 @@ ON DUPLICATE KEY UPDATE
     locked_until = IF(failures >= :max_failures, :locked_until, locked_until)
 
 -- name: reset_login_failures
--- Forget failures after a successful login.
+-- Forget a subject's failures after a successful login.
 UPDATE login_throttle SET failures = 0, locked_until = NULL
-WHERE subject IN :subjects AND (failures <> 0 OR locked_until IS NOT NULL)
+WHERE subject = :subject AND (failures <> 0 OR locked_until IS NOT NULL)

@@ -1,0 +1,95 @@
+"""The staff gate every admin handler goes through: who is pressing, and may their role write.
+
+Commands reach the admin handlers only for linked admins (``bot_data.admin_filter``), but a
+button press carries no filter and its data comes from the client, so every handler, command
+or button, looks the admin up again and checks the role here, in one place.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from telegram import Update
+from telegram.ext import ConversationHandler
+
+from bot.context import BillingContext
+from domain import admins
+from domain.models import Admin
+from handlers.common import answer_query, reply
+
+R = TypeVar("R")
+
+# Exactly what a stranger gets for a command that does not exist (bot.application's reply),
+# so an admin command tells a non-admin nothing.
+UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I can do."
+STALE_BUTTON = "This button is no longer active."
+READ_ONLY = (
+    "Your staff role ({role}) can read lists and reports but cannot change anything. "
+    "Please ask an admin to do this."
+)
+
+StaffHandler = Callable[[Update, BillingContext, Admin], Coroutine[Any, Any, R]]
+Handler = Callable[[Update, BillingContext], Coroutine[Any, Any, R | int]]
+
+
+async def staff_member(update: Update, context: BillingContext, *, write: bool) -> Admin | None:
+    """The admin behind this update, or None after answering as for a stranger / a viewer."""
+    user = update.effective_user
+    admin = await admins.find_by_telegram(context.admin_db, user.id) if user else None
+    if admin is None:
+        if update.callback_query is not None:
+            await answer_query(update, STALE_BUTTON)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(UNKNOWN_COMMAND)
+        return None
+    if write and not admin.role.can_write:
+        text = READ_ONLY.format(role=admin.role.value)
+        if update.callback_query is not None:
+            # A toast, so the screen the button belongs to stays as it was.
+            await answer_query(update, text)
+        else:
+            await reply(update, text)
+        return None
+    return admin
+
+
+def staff_only(*, write: bool) -> Callable[[StaffHandler[R]], Handler[R]]:
+    """Run the handler with the current admin; refuse strangers and (for writes) viewers.
+
+    A refusal returns ``ConversationHandler.END``, so a flow in progress stops as well.
+    """
+
+    def decorate(handler: StaffHandler[R]) -> Handler[R]:
+        @functools.wraps(handler)
+        async def gated(update: Update, context: BillingContext) -> R | int:
+            admin = await staff_member(update, context, write=write)
+            if admin is None:
+                return ConversationHandler.END
+            return await handler(update, context, admin)
+
+        return gated
+
+    return decorate
+
+
+# ---------------------------------------------------------------------------------------------
+# What a staff flow keeps between steps (persisted with the conversation; plain strings only)
+
+FLOW_KEY = "admin_flow"
+
+
+def flow_state(context: BillingContext, *, fresh: bool = False) -> dict[str, str]:
+    """The current staff flow's scratchpad (a new, empty one with ``fresh``)."""
+    state = context.flow.get(FLOW_KEY)
+    if fresh or not isinstance(state, dict):
+        state = {}
+        context.flow[FLOW_KEY] = state
+    return state
+
+
+def end_flow(context: BillingContext) -> int:
+    """Forget the staff flow's scratchpad and end the conversation."""
+    context.flow.pop(FLOW_KEY, None)
+    return ConversationHandler.END

@@ -1,0 +1,146 @@
+"""Staff: bulk billing. /importbills, then the admin uploads a CSV file
+(meter_number, billing_month, units_used[, rate_per_unit]).
+
+Every line is checked first and errors are reported by line number; one bad line means
+nothing is written. A good file is issued in one transaction, then the linked customers are
+told in the background, paced by the bot's rate limiter, and the admin gets a summary.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from decimal import Decimal
+
+from telegram import Update
+from telegram.ext import BaseHandler, CommandHandler, MessageHandler, filters
+
+from bot.context import BillingContext
+from domain import bills
+from domain.errors import DomainError, ImportRejected
+from domain.models import Admin
+from handlers.admin_gate import end_flow, staff_only
+from handlers.common import buttons, cancel_row, esc, reply
+from handlers.notifications import new_bill_notice, send_many
+
+log = logging.getLogger(__name__)
+
+# Conversation state.
+IMPORT_FILE = "aimport:file"
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+ERRORS_SHOWN = 30  # a message stays well under Telegram's 4096 characters
+
+INSTRUCTIONS = (
+    "<b>Bulk billing</b>\n"
+    "Send a CSV file whose first line names the columns:\n"
+    "<code>meter_number,billing_month,units_used,rate_per_unit</code>\n"
+    "billing_month is YYYY-MM; rate_per_unit is optional (empty or left out: the default "
+    "tariff {tariff}).\n\n"
+    "Every line is checked first. If any line is wrong, nothing is imported and you get the "
+    "errors by line number."
+)
+
+
+@staff_only(write=True)
+async def importbills(update: Update, context: BillingContext, admin: Admin) -> str:
+    """Explain the file format and wait for the upload."""
+    tariff = context.config.currency.format(context.config.default_tariff)
+    await reply(update, INSTRUCTIONS.format(tariff=esc(tariff)), buttons([cancel_row()]))
+    return IMPORT_FILE
+
+
+@staff_only(write=True)
+async def import_file(update: Update, context: BillingContext, admin: Admin) -> str | int:
+    """Check the whole file; issue every bill in one transaction or none; notify customers."""
+    message = update.effective_message
+    document = message.document if message is not None else None
+    if message is None or document is None:
+        return IMPORT_FILE
+    if document.file_size is not None and document.file_size > MAX_FILE_BYTES:
+        await message.reply_text(
+            f"That file is too large (at most {MAX_FILE_BYTES // (1024 * 1024)} MB). "
+            "Send a smaller one, or /cancel.",
+        )
+        return IMPORT_FILE
+    file = await document.get_file()
+    data = bytes(await file.download_as_bytearray())
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        await message.reply_text(
+            "That file is not UTF-8 text. Save it as CSV (UTF-8) and send it again, or /cancel."
+        )
+        return IMPORT_FILE
+    try:
+        imported = await bills.import_bills(
+            context.admin_db,
+            text,
+            default_rate=context.config.default_tariff,
+            due_days=context.config.due_days,
+            admin_id=admin.admin_id,
+        )
+    except ImportRejected as exc:
+        shown = exc.errors[:ERRORS_SHOWN]
+        lines = "\n".join(f"Line {number}: {html.escape(problem)}" for number, problem in shown)
+        more = len(exc.errors) - len(shown)
+        await message.reply_text(
+            f"❌ {esc(exc)}\n\n{lines}"
+            + (f"\n…and {more} more." if more > 0 else "")
+            + "\n\nFix the file and send it again, or /cancel.",
+            reply_markup=buttons([cancel_row()]),
+        )
+        return IMPORT_FILE
+    except DomainError as exc:
+        await message.reply_text(f"❌ {esc(exc)}")
+        return end_flow(context)
+    money = context.config.currency.format
+    total = sum((item.bill.total_amount for item in imported), start=Decimal("0"))
+    linked = [item for item in imported if item.telegram_user_id is not None]
+    await message.reply_text(
+        f"✅ Imported {len(imported)} bills totalling {money(total)}.\n"
+        f"Notifying {len(linked)} linked customer{'s' if len(linked) != 1 else ''}…"
+    )
+    if linked and message.chat is not None:
+        context.application.create_task(
+            _notify_customers(context, message.chat.id, linked), update=update
+        )
+    return end_flow(context)
+
+
+async def _notify_customers(
+    context: BillingContext, admin_chat_id: int, imported: list[bills.ImportedBill]
+) -> None:
+    notices = [
+        new_bill_notice(item.telegram_user_id, item.bill, context.config)
+        for item in imported
+        if item.telegram_user_id is not None
+    ]
+    sent = await send_many(context.bot, notices)
+    log.info("bulk billing: notified %d of %d customers", sent, len(notices))
+    failed = len(notices) - sent
+    await context.bot.send_message(
+        admin_chat_id,
+        f"📨 Bulk billing: {sent} customer{'s' if sent != 1 else ''} notified"
+        + (f", {failed} could not be reached." if failed else "."),
+    )
+
+
+@staff_only(write=True)
+async def not_a_file(update: Update, context: BillingContext, admin: Admin) -> str:
+    """Text while a file is expected."""
+    await reply(update, "Please send the CSV file as a document, or /cancel.")
+    return IMPORT_FILE
+
+
+def entry_points(admin_filter: filters.User) -> list[BaseHandler[Update, BillingContext, object]]:
+    return [CommandHandler("importbills", importbills, filters=admin_filter)]
+
+
+def states() -> dict[object, list[BaseHandler[Update, BillingContext, object]]]:
+    return {
+        IMPORT_FILE: [
+            MessageHandler(filters.Document.ALL, import_file),
+            MessageHandler(filters.TEXT & ~filters.COMMAND, not_a_file),
+        ]
+    }

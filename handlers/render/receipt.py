@@ -1,0 +1,223 @@
+"""Payment receipts as one-page A5 PDFs, drawn with fpdf2 in an embedded DejaVu Sans.
+
+The same receipt always renders to the same bytes: the creation date is the payment's date,
+fpdf2 derives the document id from the content, and the font subset is deterministic.
+
+Speed: each document loads its own copy of the font (fpdf2 subsets it in place on output),
+so the font is a small subset prepared once per process (see ``fonts``). Emphasis comes from
+size and colour rather than DejaVu Sans Bold: a second font, even subset, took a receipt from
+25 ms to 36 ms in a measurement here. (Fake bold by stroking the outlines is no way out:
+fpdf2 2.8 writes the text stroke width in millimetres where PDF expects points.)
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+from domain.models import PaymentStatus, Receipt
+from domain.money import Currency
+from handlers.render import fonts
+from handlers.render.formatting import local_time_text, month_text, rate_text, units_text
+
+FAMILY = "DejaVu"
+PAGE_WIDTH = 148.0  # A5, millimetres
+PAGE_HEIGHT = 210.0
+MARGIN = 12.0
+LABEL_WIDTH = 34.0
+Color = tuple[int, int, int]
+INK: Color = (20, 20, 20)
+ACCENT: Color = (16, 70, 120)
+MUTED: Color = (105, 105, 105)
+RULE: Color = (190, 190, 190)
+WHITE: Color = (255, 255, 255)
+VOID_RED: Color = (190, 20, 20)
+WATERMARK_RED: Color = (246, 205, 205)
+
+STATUS_TEXT = {
+    PaymentStatus.PAID: "Paid in full",
+    PaymentStatus.PARTIAL: "Partly paid",
+    PaymentStatus.UNPAID: "Unpaid",
+}
+
+
+def receipt_filename(receipt_number: str) -> str:
+    """The chat document's file name: ``receipt-<receipt_number>.pdf``."""
+    return f"receipt-{receipt_number}.pdf"
+
+
+def prepare_receipt_font() -> None:
+    """Prepare the font subset now (~0.5 s), e.g. in post_init, not on a customer's /pay."""
+    fonts.receipt_font()
+
+
+def render_receipt_pdf(
+    receipt: Receipt, *, utility_name: str, currency: Currency, timezone: tzinfo
+) -> bytes:
+    """Draw one receipt as a one-page A5 PDF and return its bytes."""
+    pdf = FPDF(orientation="P", unit="mm", format=(PAGE_WIDTH, PAGE_HEIGHT))
+    pdf.set_margins(MARGIN, MARGIN, MARGIN)
+    # Everything sits at computed positions and long values are cut to a few lines, so the
+    # receipt cannot spill onto a second page.
+    pdf.set_auto_page_break(False)
+    free_text = (utility_name, receipt.customer_name, receipt.address, receipt.meter_number)
+    # A name in a script outside the subset (Arabic, Armenian, Georgian…) still renders
+    # with the full font, just more slowly.
+    font = (
+        fonts.receipt_font()
+        if fonts.covered("".join(free_text) + currency.symbol)
+        else fonts.dejavu_path()
+    )
+    pdf.add_font(FAMILY, "", font)
+    pdf.set_creation_date(receipt.date_of_payment)
+    pdf.set_title(f"Receipt {receipt.receipt_number}")
+    pdf.set_author(utility_name)
+    pdf.set_subject(f"Payment receipt for meter {receipt.meter_number}")
+    pdf.set_creator(utility_name)
+    pdf.set_lang("en")
+    pdf.add_page()
+
+    if receipt.voided:
+        _watermark(pdf)
+    _heading(pdf, receipt, utility_name)
+    if receipt.voided:
+        _void_banner(pdf)
+
+    _row(pdf, "Date", local_time_text(receipt.date_of_payment, timezone))
+    _row(pdf, "Customer", receipt.customer_name, max_lines=2)
+    _row(pdf, "Meter", receipt.meter_number)
+    _row(pdf, "Address", receipt.address, max_lines=3)
+    _rule(pdf)
+    _row(pdf, "Billing month", month_text(receipt.billing_month))
+    _row(pdf, "Units used", f"{units_text(receipt.units_used)} kWh")
+    _row(pdf, "Rate", f"{rate_text(receipt.rate_per_unit, currency)} per kWh")
+    _row(pdf, "Bill total", currency.format(receipt.bill_total))
+    _rule(pdf)
+    _row(pdf, "This payment", currency.format(receipt.amount_paid), size=14)
+    _row(pdf, "Paid to date", currency.format(receipt.paid_to_date))
+    _row(pdf, "Balance", currency.format(receipt.balance), size=11)
+    _row(pdf, "Method", receipt.payment_method.label)
+    status = STATUS_TEXT[receipt.payment_status]
+    if receipt.voided:
+        _row(pdf, "Status", f"VOIDED (was: {status})", size=11, color=VOID_RED)
+    else:
+        _row(pdf, "Status", status, size=11)
+    _footer(pdf, receipt)
+    return bytes(pdf.output())
+
+
+def _heading(pdf: FPDF, receipt: Receipt, utility_name: str) -> None:
+    pdf.set_fill_color(*ACCENT)
+    pdf.rect(0, 0, PAGE_WIDTH, 4, style="F")
+    pdf.set_text_color(*ACCENT)
+    pdf.set_font(FAMILY, "", 17)
+    for line in _fit_lines(pdf, utility_name, pdf.epw, max_lines=2):
+        pdf.cell(pdf.epw, 8, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(1)
+    pdf.set_text_color(*INK)
+    pdf.set_font(FAMILY, "", 13)
+    pdf.cell(pdf.epw, 7, f"Receipt {receipt.receipt_number}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FAMILY, "", 9)
+    pdf.set_text_color(*MUTED)
+    pdf.cell(pdf.epw, 5, "Electricity bill payment", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    _rule(pdf)
+
+
+def _void_banner(pdf: FPDF) -> None:
+    pdf.set_fill_color(*VOID_RED)
+    pdf.set_font(FAMILY, "", 20)
+    pdf.set_text_color(*WHITE)
+    pdf.cell(pdf.epw, 11, "VOIDED", align="C", fill=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(*VOID_RED)
+    pdf.set_font(FAMILY, "", 9)
+    pdf.cell(
+        pdf.epw,
+        6,
+        "This payment was cancelled. This receipt is not proof of payment.",
+        align="C",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
+    pdf.ln(2)
+
+
+def _watermark(pdf: FPDF) -> None:
+    # Drawn first, so the figures print over it and stay legible.
+    pdf.set_font(FAMILY, "", 64)
+    pdf.set_text_color(*WATERMARK_RED)
+    text = "VOIDED"
+    width = pdf.get_string_width(text)
+    with pdf.rotation(50, x=PAGE_WIDTH / 2, y=PAGE_HEIGHT / 2):
+        pdf.text(PAGE_WIDTH / 2 - width / 2, PAGE_HEIGHT / 2 + 8, text)
+    pdf.set_xy(MARGIN, MARGIN)
+
+
+def _row(
+    pdf: FPDF,
+    label: str,
+    value: str,
+    *,
+    max_lines: int = 1,
+    size: int = 10,
+    color: Color = INK,
+) -> None:
+    line_height = 6.0 if size <= 11 else 7.5
+    pdf.set_font(FAMILY, "", 9)
+    pdf.set_text_color(*MUTED)
+    pdf.set_x(MARGIN)
+    pdf.cell(LABEL_WIDTH, line_height, label)
+    pdf.set_font(FAMILY, "", size)
+    pdf.set_text_color(*color)
+    width = pdf.epw - LABEL_WIDTH
+    for line in _fit_lines(pdf, value, width, max_lines=max_lines):
+        pdf.set_x(MARGIN + LABEL_WIDTH)
+        pdf.cell(width, line_height, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _rule(pdf: FPDF) -> None:
+    y = pdf.get_y() + 2
+    pdf.set_draw_color(*RULE)
+    pdf.set_line_width(0.3)
+    pdf.line(MARGIN, y, PAGE_WIDTH - MARGIN, y)
+    pdf.set_y(y + 2.5)
+
+
+def _footer(pdf: FPDF, receipt: Receipt) -> None:
+    pdf.set_xy(MARGIN, PAGE_HEIGHT - MARGIN - 10)
+    pdf.set_font(FAMILY, "", 8)
+    pdf.set_text_color(*MUTED)
+    note = (
+        "This receipt was voided."
+        if receipt.voided
+        else "Thank you. Keep this receipt as proof of payment."
+    )
+    pdf.cell(pdf.epw, 5, note, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(
+        pdf.epw,
+        5,
+        f"Receipt {receipt.receipt_number} · payment {receipt.payment_id}",
+        align="C",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
+
+
+def _fit_lines(pdf: FPDF, text: str, width: float, *, max_lines: int) -> list[str]:
+    """Wrap ``text`` to ``width`` in the current font; cut to ``max_lines`` with an ellipsis."""
+    text = " ".join(text.split()) or "—"
+    if pdf.get_string_width(text) <= width:
+        return [text]  # the usual case; multi_cell's line breaking is comparatively slow
+    lines = [text]
+    if max_lines > 1:
+        wrapped = pdf.multi_cell(width, 5, text, dry_run=True, output="LINES")
+        lines = [str(line) for line in wrapped] if isinstance(wrapped, list) else lines
+    if len(lines) <= max_lines and all(pdf.get_string_width(line) <= width for line in lines):
+        return lines
+    kept = lines[:max_lines]
+    last = kept[-1].rstrip(" ,;:")
+    while last and pdf.get_string_width(last + "…") > width:
+        last = last[:-1].rstrip(" ,;:")
+    kept[-1] = last + "…"
+    return kept

@@ -1,0 +1,292 @@
+"""The two MySQL accounts (SPEC §3), made real by ``init-db``'s grants.
+
+The customer account is refused everything customer flows do not need (deletes, drops, changing
+a bill's figures or a payment, anything on admins or the audit log) and can still run every
+customer flow of the domain. The admin account is confined to the billing database and cannot
+pass privileges on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pymysql
+import pytest
+
+from domain import bills, customers, payments, schema
+from domain.db import Database, DatabaseUrl
+from domain.models import PaymentMethod, PaymentStatus
+from tests import conftest
+from tests.factories import make_bill, make_customer
+
+# Access denied: to a table (1142), to a column (1143), to a database (1044).
+ACCESS_DENIED = {1142, 1143, 1044}
+
+
+def _connect(url: DatabaseUrl, database: str | None = None) -> pymysql.connections.Connection:
+    return pymysql.connect(
+        host=url.host,
+        port=url.port,
+        user=url.user,
+        password=url.password,
+        database=url.database if database is None else database,
+        autocommit=True,
+        charset="utf8mb4",
+    )
+
+
+@pytest.fixture
+def customer_conn(
+    test_database: conftest.TestDatabase,
+) -> Iterator[pymysql.connections.Connection]:
+    """A raw connection as the customer account, outside the domain layer."""
+    conn = _connect(test_database.customer)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def admin_conn(test_database: conftest.TestDatabase) -> Iterator[pymysql.connections.Connection]:
+    """A raw connection as the admin account, outside the domain layer."""
+    conn = _connect(test_database.admin)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class Seeded:
+    customer_id: int
+    bill_id: int
+    payment_id: int
+
+
+@pytest.fixture
+async def seeded(admin_db: Database) -> Seeded:
+    """One customer with a partly paid bill, an admin, an audit row and a throttle row."""
+    customer = await make_customer(admin_db)
+    bill = await make_bill(admin_db, customer)
+    paid = await payments.pay_bill(
+        admin_db, bill_id=bill.bill_id, amount=Decimal("10.00"), method="cash", idempotency_key="s"
+    )
+    async with admin_db.unit_of_work() as uow:
+        async with uow.connection.cursor() as cur:
+            await cur.execute(
+                "INSERT INTO admins (admin_name, email, password_hash) "
+                "VALUES ('Grant Tester', 'grants@example.com', 'x')"
+            )
+            await cur.execute(
+                "INSERT INTO login_throttle (subject, failures, window_started_at) "
+                "VALUES ('tg:1', 1, NOW())"
+            )
+        await uow.commit()
+    return Seeded(customer.customer_id, bill.bill_id, paid.payment.payment_id)
+
+
+def _snapshot(conn: pymysql.connections.Connection) -> dict[str, object]:
+    """Every row of every table, as the admin account sees them."""
+    found: dict[str, object] = {}
+    with conn.cursor() as cur:
+        cur.execute("SHOW TABLES")
+        for (table,) in cur.fetchall():
+            cur.execute(f"SELECT * FROM `{table}`")
+            found[table] = sorted(map(repr, cur.fetchall()))
+    return found
+
+
+REFUSED_TO_CUSTOMER = {
+    "delete a customer": "DELETE FROM customers WHERE customer_id = {customer_id}",
+    "delete a bill": "DELETE FROM bills WHERE bill_id = {bill_id}",
+    "delete a payment": "DELETE FROM payments WHERE payment_id = {payment_id}",
+    "delete throttle rows": "DELETE FROM login_throttle",
+    "delete activation codes": "DELETE FROM activation_codes",
+    "truncate payments": "TRUNCATE TABLE payments",
+    "drop payments": "DROP TABLE payments",
+    "drop bills": "DROP TABLE bills",
+    "alter bills": "ALTER TABLE bills ADD COLUMN sneaky INT",
+    "create a table": "CREATE TABLE sneaky (id INT)",
+    "raise a bill total": "UPDATE bills SET total_amount = 1.00 WHERE bill_id = {bill_id}",
+    "change bill units": "UPDATE bills SET units_used = 1 WHERE bill_id = {bill_id}",
+    "change bill rate": "UPDATE bills SET rate_per_unit = 0.0001 WHERE bill_id = {bill_id}",
+    "move a due date": "UPDATE bills SET due_date = '2099-01-01' WHERE bill_id = {bill_id}",
+    "issue a bill": (
+        "INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount,"
+        " due_date) VALUES ({customer_id}, '2030-01-01', 1, 1, 1, '2030-02-14')"
+    ),
+    "change a payment amount": (
+        "UPDATE payments SET amount_paid = 1.00 WHERE payment_id = {payment_id}"
+    ),
+    "void a payment": (
+        "UPDATE payments SET voided_at = NOW(), void_reason = 'x' WHERE payment_id = {payment_id}"
+    ),
+    "change a meter number": (
+        "UPDATE customers SET meter_number = 'HACKED' WHERE customer_id = {customer_id}"
+    ),
+    "change a name": "UPDATE customers SET full_name = 'Hacked' WHERE customer_id = {customer_id}",
+    "add a customer": (
+        "INSERT INTO customers (meter_number, full_name, address) VALUES ('NEW-1', 'New', 'Addr')"
+    ),
+    "read admins": "SELECT * FROM admins",
+    "read admin emails": "SELECT email FROM admins",
+    "count admins": "SELECT COUNT(*) FROM admins",
+    "add an admin": (
+        "INSERT INTO admins (admin_name, email, password_hash) VALUES ('Evil', 'e@e.io', 'x')"
+    ),
+    "promote an admin": "UPDATE admins SET role = 'admin'",
+    "delete admins": "DELETE FROM admins",
+    "read the audit log": "SELECT * FROM audit_log",
+    "count the audit log": "SELECT COUNT(*) FROM audit_log",
+    "write the audit log": (
+        "INSERT INTO audit_log (action, entity_type, entity_id) VALUES ('x', 'y', 'z')"
+    ),
+    "erase the audit log": "DELETE FROM audit_log",
+    "read another database": "SELECT * FROM mysql.user",
+    "grant itself more": "GRANT DELETE ON {db}.bills TO CURRENT_USER",
+}
+
+
+@pytest.mark.parametrize("statement", REFUSED_TO_CUSTOMER.values(), ids=REFUSED_TO_CUSTOMER.keys())
+async def test_the_customer_account_is_refused_what_customer_flows_do_not_need(
+    seeded: Seeded,
+    customer_conn: pymysql.connections.Connection,
+    admin_conn: pymysql.connections.Connection,
+    test_database: conftest.TestDatabase,
+    statement: str,
+) -> None:
+    """Each statement fails with an access-denied error and leaves every table as it was."""
+    sql = statement.format(
+        customer_id=seeded.customer_id,
+        bill_id=seeded.bill_id,
+        payment_id=seeded.payment_id,
+        db=test_database.customer.database,
+    )
+    before = _snapshot(admin_conn)
+    with pytest.raises(pymysql.err.MySQLError) as refused:
+        with customer_conn.cursor() as cur:
+            cur.execute(sql)
+    assert refused.value.args[0] in ACCESS_DENIED, refused.value
+    assert _snapshot(admin_conn) == before
+
+
+def test_the_customer_account_holds_no_delete_and_nothing_on_admins_or_the_audit_log(
+    customer_conn: pymysql.connections.Connection,
+) -> None:
+    """Its own SHOW GRANTS lists no DELETE, no database-wide grant and no admins/audit_log."""
+    with customer_conn.cursor() as cur:
+        cur.execute("SHOW GRANTS")
+        grants = [row[0] for row in cur.fetchall()]
+    text = "\n".join(grants)
+    assert "DELETE" not in text
+    assert "ALL PRIVILEGES" not in text
+    assert "GRANT OPTION" not in text
+    assert "`admins`" not in text and "`audit_log`" not in text
+    assert not any(".* TO" in g and "USAGE" not in g for g in grants), grants
+
+
+async def test_the_customer_account_can_run_every_customer_flow_of_the_domain(
+    customer_db: Database, admin_db: Database
+) -> None:
+    """Activation, login (with a legacy hash upgrade and a throttled failure), profile, password,
+    bills, payment, receipt and logout all succeed on the customer account's pool."""
+    first = await make_customer(admin_db, full_name="Flow Customer")
+    bill = await make_bill(admin_db, first)
+    code = await customers.issue_activation_code(admin_db, first.customer_id)
+
+    assert (await customers.check_activation_code(customer_db, code)).customer_id == (
+        first.customer_id
+    )
+    redeemed = await customers.redeem_activation_code(customer_db, code, "first-pass-1", 501)
+    assert redeemed.telegram_user_id == 501 and redeemed.has_password
+    found = await customers.find_by_telegram(customer_db, 501)
+    assert found is not None and found.customer_id == first.customer_id
+
+    updated = await customers.update_contact(
+        customer_db, first.customer_id, phone_number="+2348000000001", email="Flow@Example.com"
+    )
+    assert (updated.phone_number, updated.email) == ("+2348000000001", "flow@example.com")
+
+    await customers.check_password(customer_db, first.customer_id, "first-pass-1")
+    await customers.set_password(customer_db, first.customer_id, "second-pass-2")
+
+    board = await customers.dashboard(customer_db, first.customer_id)
+    assert board.balance_due == bill.total_amount
+    assert [b.bill_id for b in await bills.pending_bills(customer_db, first.customer_id)] == [
+        bill.bill_id
+    ]
+    assert (await bills.customer_bills(customer_db, first.customer_id)).total == 1
+    assert (await bills.get(customer_db, bill.bill_id, customer_id=first.customer_id)) == bill
+
+    paid = await payments.pay_bill(
+        customer_db,
+        bill_id=bill.bill_id,
+        amount=bill.total_amount,
+        method=PaymentMethod.MOBILE_MONEY,
+        idempotency_key="flow-key",
+        customer_id=first.customer_id,
+    )
+    assert paid.bill.payment_status is PaymentStatus.PAID
+    again = await payments.find_by_key(customer_db, "flow-key", customer_id=first.customer_id)
+    assert again is not None and again.payment_id == paid.payment.payment_id
+    receipt = await payments.receipt(
+        customer_db, paid.payment.payment_id, customer_id=first.customer_id
+    )
+    assert receipt.balance == 0
+    assert (await payments.customer_payments(customer_db, first.customer_id)).total == 1
+
+    assert await customers.logout(customer_db, 501)
+    assert await customers.find_by_telegram(customer_db, 501) is None
+
+    # A second customer, imported with the seed's sha256 hash, logs in on another phone after
+    # one wrong try: the failure is recorded, the hash upgraded, the phone linked.
+    second = await make_customer(admin_db, full_name="Imported Customer")
+    legacy = hashlib.sha256(b"seed-pass-3").hexdigest()
+    await customers.set_password_hash(admin_db, second.customer_id, legacy)
+    with pytest.raises(customers.AuthenticationFailed):
+        await customers.login(customer_db, second.meter_number, "wrong-pass", 502)
+    logged_in = await customers.login(customer_db, second.meter_number, "seed-pass-3", 502)
+    assert logged_in.telegram_user_id == 502
+    relogged = await customers.login(customer_db, first.meter_number, "second-pass-2", 503)
+    assert relogged.customer_id == first.customer_id
+
+
+def test_the_admin_account_cannot_touch_any_other_database(
+    admin_conn: pymysql.connections.Connection,
+) -> None:
+    """CREATE TABLE in ``mysql``, reading ``mysql.user`` or creating a database is refused."""
+    for sql in (
+        "CREATE TABLE mysql.ebb_sneaky (id INT)",
+        "SELECT user FROM mysql.user",
+        "CREATE DATABASE ebb_sneaky_db",
+        "DROP DATABASE mysql",
+    ):
+        with pytest.raises(pymysql.err.MySQLError) as refused:
+            with admin_conn.cursor() as cur:
+                cur.execute(sql)
+        assert refused.value.args[0] in ACCESS_DENIED, (sql, refused.value)
+
+
+def test_the_admin_account_has_no_grant_option(
+    admin_conn: pymysql.connections.Connection, test_database: conftest.TestDatabase
+) -> None:
+    """It holds ALL PRIVILEGES on the billing database only, and cannot hand privileges on."""
+    db = test_database.admin.database
+    with admin_conn.cursor() as cur:
+        cur.execute("SHOW GRANTS")
+        grants = [row[0] for row in cur.fetchall()]
+    assert any(f"ALL PRIVILEGES ON `{db}`.*" in g for g in grants), grants
+    assert not any("GRANT OPTION" in g for g in grants), grants
+    assert not any("ON *.*" in g and "USAGE" not in g for g in grants), grants
+
+    customer_user = test_database.customer.user
+    with pytest.raises(pymysql.err.MySQLError) as refused:
+        with admin_conn.cursor() as cur:
+            cur.execute(
+                f"GRANT DELETE ON `{db}`.bills TO '{customer_user}'@'{schema.ACCOUNT_HOST}'"
+            )
+    assert refused.value.args[0] in ACCESS_DENIED, refused.value

@@ -1,0 +1,147 @@
+"""Bulk billing (domain.bills.import_bills) and due-date reminders on a real MariaDB.
+
+Proves: every line is checked before anything is written; errors come back by line number;
+one bad line means no bill at all; a good file issues every bill (and its audit entry) in one
+transaction; reminders are claimed once per bill per due date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from domain import audit, bills
+from domain.db import Database
+from domain.errors import ImportRejected
+from domain.models import Customer, PaymentStatus
+from tests.factories import make_bill, make_customer
+
+RATE = Decimal("68.50")
+
+
+async def count_bills(db: Database) -> int:
+    async with db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.execute("SELECT COUNT(*) FROM bills")
+        row = await cur.fetchone()
+        return int(row[0])
+
+
+async def two_customers(db: Database) -> tuple[Customer, Customer]:
+    return (
+        await make_customer(db, meter_number="MTR-1", full_name="Ada"),
+        await make_customer(db, meter_number="MTR-2", full_name="Bayo"),
+    )
+
+
+def test_a_good_file_reads_back_every_line_with_the_default_rate_where_none_is_given() -> None:
+    text = (
+        "meter_number,billing_month,units_used,rate_per_unit\n"
+        "mtr-1,2026-09,100,\n"
+        "\n"
+        "MTR-2,2026-09,12.5,70.1234\n"
+    )
+    lines, errors = bills.read_bill_csv(text, default_rate=RATE)
+    assert errors == []
+    assert [(x.line, x.meter_number, x.rate_per_unit, x.total_amount) for x in lines] == [
+        (2, "MTR-1", RATE, Decimal("6850.00")),
+        (4, "MTR-2", Decimal("70.1234"), Decimal("876.54")),
+    ]
+
+
+def test_bad_lines_are_reported_by_their_line_number() -> None:
+    text = (
+        "meter_number,billing_month,units_used\n"
+        "MTR-1,2026-09,100\n"
+        "MTR-2,2026-13,100\n"
+        "MTR-3,2026-09,-4\n"
+        "MTR-1,2026-09,5\n"
+        "MTR-4,2026-09\n"
+        "M,2026-09,1\n"
+    )
+    lines, errors = bills.read_bill_csv(text, default_rate=RATE)
+    assert [line.line for line in lines] == [2]
+    assert [number for number, _ in errors] == [3, 4, 5, 6, 7]
+    assert "already on line 2" in errors[2][1]
+
+
+def test_a_file_without_the_right_header_is_refused_on_line_one() -> None:
+    _, errors = bills.read_bill_csv("meter,month,units\nMTR-1,2026-09,1\n", default_rate=RATE)
+    assert errors and errors[0][0] == 1
+
+
+async def test_one_bad_line_means_nothing_is_written(admin_db: Database) -> None:
+    ada, _ = await two_customers(admin_db)
+    await make_bill(admin_db, ada, month=date(2026, 8, 1))
+    text = (
+        "meter_number,billing_month,units_used\n"
+        "MTR-1,2026-09,100\n"
+        "MTR-2,2026-09,100\n"
+        "MTR-9,2026-09,100\n"  # no such customer
+        "MTR-1,2026-08,100\n"  # already billed
+    )
+    with pytest.raises(ImportRejected) as caught:
+        await bills.import_bills(admin_db, text, default_rate=RATE)
+    assert [number for number, _ in caught.value.errors] == [4, 5]
+    assert "MTR-9" in caught.value.errors[0][1]
+    assert await count_bills(admin_db) == 1
+
+
+async def test_a_good_file_issues_every_bill_with_an_audit_entry_each(admin_db: Database) -> None:
+    ada, bayo = await two_customers(admin_db)
+    text = (
+        "meter_number,billing_month,units_used,rate_per_unit\n"
+        "MTR-1,2026-09,100,\n"
+        "MTR-2,2026-09,3.33,0.1501\n"
+        "MTR-1,2026-10,50,\n"
+    )
+    imported = await bills.import_bills(admin_db, text, default_rate=RATE, due_days=10)
+    assert [(b.meter_number, b.bill.billing_month, b.bill.total_amount) for b in imported] == [
+        ("MTR-1", date(2026, 9, 1), Decimal("6850.00")),
+        ("MTR-2", date(2026, 9, 1), Decimal("0.50")),  # 0.499833 rounds half up
+        ("MTR-1", date(2026, 10, 1), Decimal("3425.00")),
+    ]
+    assert imported[0].bill.due_date == bills.default_due_date(date(2026, 9, 1), 10)
+    assert all(b.bill.payment_status is PaymentStatus.UNPAID for b in imported)
+    assert await count_bills(admin_db) == 3
+    stored = await bills.get(admin_db, imported[1].bill.bill_id)
+    assert stored.customer_id == bayo.customer_id
+    entries = await audit.entries(admin_db, bill_id=imported[0].bill.bill_id)
+    assert [e.action for e in entries] == ["bill.import"]
+    assert ada.customer_id == imported[0].bill.customer_id
+
+
+async def test_a_thousand_bills_are_imported_in_one_go(admin_db: Database) -> None:
+    async with admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO customers (meter_number, full_name, address) VALUES (%s, %s, %s)",
+            [(f"BULK-{i:04d}", f"Customer {i}", "Somewhere") for i in range(1000)],
+        )
+        await uow.commit()
+    text = "meter_number,billing_month,units_used\n" + "".join(
+        f"BULK-{i:04d},2026-09,{i + 1}\n" for i in range(1000)
+    )
+    imported = await bills.import_bills(admin_db, text, default_rate=RATE)
+    assert len(imported) == 1000
+    assert len({b.bill.bill_id for b in imported}) == 1000
+    assert await count_bills(admin_db) == 1000
+
+
+async def test_a_bill_is_reminded_once_per_due_date(admin_db: Database) -> None:
+    ada, bayo = await two_customers(admin_db)
+    async with admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.execute("UPDATE customers SET telegram_user_id = 501 WHERE meter_number='MTR-1'")
+        await uow.commit()
+    due = await make_bill(admin_db, ada, month=date(2026, 9, 1), due_date=date(2026, 10, 3))
+    await make_bill(admin_db, ada, month=date(2026, 8, 1), due_date=date(2026, 10, 30))
+    await make_bill(admin_db, bayo, month=date(2026, 9, 1), due_date=date(2026, 10, 3))
+    found = await bills.due_for_reminder(admin_db, today=date(2026, 10, 1), within_days=3)
+    assert [(r.bill.bill_id, r.telegram_user_id) for r in found] == [(due.bill_id, 501)]
+    assert await bills.claim_reminder(admin_db, found[0].bill) is True
+    assert await bills.claim_reminder(admin_db, found[0].bill) is False
+    assert await bills.due_for_reminder(admin_db, today=date(2026, 10, 1), within_days=3) == []
+    # A corrected due date opens a new reminder window.
+    moved = await bills.update_bill(admin_db, due.bill_id, billing_month=date(2026, 7, 1))
+    later = await bills.due_for_reminder(admin_db, today=moved.due_date, within_days=0)
+    assert [r.bill.bill_id for r in later] == [due.bill_id]

@@ -1,0 +1,228 @@
+"""The customer's journey end to end: the real Application, over HTTP, to the fake Bot API
+server, on the real MariaDB."""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from decimal import Decimal
+
+from pypdf import PdfReader
+
+from domain import bills, customers
+from domain.models import PaymentStatus
+from tests.e2e_support import Harness, activated_customer, harness, running_bot
+from tests.factories import make_bill
+
+__all__ = ["harness"]
+
+
+def pdf_text(data: bytes) -> str:
+    reader = PdfReader(io.BytesIO(data))
+    return unicodedata.normalize("NFC", "\n".join(p.extract_text() for p in reader.pages))
+
+
+async def _payment_count(harness: Harness, bill_id: int) -> int:
+    async with harness.admin_db.unit_of_work() as uow:
+        async with uow.connection.cursor() as cur:
+            await cur.execute("SELECT COUNT(*) FROM payments WHERE bill_id = %s", (bill_id,))
+            row = await cur.fetchone()
+            return int(row[0])
+
+
+async def test_a_new_customer_activates_pays_in_two_parts_and_gets_both_receipts(
+    harness: Harness,
+) -> None:
+    """Deep link → password twice → dashboard → bills → partial and full payment → PDFs."""
+    name = "Ngozi Ọkafọ́r & <Sons>"
+    user = harness.server.user(5001, "Ngozi")
+    async with running_bot(harness):
+        customer = await activated_customer(harness, user, full_name=name)
+        # Both password messages were deleted from the chat.
+        typed = [m for m in user.history() if not m.from_bot and m.text == "correct-horse-1"]
+        assert len(typed) == 2 and all(m.deleted for m in typed)
+        bill = await make_bill(harness.admin_db, customer, units="150", rate="68.5")
+        assert bill.total_amount == Decimal("10275.00")
+
+        await user.send("/dashboard")
+        board = await user.wait_for_reply()
+        assert name in board.body and "₦10,275.00" in board.body
+
+        await user.send("/bills")
+        listing = await user.wait_for_reply()
+        assert "2026-09" in listing.body and "₦10,275.00" in listing.body
+
+        # Partial payment with a typed amount.
+        await user.send("/pay")
+        await user.wait_for_reply()
+        await user.press("Sep 2026")
+        await user.wait_for_edit()
+        await user.press("Another amount")
+        await user.wait_for_edit()
+        await user.send("4,000.50")
+        await user.wait_for_reply()
+        await user.press("Card")
+        confirm = await user.wait_for_edit()
+        assert "₦4,000.50" in confirm.body and "₦6,274.50" in confirm.body
+        await user.press("Confirm payment")
+        await user.wait_for_reply(predicate=lambda m: m.document is not None)
+
+        # Full payment of the rest.
+        await user.send("/pay")
+        await user.wait_for_reply()
+        await user.press("Sep 2026")
+        await user.wait_for_edit()
+        await user.press("Pay in full")
+        await user.wait_for_edit()
+        await user.press("Bank transfer")
+        await user.wait_for_edit()
+        await user.press("Confirm payment")
+        await user.wait_for_reply(predicate=lambda m: m.document is not None)
+
+    paid = await bills.get(harness.admin_db, bill.bill_id)
+    assert paid.payment_status is PaymentStatus.PAID and paid.amount_paid == Decimal("10275.00")
+    documents = user.documents()
+    assert len(documents) == 2
+    first, second = (pdf_text(data) for _, data in documents)
+    assert all(filename.startswith("receipt-EB-") for filename, _ in documents)
+    assert name in first and "₦4,000.50" in first and "₦6,274.50" in first
+    assert "Status Partly paid" in first
+    assert name in second and "₦6,274.50" in second and "₦10,275.00" in second
+    assert "Status Paid" in second and "₦0.00" in second
+
+
+async def test_confirming_twice_and_a_redelivered_update_record_one_payment(
+    harness: Harness,
+) -> None:
+    """Double tap on Confirm and the same update delivered again: one payment, one number."""
+    user = harness.server.user(5002, "Tunde")
+    async with running_bot(harness):
+        customer = await activated_customer(harness, user, meter_number="MTR-20002")
+        bill = await make_bill(harness.admin_db, customer)
+        await user.send("/pay")
+        await user.wait_for_reply()
+        await user.press("Sep 2026")
+        await user.wait_for_edit()
+        await user.press("Pay in full")
+        await user.wait_for_edit()
+        await user.press("Card")
+        await user.wait_for_edit()
+        confirm_message = user.last_message()
+        assert confirm_message is not None
+        first_press = await user.press("Confirm payment", confirm_message)
+        await user.press("Confirm payment", confirm_message)
+        await user.wait_until(lambda: len(user.documents()) >= 2, timeout=10)
+        harness.server.queue_raw_update(first_press)
+        await user.wait_until(lambda: len(user.documents()) >= 3, timeout=10)
+
+    assert await _payment_count(harness, bill.bill_id) == 1
+    numbers = {filename for filename, _ in user.documents()}
+    assert len(numbers) == 1
+
+
+async def test_a_customer_cannot_see_pay_or_fetch_receipts_of_another_customer(
+    harness: Harness,
+) -> None:
+    """Hand-made callback data naming another customer's bill or payment reveals nothing."""
+    alice = harness.server.user(5003, "Alice")
+    mallory = harness.server.user(5004, "Mallory")
+    async with running_bot(harness):
+        victim = await activated_customer(
+            harness, alice, full_name="Alice Victim", meter_number="MTR-20003"
+        )
+        own_customer = await activated_customer(
+            harness, mallory, full_name="Mallory", meter_number="MTR-20004"
+        )
+        bill = await make_bill(harness.admin_db, victim)
+        own_bill = await make_bill(harness.admin_db, own_customer, units="10", rate="2")
+        from domain import payments
+
+        paid = await payments.pay_bill(
+            harness.customer_db, bill_id=bill.bill_id, amount=Decimal("10.00"), method="card",
+            idempotency_key="victim-payment",
+        )
+        await mallory.send("/pay")
+        menu = await mallory.wait_for_reply()
+        await mallory.press_data(menu.message_id, f"paybill:{bill.bill_id}")
+        refused = await mallory.wait_for_event(kinds=("message", "edit"))
+        await mallory.press_data(menu.message_id, f"rcpt:{paid.payment.payment_id}")
+        not_found = await mallory.wait_for_reply()
+        await mallory.send("/bills all")
+        own = await mallory.wait_for_reply()
+        await mallory.send("/receipt")
+        receipts_list = await mallory.wait_for_reply()
+
+    assert refused.message is not None and "could not be found" in refused.message.body
+    assert "could not be found" in not_found.body
+    assert mallory.documents() == []
+    everything = "\n".join(m.body for m in mallory.messages())
+    assert "Alice" not in everything and "MTR-20003" not in everything
+    assert "₦20.00" in own.body and "₦123.45" not in own.body
+    assert "no payments" in receipts_list.body.lower()
+    assert (await bills.get(harness.admin_db, own_bill.bill_id)).amount_paid == 0
+    assert await _payment_count(harness, bill.bill_id) == 1
+
+
+async def test_five_wrong_passwords_lock_login_even_for_the_right_password(
+    harness: Harness,
+) -> None:
+    """Throttling: the sixth attempt is refused although the password is right."""
+    user = harness.server.user(5005, "Guesser")
+    customer = await customers.add_customer(
+        harness.admin_db, meter_number="MTR-20005", full_name="Guessed", address="1 Road"
+    )
+    await customers.set_password(harness.admin_db, customer.customer_id, "right-password-1")
+    async with running_bot(harness):
+        for attempt in range(6):
+            await user.send("/login")
+            await user.wait_for_reply()
+            await user.send("MTR-20005")
+            await user.wait_for_reply()
+            await user.send("right-password-1" if attempt == 5 else f"wrong-{attempt}")
+            answer = await user.wait_for_reply()
+            if attempt < 5:
+                assert "do not match" in answer.body
+        assert "Too many wrong attempts" in answer.body
+    typed = [m for m in user.history() if not m.from_bot and m.text and "password" in m.text]
+    assert typed and all(m.deleted for m in typed)
+    wrong = [m for m in user.history() if not m.from_bot and m.text and m.text.startswith("wrong")]
+    assert len(wrong) == 5 and all(m.deleted for m in wrong)
+    assert await customers.find_by_telegram(harness.admin_db, user.id) is None
+
+
+async def test_a_payment_conversation_continues_after_the_bot_restarts(
+    harness: Harness,
+) -> None:
+    """Stop the application mid-flow and start it again: the flow goes on where it was."""
+    user = harness.server.user(5006, "Restart")
+    async with running_bot(harness):
+        customer = await activated_customer(harness, user, meter_number="MTR-20006")
+        bill = await make_bill(harness.admin_db, customer)
+        await user.send("/pay")
+        await user.wait_for_reply()
+        await user.press("Sep 2026")
+        await user.wait_for_edit()
+        await user.press("Another amount")
+        await user.wait_for_edit()
+    async with running_bot(harness):
+        await user.send("12.34")
+        await user.wait_for_reply()
+        await user.press("Mobile money")
+        await user.wait_for_edit()
+        await user.press("Confirm payment")
+        await user.wait_for_reply(predicate=lambda m: m.document is not None)
+    after = await bills.get(harness.admin_db, bill.bill_id)
+    assert after.amount_paid == Decimal("12.34")
+    assert after.payment_status is PaymentStatus.PARTIAL
+
+
+async def test_a_stranger_is_told_how_to_link_instead_of_silence(harness: Harness) -> None:
+    """An unlinked person asking for their bills gets a short explanation."""
+    user = harness.server.user(5007, "Stranger")
+    async with running_bot(harness):
+        await user.send("/dashboard")
+        answer = await user.wait_for_reply()
+        await user.send("/customers")
+        unknown = await user.wait_for_reply()
+    assert "not linked" in answer.body and "/login" in answer.body
+    assert "don't know that command" in unknown.body

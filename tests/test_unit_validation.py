@@ -1,0 +1,133 @@
+"""Field checks without a database: each returns the clean value or refuses with a reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+
+from domain import validation
+from domain.errors import InvalidInput
+
+
+@pytest.mark.parametrize(
+    ("typed", "clean"),
+    [
+        ("MTR-10001", "MTR-10001"),
+        ("  mtr-10001 ", "MTR-10001"),
+        ("abc", "ABC"),
+        ("ＭＴＲ-１", "MTR-1"),  # full-width letters and digits fold to ASCII
+        ("A" * 32, "A" * 32),
+    ],
+)
+def test_meter_number_is_trimmed_and_upper_cased(typed: str, clean: str) -> None:
+    """Meter numbers are compared upper-case, so they are stored upper-case."""
+    assert validation.meter_number(typed) == clean
+
+
+@pytest.mark.parametrize(
+    "typed", ["", "AB", "-ABC", "MTR 10001", "MTR_10001", "MTR-١٠٠", "A" * 33, "MTR%"]
+)
+def test_meter_number_refuses_short_long_spaced_and_non_ascii_values(typed: str) -> None:
+    """Only 3 to 32 ASCII letters, digits and dashes (not leading) make a meter number."""
+    with pytest.raises(InvalidInput, match="meter number"):
+        validation.meter_number(typed)
+
+
+def test_clean_text_drops_control_and_invisible_characters_and_folds_spaces() -> None:
+    """Bell, zero-width and right-to-left override characters cannot hide in stored text."""
+    assert validation.clean_text("a\u202eb\u200bc  d\n\t e\x07") == "abc d e"
+    assert validation.clean_text("Cafe\u0301") == "Café"  # NFC: one code point for é
+
+
+def test_full_name_keeps_any_script_and_refuses_blank_or_overlong_names() -> None:
+    """Names in any alphabet are kept as typed (cleaned); 2 to 200 characters."""
+    assert validation.full_name("  Ngozi   Ọkafọ́r ") == "Ngozi Ọkafọ́r"
+    assert validation.full_name("Ли Вэй") == "Ли Вэй"
+    for bad in ("", " ", "A", "\u200bA\u200b", "x" * 201):
+        with pytest.raises(InvalidInput):
+            validation.full_name(bad)
+
+
+def test_address_needs_three_to_five_hundred_characters() -> None:
+    """A usable address is at least 3 characters after cleaning and at most 500."""
+    assert validation.address(" 12  Marina Road ") == "12 Marina Road"
+    assert len(validation.address("y" * 500)) == 500
+    for bad in ("", "ab", "y" * 501):
+        with pytest.raises(InvalidInput):
+            validation.address(bad)
+
+
+@pytest.mark.parametrize(
+    ("typed", "clean"),
+    [
+        ("+2348012345678", "+2348012345678"),
+        (" 0801 234 5678 ", "0801 234 5678"),
+        ("+234 (801) 234-5678", "+234 (801) 234-5678"),
+    ],
+)
+def test_phone_number_accepts_digits_with_common_separators(typed: str, clean: str) -> None:
+    """Phone numbers keep the spacing people use; only the ends are trimmed."""
+    assert validation.phone_number(typed) == clean
+
+
+@pytest.mark.parametrize("typed", ["", "12345", "phone", "+234-abc-5678", "٠٨٠١٢٣٤٥٦٧٨", "1" * 21])
+def test_phone_number_refuses_letters_short_numbers_and_foreign_digits(typed: str) -> None:
+    """A phone number is 6 to 20 ASCII digits and separators, optionally after a +."""
+    with pytest.raises(InvalidInput, match="phone number"):
+        validation.phone_number(typed)
+
+
+def test_email_is_lower_cased_and_must_look_like_an_address() -> None:
+    """Emails are compared lower-case; obvious non-addresses are refused."""
+    assert validation.email("  Ada.Lovelace@Example.COM ") == "ada.lovelace@example.com"
+    for bad in ("", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@@x.io"):
+        with pytest.raises(InvalidInput, match="email"):
+            validation.email(bad)
+
+
+def test_admin_name_needs_two_to_a_hundred_characters() -> None:
+    """Admin names are cleaned like customer names, with a shorter limit."""
+    assert validation.admin_name(" Chief   Cashier ") == "Chief Cashier"
+    for bad in ("", "A", "n" * 101):
+        with pytest.raises(InvalidInput):
+            validation.admin_name(bad)
+
+
+@pytest.mark.parametrize(
+    ("typed", "month"),
+    [
+        ("2026-10", date(2026, 10, 1)),
+        (" 2000-01 ", date(2000, 1, 1)),
+        ("2100-12", date(2100, 12, 1)),
+        (date(2026, 10, 17), date(2026, 10, 1)),
+    ],
+)
+def test_billing_month_is_the_first_day_of_the_month_given(typed: str | date, month: date) -> None:
+    """``YYYY-MM`` or any date becomes the first day of its month."""
+    assert validation.billing_month(typed) == month
+
+
+@pytest.mark.parametrize(
+    "typed", ["", "2026-13", "2026-00", "1999-12", "2101-01", "2026-1", "10/2026", "٢٠٢٦-١٠"]
+)
+def test_billing_month_refuses_impossible_or_badly_written_months(typed: str) -> None:
+    """Only real months from 2000-01 to 2100-12, written YYYY-MM in ASCII digits."""
+    with pytest.raises(InvalidInput):
+        validation.billing_month(typed)
+
+
+VALIDATORS: list[Callable[[str], str]] = [
+    validation.full_name,
+    validation.address,
+    validation.admin_name,
+]
+
+
+@pytest.mark.parametrize("check", VALIDATORS)
+def test_free_text_fields_keep_html_special_characters_for_the_renderer_to_escape(
+    check: Callable[[str], str],
+) -> None:
+    """Validation does not mangle ``<`` or ``&``: escaping is the renderer's job, done once."""
+    assert check("Ngozi & <Sons>") == "Ngozi & <Sons>"
