@@ -106,7 +106,9 @@ async def _show_bills(
         text += "\n" + "\n".join(
             f"{b.billing_month:%Y-%m}: due {b.due_date:%d %b %Y}" for b in due
         )
-    keyboard = [pager_row(BILLS, page, found.pages, f":{'all' if show_all else 'open'}")]
+    keyboard = []
+    if found.pages > 1:
+        keyboard.append(pager_row(BILLS, page, found.pages, f":{'all' if show_all else 'open'}"))
     if due:
         keyboard.append([("💳 Pay a bill", "menu:pay")])
     await reply(update, text, buttons(keyboard))

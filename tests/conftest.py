@@ -33,6 +33,8 @@ TABLES_CHILD_FIRST = (
 
 @dataclass(frozen=True)
 class TestDatabase:
+    __test__ = False  # not a test class, whatever its name says
+
     root: DatabaseUrl
     admin: DatabaseUrl
     customer: DatabaseUrl

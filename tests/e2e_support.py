@@ -64,8 +64,9 @@ async def harness(
     """A fake Telegram server, empty tables and a bot configuration pointing at both."""
     await empty_tables(pools.admin)
     async with FakeTelegramServer() as server:
-        yield Harness(server, make_config(test_database, server, tmp_path), pools.admin,
-                      pools.customer)
+        yield Harness(
+            server, make_config(test_database, server, tmp_path), pools.admin, pools.customer
+        )
 
 
 @asynccontextmanager
@@ -91,11 +92,13 @@ async def activated_customer(
     *,
     full_name: str = "Amina Bello",
     meter_number: str = "MTR-20001",
-    password: str = "correct-horse-1",
+    password: str = "correct-horse-1",  # noqa: S107 - a test customer's password
 ) -> Customer:
     """Create a customer and link ``user`` through the activation deep link (a running bot)."""
     customer = await customers.add_customer(
-        harness.admin_db, meter_number=meter_number, full_name=full_name,
+        harness.admin_db,
+        meter_number=meter_number,
+        full_name=full_name,
         address="12 Marina Road, Lagos",
     )
     code = await customers.issue_activation_code(harness.admin_db, customer.customer_id)

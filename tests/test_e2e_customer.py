@@ -138,7 +138,10 @@ async def test_a_customer_cannot_see_pay_or_fetch_receipts_of_another_customer(
         from domain import payments
 
         paid = await payments.pay_bill(
-            harness.customer_db, bill_id=bill.bill_id, amount=Decimal("10.00"), method="card",
+            harness.customer_db,
+            bill_id=bill.bill_id,
+            amount=Decimal("10.00"),
+            method="card",
             idempotency_key="victim-payment",
         )
         await mallory.send("/pay")
