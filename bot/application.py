@@ -126,7 +126,9 @@ async def noop_button(update: Update, context: BillingContext) -> None:
     await answer_query(update)
 
 
-def customer_conversation() -> ConversationHandler[BillingContext]:
+def customer_conversation(
+    flow_timeout: float = FLOW_TIMEOUT_SECONDS,
+) -> ConversationHandler[BillingContext]:
     """One conversation for every customer flow: starting a flow replaces the one in progress."""
     states: dict[object, list[Any]] = {}
     states.update(customer_account.states())
@@ -141,7 +143,7 @@ def customer_conversation() -> ConversationHandler[BillingContext]:
         allow_reentry=True,
         name="customer_flow",
         persistent=True,
-        conversation_timeout=FLOW_TIMEOUT_SECONDS,
+        conversation_timeout=flow_timeout,
     )
 
 
@@ -150,6 +152,7 @@ def build_application(
     *,
     persistence: BasePersistence[Any, Any, Any] | None = None,
     concurrent_updates: int = 32,
+    flow_timeout: float = FLOW_TIMEOUT_SECONDS,
 ) -> BillingApplication:
     """Wire handlers, persistence, the rate limiter, menus and the error handler."""
     if persistence is None:
@@ -187,7 +190,7 @@ def build_application(
         *admin_access.gated_handlers(application.bot_data.admin_filter),
     ):
         application.add_handler(handler)
-    application.add_handler(customer_conversation())
+    application.add_handler(customer_conversation(flow_timeout))
     for handler in (
         *customer_bills.handlers(),
         *receipts.handlers(),

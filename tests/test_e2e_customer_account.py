@@ -1,0 +1,111 @@
+"""Customer account flows end to end: profile, password, logout, cancel, timeout, menus."""
+
+from __future__ import annotations
+
+from domain import customers
+from tests.e2e_support import Harness, activated_customer, harness, running_bot
+
+__all__ = ["harness"]
+
+
+async def test_profile_changes_are_validated_and_saved(harness: Harness) -> None:
+    """A bad email is refused with a reason and changes nothing; a good phone is saved."""
+    user = harness.server.user(6001, "Profile")
+    async with running_bot(harness):
+        customer = await activated_customer(harness, user, meter_number="MTR-30001")
+        await user.send("/profile")
+        await user.wait_for_reply()
+        await user.press("Edit email")
+        await user.wait_for_edit()
+        await user.send("not-an-email <b>")
+        refused = await user.wait_for_reply()
+        await user.send("amina@example.com")
+        saved = (await user.wait_for_reply()).body  # the message is edited later
+        await user.press("Edit phone")
+        await user.wait_for_edit()
+        await user.send("+234 801 234 5678")
+        await user.wait_for_reply()
+    assert "email address like" in refused.body
+    assert "amina@example.com" in saved
+    stored = await customers.get(harness.admin_db, customer.customer_id)
+    assert stored.email == "amina@example.com" and stored.phone_number == "+234 801 234 5678"
+
+
+async def test_a_password_change_needs_the_current_password_and_two_equal_entries(
+    harness: Harness,
+) -> None:
+    """Wrong current password → refused; mismatched entries → asked again; then it works."""
+    user = harness.server.user(6002, "Pw")
+    async with running_bot(harness):
+        await activated_customer(harness, user, meter_number="MTR-30002")
+        await user.send("/password")
+        await user.wait_for_reply()
+        await user.send("not-my-password")
+        wrong = await user.wait_for_reply()
+        await user.send("/password")
+        await user.wait_for_reply()
+        await user.send("correct-horse-1")
+        await user.wait_for_reply()
+        await user.send("brand-new-pass-2")
+        await user.wait_for_reply()
+        await user.send("brand-new-pass-3")
+        differ = await user.wait_for_reply()
+        await user.send("brand-new-pass-2")
+        await user.wait_for_reply()
+        await user.send("brand-new-pass-2")
+        changed = await user.wait_for_reply()
+        await user.send("/logout")
+        out = await user.wait_for_reply()
+        await user.send("/login")
+        await user.wait_for_reply()
+        await user.send("MTR-30002")
+        await user.wait_for_reply()
+        await user.send("brand-new-pass-2")
+        back = await user.wait_for_reply()
+    assert "do not match" in wrong.body
+    assert "differ" in differ.body
+    assert "has been changed" in changed.body
+    assert "logged out" in out.body
+    assert "logged in to meter MTR-30002" in back.body
+    secrets_typed = [
+        m
+        for m in user.history()
+        if not m.from_bot
+        and m.text
+        and not m.text.startswith("/")
+        and ("pass" in m.text or "horse" in m.text)
+    ]
+    assert secrets_typed and all(m.deleted for m in secrets_typed)
+    assert all("brand-new" not in (m.body or "") for m in user.messages())
+
+
+async def test_cancel_ends_a_flow_and_a_silent_flow_times_out(harness: Harness) -> None:
+    """/cancel changes nothing; a flow left alone is closed with a message."""
+    user = harness.server.user(6003, "Slow")
+    async with running_bot(harness, flow_timeout=1.0):
+        await activated_customer(harness, user, meter_number="MTR-30003")
+        await user.send("/login")
+        await user.wait_for_reply()
+        await user.send("/cancel")
+        cancelled = await user.wait_for_reply()
+        await user.send("/login")
+        await user.wait_for_reply()
+        timed_out = await user.wait_for_reply(timeout=5)
+        await user.send("MTR-30003")
+        after = await user.wait_for_reply()
+    assert "Cancelled" in cancelled.body
+    assert "closed it" in timed_out.body
+    assert "not sure what you mean" in after.body
+
+
+async def test_customers_see_the_customer_menu_and_an_unknown_command_is_answered(
+    harness: Harness,
+) -> None:
+    """The default command menu is the customer's; unknown commands get a friendly reply."""
+    user = harness.server.user(6004, "Menu")
+    async with running_bot(harness):
+        await user.send("/frobnicate")
+        unknown = await user.wait_for_reply()
+    commands = [name for name, _ in user.menu()]
+    assert "pay" in commands and "dashboard" in commands and "voidpayment" not in commands
+    assert "don't know that command" in unknown.body
