@@ -133,9 +133,7 @@ def customer_conversation(
     states: dict[object, list[Any]] = {}
     states.update(customer_account.states())
     states.update(payments.states())
-    states[ConversationHandler.TIMEOUT] = [
-        TypeHandler(Update, customer_account.timed_out)
-    ]
+    states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, customer_account.timed_out)]
     return ConversationHandler(
         entry_points=[*customer_account.entry_points(), *payments.entry_points()],
         states=states,

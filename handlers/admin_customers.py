@@ -371,6 +371,7 @@ async def add_confirm(update: Update, context: BillingContext, admin: Admin) -> 
 
 
 async def _out_of_date(update: Update, context: BillingContext) -> int:
+    await answer_query(update)
     await reply(update, "That screen is out of date. Please start again.")
     return end_flow(context)
 

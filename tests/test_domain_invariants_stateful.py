@@ -41,7 +41,7 @@ from domain.errors import (
     TotalBelowPaid,
 )
 from domain.models import PaymentMethod, PaymentStatus
-from domain.money import MAX_AMOUNT, bill_total
+from domain.money import MAX_AMOUNT, bill_total, to_cents
 from tests import conftest
 from tests.conftest import empty_tables
 
@@ -316,12 +316,27 @@ class BillingMachine(RuleBasedStateMachine):
             assert result.bill.payment_status is expected
 
     @precondition(lambda self: bool(self.bills))
+    @rule(pick=PICK, share=st.integers(min_value=1, max_value=99), as_customer=st.booleans())
+    def pay_a_share(self, pick: int, share: int, as_customer: bool) -> None:
+        model = self._bill(pick)
+        if model.outstanding == 0:
+            return  # pay_in_full and pay_part cover paid bills
+        amount = max(Decimal("0.01"), to_cents(model.outstanding * share / 100))
+        result = self._pay(model, amount, PaymentMethod.BANK_TRANSFER, as_customer)
+        expected = PaymentStatus.PAID if model.outstanding == 0 else PaymentStatus.PARTIAL
+        assert result.bill.payment_status is expected
+
+    @precondition(lambda self: bool(self.bills))
     @rule(pick=PICK, excess_cents=st.integers(min_value=1, max_value=100_000))
     def try_to_pay_more_than_is_owed(self, pick: int, excess_cents: int) -> None:
         model = self._bill(pick)
         amount = model.outstanding + Decimal(excess_cents).scaleb(-2)
-        error = BillAlreadyPaid if model.outstanding == 0 else AmountExceedsBalance
-        with pytest.raises(error):
+        if model.outstanding == 0:
+            with pytest.raises(BillAlreadyPaid):
+                self._pay(model, amount, PaymentMethod.CARD, as_customer=True)
+            self.outcomes["payment refused: already paid"] += 1
+            return
+        with pytest.raises(AmountExceedsBalance):
             self._pay(model, amount, PaymentMethod.CARD, as_customer=True)
         self.outcomes["over-payment refused"] += 1
 
@@ -419,19 +434,18 @@ def test_random_bills_payments_voids_and_edits_never_break_the_money_invariants(
     BillingMachine.outcomes.clear()
     run_state_machine_as_test(
         BillingMachine,
-        settings=settings(max_examples=25, stateful_step_count=15, deadline=None),
+        settings=settings(max_examples=30, stateful_step_count=20, deadline=None),
     )
+    # Guard against a vacuous run (say, every bill refused): the core paths must have been
+    # taken. Rarer refusals are checked whenever they happen, but not required.
     exercised = {name for name, count in BillingMachine.outcomes.items() if count}
     assert exercised >= {
         "bill issued",
         "bill refused: figures",
-        "bill refused: month taken",
         "bill edited",
         "paid: partial",
         "paid: paid",
-        "payment refused: already paid",
         "over-payment refused",
         "repeat confirm answered",
         "payment voided",
-        "void refused: already void",
     }, BillingMachine.outcomes

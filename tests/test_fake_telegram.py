@@ -350,7 +350,6 @@ async def test_sends_above_the_rate_limit_get_429_with_retry_after(
 
 async def test_aio_rate_limiter_stays_within_the_limit(server: FakeTelegramServer) -> None:
     server.rate_limit = 20
-    server.rate_limit_tolerance = 0.25  # network and event-loop jitter on a loaded machine
     users = [server.user(600 + i, f"U{i}") for i in range(5)]
     bot = ExtBot(
         server.token,
@@ -538,3 +537,20 @@ async def test_expect_no_reply_catches_an_unwanted_message(server: FakeTelegramS
         await bot.send_message(user.chat_id, "pong")
     with pytest.raises(UnexpectedReplyError, match="pong"):
         await user.expect_no_reply(within=0.05)
+
+
+async def test_stream_hands_the_sandbox_every_bot_event_in_order(
+    server: FakeTelegramServer,
+) -> None:
+    user = server.user(518, "Rae")
+    events = user.stream()
+    async with bare_bot(server) as bot:
+        sent = await bot.send_message(user.chat_id, "one")
+        await bot.edit_message_text("two", user.chat_id, sent.message_id)
+        await bot.delete_message(user.chat_id, sent.message_id)
+    kinds = [(await asyncio.wait_for(anext(events), 1)).kind for _ in range(3)]
+    await events.aclose()
+
+    assert kinds == ["message", "edit", "delete"]
+    assert user.messages() == []
+    assert user.transcript() == "bot: two\n     (edited)\n     (deleted)"
