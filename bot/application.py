@@ -34,6 +34,7 @@ from bot.update_processor import ChatOrderedUpdateProcessor
 from domain.db import Database
 from domain.errors import DatabaseUnavailable, DomainError
 from handlers import customer_account, customer_bills, payments, receipts
+from handlers.admin_gate import UNKNOWN_COMMAND
 from handlers.common import FLOW_TIMEOUT_SECONDS, NOOP_DATA, answer_query, esc
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,7 @@ async def error_handler(update: object, context: BillingContext) -> None:
 async def unknown_command(update: Update, context: BillingContext) -> None:
     """Answer commands this person may not use (or that do not exist) the same way."""
     if update.effective_message is not None:
-        await update.effective_message.reply_text(
-            "Sorry, I don't know that command. Send /help to see what I can do."
-        )
+        await update.effective_message.reply_text(UNKNOWN_COMMAND)
 
 
 async def stray_text(update: Update, context: BillingContext) -> None:

@@ -30,10 +30,10 @@ MAX_RATE = Decimal("99999.9999")
 
 
 def default_due_date(billing_month: date, due_days: int) -> date:
-    """Bills for a month are issued on the 1st of the next month and fall due ``due_days``
-    later."""
+    """A bill for a month falls due ``due_days`` after the month's last day."""
     days_in_month = calendar.monthrange(billing_month.year, billing_month.month)[1]
-    return billing_month.replace(day=1) + timedelta(days=days_in_month + due_days)
+    last_day = billing_month.replace(day=days_in_month)
+    return last_day + timedelta(days=due_days)
 
 
 def _check_figures(units_used: Decimal, rate_per_unit: Decimal) -> Decimal:

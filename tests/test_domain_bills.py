@@ -45,7 +45,7 @@ async def test_a_new_bill_is_units_times_rate_rounded_half_up_and_unpaid(
     assert bill.billing_month == date(2026, 2, 1)
     assert bill.total_amount == Decimal("3.71")
     assert (bill.amount_paid, bill.payment_status) == (Decimal("0.00"), PaymentStatus.UNPAID)
-    assert bill.due_date == date(2026, 3, 15)
+    assert bill.due_date == date(2026, 3, 14)
     assert await bills.get(admin_db, bill.bill_id) == bill
 
 

@@ -131,3 +131,13 @@ def test_free_text_fields_keep_html_special_characters_for_the_renderer_to_escap
 ) -> None:
     """Validation does not mangle ``<`` or ``&``: escaping is the renderer's job, done once."""
     assert check("Ngozi & <Sons>") == "Ngozi & <Sons>"
+
+
+def test_a_bill_falls_due_the_configured_days_after_the_end_of_its_month() -> None:
+    """September with 14 days → 14 October; February 2028 (leap) with 10 → 10 March."""
+    from datetime import date
+
+    from domain.bills import default_due_date
+
+    assert default_due_date(date(2026, 9, 1), 14) == date(2026, 10, 14)
+    assert default_due_date(date(2028, 2, 1), 10) == date(2028, 3, 10)
