@@ -6,8 +6,8 @@ from datetime import datetime
 
 from domain import passwords, throttle, validation
 from domain.db import Database, Row, UnitOfWork, error_code
-from domain.errors import AdminNotFound, AuthenticationFailed, DuplicateAdmin, InvalidInput
-from domain.models import Admin, Role, now_utc
+from domain.errors import AdminNotFound, DuplicateAdmin, InvalidInput
+from domain.models import Admin, Role
 
 
 async def create_admin(
@@ -77,29 +77,15 @@ async def authenticate(
     now: datetime | None = None,
 ) -> Admin:
     """Check email + password (throttled); link the Telegram account when one is given."""
-    policy = policy or throttle.ThrottlePolicy()
-    moment = now or now_utc()
     typed = validation.clean_text(email).lower()[:254]
     keys = throttle.subjects(telegram_user_id, email=typed)
 
     async def load(uow: UnitOfWork) -> Row | None:
-        await throttle.ensure_allowed(uow, keys, moment)
         return await uow.fetch_one("get_admin_by_email", {"email": typed})
 
-    row = await db.read(load)
-    stored = str(row["password_hash"]) if row else passwords.dummy_hash()
-    ok = await passwords.verify_password(password, stored) and row is not None
-    if not ok:
-
-        async def fail(uow: UnitOfWork) -> None:
-            await throttle.record_failure(uow, keys, moment, policy)
-            await uow.commit()
-
-        await db.transaction(fail)
-        raise AuthenticationFailed()
-    assert row is not None
-    upgrade = await passwords.hash_password(password) if passwords.needs_upgrade(stored) else None
-    admin_id = int(str(row["admin_id"]))
+    verified = await throttle.verify_login(db, keys, password, load, policy=policy, now=now)
+    upgrade = verified.upgraded_hash
+    admin_id = int(verified.row["admin_id"])
 
     async def succeed(uow: UnitOfWork) -> Admin:
         await throttle.reset(uow, keys)

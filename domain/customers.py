@@ -13,7 +13,6 @@ from domain.db import Database, Row, UnitOfWork, error_code
 from domain.errors import (
     ActivationCodeExpired,
     ActivationCodeInvalid,
-    AuthenticationFailed,
     CustomerNotFound,
     DuplicateMeterNumber,
     InvalidInput,
@@ -301,41 +300,23 @@ async def login(
     now: datetime | None = None,
 ) -> Customer:
     """Check meter number + password (throttled) and link this Telegram account."""
-    policy = policy or throttle.ThrottlePolicy()
-    moment = now or now_utc()
     typed_meter = validation.clean_text(meter_number).upper()[:64]
     keys = throttle.subjects(telegram_user_id, meter=typed_meter)
 
-    async def check_throttle(uow: UnitOfWork) -> Row | None:
-        await throttle.ensure_allowed(uow, keys, moment)
+    async def load(uow: UnitOfWork) -> Row | None:
         return await uow.fetch_one("get_customer_by_meter", {"meter_number": typed_meter})
 
-    row = await db.read(check_throttle)
-    stored = str(row["password_hash"]) if row and row["password_hash"] else None
-    # Verify even for an unknown meter, so timing does not tell which meters exist.
-    ok = (
-        await passwords.verify_password(password, stored or passwords.dummy_hash())
-        and row is not None
-    )
-    if not ok:
-
-        async def fail(uow: UnitOfWork) -> None:
-            await throttle.record_failure(uow, keys, moment, policy)
-            await uow.commit()
-
-        await db.transaction(fail)
-        raise AuthenticationFailed()
-    assert row is not None
-    upgrade = await passwords.hash_password(password) if passwords.needs_upgrade(stored) else None
+    verified = await throttle.verify_login(db, keys, password, load, policy=policy, now=now)
+    customer_id = int(verified.row["customer_id"])
 
     async def succeed(uow: UnitOfWork) -> Customer:
         await throttle.reset(uow, keys)
-        if upgrade:
+        if verified.upgraded_hash:
             await uow.execute(
                 "set_customer_password",
-                {"customer_id": row["customer_id"], "password_hash": upgrade},
+                {"customer_id": customer_id, "password_hash": verified.upgraded_hash},
             )
-        customer = await _link(uow, int(row["customer_id"]), telegram_user_id)
+        customer = await _link(uow, customer_id, telegram_user_id)
         await uow.commit()
         return customer
 
@@ -376,25 +357,15 @@ async def check_password(
     now: datetime | None = None,
 ) -> None:
     """Check a linked customer's current password (wrong guesses are throttled)."""
-    policy = policy or throttle.ThrottlePolicy()
-    moment = now or now_utc()
     keys = (f"customer:{customer_id}",)
 
     async def load(uow: UnitOfWork) -> Row | None:
-        await throttle.ensure_allowed(uow, keys, moment)
-        return await uow.fetch_one("get_customer", {"customer_id": customer_id})
+        row = await uow.fetch_one("get_customer", {"customer_id": customer_id})
+        if row is None:
+            raise CustomerNotFound()
+        return row
 
-    row = await db.read(load)
-    if row is None:
-        raise CustomerNotFound()
-    if not await passwords.verify_password(password, row["password_hash"]):
-
-        async def fail(uow: UnitOfWork) -> None:
-            await throttle.record_failure(uow, keys, moment, policy)
-            await uow.commit()
-
-        await db.transaction(fail)
-        raise AuthenticationFailed()
+    await throttle.verify_login(db, keys, password, load, policy=policy, now=now)
 
     async def succeed(uow: UnitOfWork) -> None:
         await throttle.reset(uow, keys)

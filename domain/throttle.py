@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.db import UnitOfWork
-from domain.errors import TooManyAttempts
-from domain.models import db_time, utc
+from domain import passwords
+from domain.db import Database, Row, UnitOfWork
+from domain.errors import AuthenticationFailed, TooManyAttempts
+from domain.models import db_time, now_utc, utc
 
 
 @dataclass(frozen=True)
@@ -59,3 +61,48 @@ async def record_failure(
 async def reset(uow: UnitOfWork, keys: tuple[str, ...]) -> None:
     for key in keys:
         await uow.execute("reset_login_failures", {"subject": key})
+
+
+@dataclass(frozen=True)
+class VerifiedLogin:
+    """A row whose password matched, and its new hash when the stored one must be upgraded."""
+
+    row: Row
+    upgraded_hash: str | None
+
+
+async def verify_login(
+    db: Database,
+    keys: tuple[str, ...],
+    password: str,
+    load: Callable[[UnitOfWork], Awaitable[Row | None]],
+    *,
+    policy: ThrottlePolicy | None = None,
+    now: datetime | None = None,
+) -> VerifiedLogin:
+    """Check a password against the row ``load`` finds, throttled on ``keys``.
+
+    A locked subject raises TooManyAttempts; a wrong password (or no row: the same work is
+    done against a dummy hash, so timing does not tell which accounts exist) is counted and
+    raises AuthenticationFailed. The caller resets ``keys`` in its success transaction.
+    """
+    policy = policy or ThrottlePolicy()
+    moment = now or now_utc()
+
+    async def check(uow: UnitOfWork) -> Row | None:
+        await ensure_allowed(uow, keys, moment)
+        return await load(uow)
+
+    row = await db.read(check)
+    stored = str(row["password_hash"]) if row and row["password_hash"] else None
+    matched = await passwords.verify_password(password, stored or passwords.dummy_hash())
+    if not matched or row is None or stored is None:
+
+        async def fail(uow: UnitOfWork) -> None:
+            await record_failure(uow, keys, moment, policy)
+            await uow.commit()
+
+        await db.transaction(fail)
+        raise AuthenticationFailed()
+    upgraded = await passwords.hash_password(password) if passwords.needs_upgrade(stored) else None
+    return VerifiedLogin(row, upgraded)
