@@ -61,7 +61,10 @@ def parse_amount(text: str) -> Decimal:
 
 def parse_decimal(text: str, *, places: int, what: str, maximum: Decimal) -> Decimal:
     """Read a positive decimal (units, a rate) with at most ``places`` decimals."""
-    cleaned = unicodedata.normalize("NFKC", text).strip().replace(",", "")
+    cleaned = unicodedata.normalize("NFKC", text).strip()
+    # Commas only as thousands separators: "52,4" is a decimal comma, not 524.
+    if re.match(r"^\d{1,3}(,\d{3})+(\.\d+)?$", cleaned):
+        cleaned = cleaned.replace(",", "")
     pattern = rf"^\d{{1,10}}(\.\d{{1,{places}}})?$" if places else r"^\d{1,10}$"
     if not cleaned.isascii() or not re.match(pattern, cleaned):
         raise InvalidAmount(f"Please type the {what} as a number with at most {places} decimals.")

@@ -304,8 +304,7 @@ async def test_five_wrong_passwords_lock_out_even_the_right_one_across_a_restart
     quick_hash: str,
     test_database: conftest.TestDatabase,
 ) -> None:
-    """After 5 failures the right password is refused too, also through a brand-new pool;
-    once the lockout has passed it works and the counters are reset."""
+    """Five failures lock out even the right password, through a new pool too, until expiry."""
     customer = await _customer_with_password(admin_db, quick_hash, "MTR-42001")
     for minute in range(5):
         with pytest.raises(AuthenticationFailed):

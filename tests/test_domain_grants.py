@@ -18,6 +18,7 @@ import pytest
 
 from domain import bills, customers, payments, schema
 from domain.db import Database, DatabaseUrl
+from domain.errors import AuthenticationFailed
 from domain.models import PaymentMethod, PaymentStatus
 from tests import conftest
 from tests.factories import make_bill, make_customer
@@ -192,8 +193,7 @@ def test_the_customer_account_holds_no_delete_and_nothing_on_admins_or_the_audit
 async def test_the_customer_account_can_run_every_customer_flow_of_the_domain(
     customer_db: Database, admin_db: Database
 ) -> None:
-    """Activation, login (with a legacy hash upgrade and a throttled failure), profile, password,
-    bills, payment, receipt and logout all succeed on the customer account's pool."""
+    """Activation, login, profile, password, bills, paying, receipts and logout all succeed."""
     first = await make_customer(admin_db, full_name="Flow Customer")
     bill = await make_bill(admin_db, first)
     code = await customers.issue_activation_code(admin_db, first.customer_id)
@@ -247,7 +247,7 @@ async def test_the_customer_account_can_run_every_customer_flow_of_the_domain(
     second = await make_customer(admin_db, full_name="Imported Customer")
     legacy = hashlib.sha256(b"seed-pass-3").hexdigest()
     await customers.set_password_hash(admin_db, second.customer_id, legacy)
-    with pytest.raises(customers.AuthenticationFailed):
+    with pytest.raises(AuthenticationFailed):
         await customers.login(customer_db, second.meter_number, "wrong-pass", 502)
     logged_in = await customers.login(customer_db, second.meter_number, "seed-pass-3", 502)
     assert logged_in.telegram_user_id == 502

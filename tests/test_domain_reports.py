@@ -224,8 +224,7 @@ async def test_revenue_for_all_time_is_the_sum_of_non_void_payments(
 async def test_revenue_for_a_period_counts_payments_from_its_first_instant_not_its_end(
     raw: Raw, admin_db: Database
 ) -> None:
-    """[1 Sep, 1 Oct) Lagos time: the payment at the first instant is in, the one at the end
-    is out, and so is the one a second before the start."""
+    """[1 Sep, 1 Oct) Lagos time holds its first instant, not its end or a second before."""
     start, end = PERIOD
     live = _live(raw, start, end)
     report = await reports.revenue(admin_db, start=start, end=end)
@@ -303,6 +302,11 @@ async def test_top_debtors_are_ordered_by_amount_owed_then_customer(
         (e[0], e[3]) for e in expected[:3]
     ]
     assert top_three.total == report.total  # the limit applies to the list only
+    # A limit falling between the tied E and F keeps the earlier customer.
+    cut = [d.meter_number for d in report.top_debtors].index("RPT-0005") + 1
+    at_tie = await reports.outstanding(admin_db, today=TODAY, top=cut)
+    assert [d.customer_id for d in at_tie.top_debtors] == [e[0] for e in expected[:cut]]
+    assert at_tie.top_debtors[-1].meter_number == "RPT-0005"
 
 
 async def test_usage_trend_sums_each_billing_month_and_lists_empty_months_as_zero(

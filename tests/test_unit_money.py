@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.errors import InvalidAmount
-from domain.money import MAX_AMOUNT, Currency, bill_total, parse_amount, to_cents
+from domain.money import (
+    MAX_AMOUNT,
+    Currency,
+    bill_total,
+    parse_amount,
+    parse_decimal,
+    to_cents,
+)
 
 NAIRA = Currency("NGN", "₦")
 
@@ -136,3 +143,52 @@ def test_currency_format_with_code_puts_the_iso_code_before_the_amount() -> None
     """Documents show ``NGN ₦1,500.00`` so the currency is unmistakable."""
     assert NAIRA.format_with_code(Decimal("1500")) == "NGN ₦1,500.00"
     assert Currency("USD", "$").format_with_code(Decimal("0.5")) == "USD $0.50"
+
+
+@pytest.mark.parametrize(
+    ("typed", "places", "value"),
+    [
+        ("120", 2, Decimal("120")),
+        ("120.5", 2, Decimal("120.5")),
+        ("1,234.56", 2, Decimal("1234.56")),
+        ("1,234,567", 2, Decimal("1234567")),
+        ("52.4000", 4, Decimal("52.4000")),
+        ("0.0125", 4, Decimal("0.0125")),
+    ],
+)
+def test_parse_decimal_reads_units_and_rates_with_thousands_separators(
+    typed: str, places: int, value: Decimal
+) -> None:
+    """Units and rates may be typed plain or with commas between thousands."""
+    assert parse_decimal(typed, places=places, what="rate", maximum=Decimal("9999999.99")) == value
+
+
+@pytest.mark.parametrize(
+    ("typed", "places"),
+    [
+        ("52,4", 4),  # a decimal comma: reading it as 524 would bill ten times too much
+        ("0,0125", 4),  # would be read as 125
+        ("1,5", 2),
+        ("12,34", 2),
+        ("1.000,5", 4),  # European grouping: would be read as 1.0005
+        ("1,2345,678", 2),
+        ("1.001", 2),  # too many decimals
+        ("0", 2),
+        ("-3", 2),
+        ("", 2),
+        ("1e3", 2),
+        ("١٢٠", 2),
+    ],
+)
+def test_parse_decimal_refuses_decimal_commas_and_anything_ambiguous(
+    typed: str, places: int
+) -> None:
+    """A comma that is not a thousands separator is refused, never silently dropped."""
+    with pytest.raises(InvalidAmount):
+        parse_decimal(typed, places=places, what="rate", maximum=Decimal("9999999.99"))
+
+
+def test_parse_decimal_refuses_values_above_the_maximum() -> None:
+    """The column's limit is checked with a message naming what was typed."""
+    with pytest.raises(InvalidAmount, match="rate is too large"):
+        parse_decimal("100000", places=4, what="rate", maximum=Decimal("99999.9999"))
