@@ -709,7 +709,7 @@ class FakeUser:
 
     async def wait_for_event(
         self,
-        timeout: float | None = 5.0,  # noqa: ASYNC109 - a test helper's own deadline
+        timeout: float | None = 15.0,  # noqa: ASYNC109 - a test helper's own deadline
         *,
         kinds: Collection[str] | None = None,
         predicate: Callable[[BotEvent], bool] | None = None,
@@ -731,7 +731,7 @@ class FakeUser:
 
     async def wait_for_reply(
         self,
-        timeout: float | None = 5.0,  # noqa: ASYNC109 - a test helper's own deadline
+        timeout: float | None = 15.0,  # noqa: ASYNC109 - a test helper's own deadline
         predicate: Callable[[ChatMessage], bool] | None = None,
     ) -> ChatMessage:
         """Wait for a new bot message (matching ``predicate``) since the last action."""
@@ -745,7 +745,7 @@ class FakeUser:
     async def wait_for_replies(
         self,
         count: int,
-        timeout: float | None = 5.0,  # noqa: ASYNC109 - a test helper's own deadline
+        timeout: float | None = 15.0,  # noqa: ASYNC109 - a test helper's own deadline
     ) -> list[ChatMessage]:
         """Wait until the bot has sent ``count`` new messages since the last action."""
         loop = asyncio.get_running_loop()
@@ -759,7 +759,7 @@ class FakeUser:
     async def wait_for_edit(
         self,
         message_id: int | None = None,
-        timeout: float | None = 5.0,  # noqa: ASYNC109 - a test helper's own deadline
+        timeout: float | None = 15.0,  # noqa: ASYNC109 - a test helper's own deadline
     ) -> ChatMessage:
         """Wait until the bot edits a message (``message_id``, or any) since the last action."""
         event = await self.wait_for_event(
@@ -771,7 +771,7 @@ class FakeUser:
 
     async def wait_for_answer(
         self,
-        timeout: float | None = 5.0,  # noqa: ASYNC109 - a test helper's own deadline
+        timeout: float | None = 15.0,  # noqa: ASYNC109 - a test helper's own deadline
     ) -> CallbackAnswer:
         """Wait for the bot's answerCallbackQuery since the last action."""
         event = await self.wait_for_event(timeout, kinds=("answer",))
@@ -781,7 +781,7 @@ class FakeUser:
     async def wait_until(
         self,
         condition: Callable[[], bool],
-        timeout: float | None = 5.0,  # noqa: ASYNC109 - a test helper's own deadline
+        timeout: float | None = 15.0,  # noqa: ASYNC109 - a test helper's own deadline
     ) -> None:
         """Wait until ``condition()`` holds: re-checked when the bot acts here, and every 20 ms."""
         await self._wait(lambda: True if condition() else None, timeout, "the condition", 0.02)
