@@ -79,11 +79,19 @@ async def test_a_new_customer_activates_pays_in_two_parts_and_gets_both_receipts
         await user.press("Confirm payment")
         await user.wait_for_reply(predicate=lambda m: m.document is not None)
 
+        # /receipt lists both payments; the older one, sent again, is the same document.
+        await user.send("/receipt")
+        await user.wait_for_reply()
+        assert len(user.buttons()) == 2
+        await user.press(user.buttons()[1])
+        await user.wait_for_reply(predicate=lambda m: m.document is not None)
+
     paid = await bills.get(harness.admin_db, bill.bill_id)
     assert paid.payment_status is PaymentStatus.PAID and paid.amount_paid == Decimal("10275.00")
     documents = user.documents()
-    assert len(documents) == 2
-    first, second = (pdf_text(data) for _, data in documents)
+    assert len(documents) == 3
+    assert documents[2] == documents[0]  # re-sent later: same name, same bytes
+    first, second = (pdf_text(data) for _, data in documents[:2])
     assert all(filename.startswith("receipt-EB-") for filename, _ in documents)
     assert name in first and "₦4,000.50" in first and "₦6,274.50" in first
     assert "Status Partly paid" in first
