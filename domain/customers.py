@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -300,7 +301,7 @@ async def login(
     now: datetime | None = None,
 ) -> Customer:
     """Check meter number + password (throttled) and link this Telegram account."""
-    typed_meter = validation.clean_text(meter_number).upper()[:64]
+    typed_meter = validation.clean_text(unicodedata.normalize("NFKC", meter_number)).upper()[:64]
     keys = throttle.subjects(telegram_user_id, meter=typed_meter)
 
     async def load(uow: UnitOfWork) -> Row | None:

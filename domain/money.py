@@ -27,7 +27,8 @@ _AMOUNT_RE = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 # Minus signs as phones type them (NFKC leaves U+2212 and the dashes alone): never mistaken
 # for a currency sign, so "−5" is refused as negative instead of read as 5.
 _MINUS_SIGNS = "-\u2212\u2010\u2011\u2012\u2013\u2014\u2015"
-_PREFIX_RE = re.compile(rf"^[^\d+.,{re.escape(_MINUS_SIGNS)}]{{1,4}}\s*")
+# A currency code ("NGN 1500") may lead; a currency sign is recognised by its Unicode category.
+_CODE_PREFIX_RE = re.compile(r"^[A-Za-z]{3}\s*(?=[\d.])")
 _GROUPED_RE = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")
 
 
@@ -39,7 +40,10 @@ def parse_amount(text: str) -> Decimal:
     """
     cleaned = unicodedata.normalize("NFKC", text).strip()
     # Drop a leading currency sign or code the person may have typed.
-    cleaned = _PREFIX_RE.sub("", cleaned)
+    if cleaned[:1] and unicodedata.category(cleaned[0]) == "Sc":
+        cleaned = cleaned[1:].lstrip()
+    else:
+        cleaned = _CODE_PREFIX_RE.sub("", cleaned)
     if cleaned.startswith(tuple(_MINUS_SIGNS)):
         raise InvalidAmount("The amount must be greater than zero.")
     if not cleaned.isascii():

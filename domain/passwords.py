@@ -71,7 +71,9 @@ def needs_upgrade(stored: str | None, *, iterations: int = ITERATIONS) -> bool:
     if not stored or _LEGACY_RE.match(stored):
         return True
     parts = stored.split("$")
-    return len(parts) != 4 or parts[0] != ALGORITHM or int(parts[1]) < iterations
+    if len(parts) != 4 or parts[0] != ALGORITHM or not parts[1].isdigit():
+        return True  # not a hash we could have made: replace it
+    return int(parts[1]) < iterations
 
 
 async def hash_password(password: str) -> str:

@@ -192,3 +192,20 @@ def test_parse_decimal_refuses_values_above_the_maximum() -> None:
     """The column's limit is checked with a message naming what was typed."""
     with pytest.raises(InvalidAmount, match="rate is too large"):
         parse_decimal("100000", places=4, what="rate", maximum=Decimal("99999.9999"))
+
+
+def test_only_a_currency_sign_or_three_letter_code_may_lead_an_amount() -> None:
+    """'₦1,500' and 'NGN 1500' read as 1500; 'abcd5' and 'x5' are refused, not read as 5."""
+    from decimal import Decimal
+
+    import pytest
+
+    from domain.errors import InvalidAmount
+    from domain.money import parse_amount
+
+    assert parse_amount("₦1,500") == Decimal("1500")
+    assert parse_amount("$ 12.50") == Decimal("12.50")
+    assert parse_amount("NGN 1500") == Decimal("1500")
+    for text in ("abcd5", "x5", "NGNN5", "ab 5"):
+        with pytest.raises(InvalidAmount):
+            parse_amount(text)

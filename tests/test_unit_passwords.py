@@ -115,3 +115,11 @@ def test_new_passwords_need_eight_to_128_printable_characters(
 ) -> None:
     """A new password is refused with a reason when too short, too long or oddly spaced."""
     assert (passwords.validate_new_password(candidate) is None) is acceptable
+
+
+def test_a_damaged_stored_hash_is_marked_for_upgrade_instead_of_crashing() -> None:
+    """``pbkdf2_sha256$x$y$z`` is not a hash we made: replace it on the next good login."""
+    from domain.passwords import needs_upgrade
+
+    assert needs_upgrade("pbkdf2_sha256$x$y$z")
+    assert needs_upgrade("bcrypt$12$abc$def")
