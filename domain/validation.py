@@ -14,11 +14,23 @@ _EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[A-Za-z]{2,63}$")
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
 
+_JOINERS = "\u200c\u200d"
+
+
 def clean_text(value: str) -> str:
     """NFC-normalise, drop control/zero-width/direction characters, fold inner whitespace."""
     value = unicodedata.normalize("NFC", value)
-    kept = "".join(ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co"))
-    return " ".join(kept.split())
+    kept: list[str] = []
+    for index, ch in enumerate(value):
+        if ch in _JOINERS:
+            # ZWNJ/ZWJ shape Persian, Indic and emoji text: keep them between two letters.
+            before = value[index - 1] if index else " "
+            after = value[index + 1] if index + 1 < len(value) else " "
+            if not before.isspace() and not after.isspace() and before not in _JOINERS:
+                kept.append(ch)
+        elif unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co"):
+            kept.append(ch)
+    return " ".join("".join(kept).split())
 
 
 def meter_number(value: str) -> str:

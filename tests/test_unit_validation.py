@@ -141,3 +141,13 @@ def test_a_bill_falls_due_the_configured_days_after_the_end_of_its_month() -> No
 
     assert default_due_date(date(2026, 9, 1), 14) == date(2026, 10, 14)
     assert default_due_date(date(2028, 2, 1), 10) == date(2028, 3, 10)
+
+
+def test_names_keep_joiners_inside_words_but_lose_direction_and_zero_width_tricks() -> None:
+    """'می‌خواهم' keeps its ZWNJ; RLO, ZWSP, BOM and a stray leading joiner are dropped."""
+    from domain.validation import clean_text
+
+    persian = "می\u200cخواهم"
+    assert clean_text(persian) == persian
+    assert clean_text("\u202eAmina\u200b Bello\ufeff") == "Amina Bello"
+    assert clean_text("\u200dAmina") == "Amina"
