@@ -26,20 +26,21 @@ class Fatal(Exception):
     """Ends the program with one line on stderr."""
 
 
+def _database_problem(exc: pymysql.err.OperationalError, url: DatabaseUrl) -> Fatal:
+    """One line that says what to fix when MySQL cannot be used."""
+    code = exc.args[0] if exc.args else None
+    if code == 1045:
+        return Fatal(f"MySQL refused the password of {url.user!r}: check the URLs in .env.")
+    if code == 1049:
+        return Fatal("The database does not exist yet: run `python run_bot.py init-db`.")
+    return Fatal(f"Cannot reach MySQL at {url.host}:{url.port}: is it running?")
+
+
 async def _with_database(url: DatabaseUrl, work: Callable[[Database], Awaitable[T]]) -> T:
     try:
         db = await Database.connect(url, minsize=1, maxsize=2)
     except pymysql.err.OperationalError as exc:
-        code = exc.args[0] if exc.args else None
-        if code == 1045:
-            raise Fatal(
-                f"MySQL refused the password of {url.user!r}: check DATABASE_URL."
-            ) from exc
-        if code == 1049:
-            raise Fatal(
-                "The database does not exist yet: run `python run_bot.py init-db`."
-            ) from exc
-        raise Fatal(f"Cannot reach MySQL at {url.host}:{url.port}: is it running?") from exc
+        raise _database_problem(exc, url) from exc
     try:
         return await work(db)
     finally:
@@ -108,7 +109,23 @@ def cmd_run(config: Config, args: argparse.Namespace) -> None:
         from bot.application import run_bot
     except ImportError as exc:
         raise Fatal("`run` is not available yet in this build (the chat comes next).") from exc
-    run_bot(config, webhook_url=args.webhook, listen=args.listen, port=args.port)
+    from telegram.error import InvalidToken, NetworkError
+
+    # PTB logs the start-up failure with a traceback before raising it; we say it in one line.
+    logging.getLogger("telegram.ext").addFilter(
+        lambda record: "Bootstrap" not in record.getMessage()
+    )
+    try:
+        run_bot(config, webhook_url=args.webhook, listen=args.listen, port=args.port)
+    except InvalidToken as exc:
+        raise Fatal(
+            "Telegram refused BOT_TOKEN: copy the token from @BotFather into .env."
+        ) from exc
+    except NetworkError as exc:
+        where = config.bot_api_base_url or "api.telegram.org"
+        raise Fatal(f"Cannot reach the Bot API at {where} ({exc}): check the network.") from exc
+    except pymysql.err.OperationalError as exc:
+        raise _database_problem(exc, config.database) from exc
 
 
 def cmd_sandbox(config: Config, args: argparse.Namespace) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import warnings
 from typing import Any
 
 from telegram import (
@@ -27,6 +28,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.warnings import PTBUserWarning
 
 from bot.config import Config
 from bot.context import CONTEXT_TYPES, BillingApplication, BillingContext
@@ -38,6 +40,10 @@ from handlers.admin_gate import UNKNOWN_COMMAND
 from handlers.common import FLOW_TIMEOUT_SECONDS, NOOP_DATA, answer_query, esc
 
 log = logging.getLogger(__name__)
+
+# Our conversations are keyed by chat and user on purpose (a flow may span several messages),
+# and buttons are matched by their data's prefix, so PTB's per_message hint does not apply.
+warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
 
 CUSTOMER_COMMANDS = [
     BotCommand("dashboard", "Balance, last bill and payment"),
