@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -170,8 +171,10 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], None]] = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # LOG_LEVEL=INFO or DEBUG for more detail; secrets and chat contents are never logged.
+    level = logging.getLevelNamesMapping().get(os.environ.get("LOG_LEVEL", "").upper())
     logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=level or logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         config = load_config()

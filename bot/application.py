@@ -13,9 +13,8 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BasePersistence,
@@ -24,20 +23,24 @@ from telegram.ext import (
     Defaults,
     MessageHandler,
     PersistenceInput,
-    PicklePersistence,
     TypeHandler,
     filters,
 )
 from telegram.warnings import PTBUserWarning
 
+from bot.aiohttp_request import AiohttpRequest
 from bot.config import Config
 from bot.context import CONTEXT_TYPES, BillingApplication, BillingContext
+from bot.log_hygiene import redact_secrets
+from bot.persistence import AtomicPicklePersistence, BatchingApplication
+from bot.rate_limits import MAX_IN_FLIGHT, ReplyFirstRateLimiter
 from bot.update_processor import ChatOrderedUpdateProcessor
 from domain.db import Database
 from domain.errors import DatabaseUnavailable, DomainError
 from handlers import customer_account, customer_bills, payments, receipts
 from handlers.admin_gate import UNKNOWN_COMMAND
 from handlers.common import FLOW_TIMEOUT_SECONDS, NOOP_DATA, answer_query, esc
+from handlers.render.receipt_renderer import RECEIPT_WORKERS, ReceiptRenderer
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,9 @@ async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) 
         if db is not None:
             await db.close()
     data.admin_db = data.customer_db = None
+    log.info("database pools closed")
+    if data.receipt_renderer is not None:  # its workers; a later start makes new ones
+        await data.receipt_renderer.close()
 
 
 async def error_handler(update: object, context: BillingContext) -> None:
@@ -95,6 +101,13 @@ async def error_handler(update: object, context: BillingContext) -> None:
     elif isinstance(error, DatabaseUnavailable):
         log.warning("database unavailable while handling an update")
         text = esc(error)
+    elif isinstance(error, NetworkError | RetryAfter | Forbidden):
+        # Telegram itself failed (5xx, a timeout, flood limits past our retries, a blocked
+        # bot): an outside fault, not a bug in this code. Payment confirmations handle their
+        # own failures, so this never follows a recorded payment.
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.warning("a Telegram call failed while handling update %s: %r", update_id, error)
+        text = "Sorry, my answer did not get through. Please send that again."
     else:
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("unhandled error in update %s", update_id, exc_info=error)
@@ -114,10 +127,11 @@ async def unknown_command(update: Update, context: BillingContext) -> None:
 
 
 async def stray_text(update: Update, context: BillingContext) -> None:
-    """Text outside any flow."""
+    """Text (or a file, a sticker…) that no flow is waiting for."""
     if update.effective_message is not None:
         await update.effective_message.reply_text(
-            "I'm not sure what you mean. Send /help to see what I can do."
+            "I'm not sure what you mean. If you were in the middle of something, please start "
+            "it again. Send /help to see what I can do."
         )
 
 
@@ -154,13 +168,31 @@ def build_application(
     config: Config,
     *,
     persistence: BasePersistence[Any, Any, Any] | None = None,
-    concurrent_updates: int = 32,
+    concurrent_updates: int = 64,
     flow_timeout: float = FLOW_TIMEOUT_SECONDS,
+    messages_per_second: float = 30,
+    max_requests_in_flight: int = MAX_IN_FLIGHT,
+    receipt_workers: int = RECEIPT_WORKERS,
 ) -> BillingApplication:
-    """Wire handlers, persistence, the rate limiter, menus and the error handler."""
+    """Wire handlers, persistence, the rate limiter, menus and the error handler.
+
+    ``messages_per_second`` paces bulk sends — notices, reminders, staff alerts (Telegram
+    allows a bot about 30 a second); replies to what a person just did are not paced
+    (``bot.rate_limits``). 0 turns the pacing off (a local Bot API server without limits);
+    429s are always retried. ``concurrent_updates`` chats are served at once, each chat's
+    updates in order; at most ``max_requests_in_flight`` Bot API calls are under way at once;
+    receipts are drawn by ``receipt_workers`` processes, started on the first receipt.
+    """
+    redact_secrets(
+        config.bot_token,
+        config.database.password,
+        config.customer_database.password,
+        config.root_database.password,
+        config.webhook_secret,
+    )
     if persistence is None:
         config.persistence_file.parent.mkdir(parents=True, exist_ok=True)
-        persistence = PicklePersistence(
+        persistence = AtomicPicklePersistence(
             filepath=config.persistence_file,
             # Pools live in bot_data and are never persisted; callback data is plain strings.
             store_data=PersistenceInput(bot_data=False, callback_data=False),
@@ -168,12 +200,22 @@ def build_application(
         )
     builder = (
         ApplicationBuilder()
+        .application_class(BatchingApplication)
         .token(config.require_token())
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .context_types(CONTEXT_TYPES)
         .persistence(persistence)
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(
+            ReplyFirstRateLimiter(
+                bulk_per_second=messages_per_second,
+                max_retries=3,
+                max_in_flight=max_requests_in_flight,
+            )
+        )
         .concurrent_updates(ChatOrderedUpdateProcessor(concurrent_updates))
+        # aiohttp instead of httpx: a quarter of the CPU per Bot API call (bot.aiohttp_request).
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
@@ -182,6 +224,7 @@ def build_application(
         builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
     application: BillingApplication = builder.build()  # type: ignore[assignment]
     application.bot_data.config = config
+    application.bot_data.receipt_renderer = ReceiptRenderer(receipt_workers)
 
     from handlers import admin_access
 
@@ -204,22 +247,33 @@ def build_application(
     application.add_handler(CallbackQueryHandler(noop_button, pattern=rf"^{NOOP_DATA}$"))
     application.add_handler(CallbackQueryHandler(stale_button))
     application.add_handler(MessageHandler(filters.COMMAND, unknown_command))
-    application.add_handler(MessageHandler(filters.TEXT, stray_text))
+    # Any other message (documents, photos, stickers too) gets an answer, never silence.
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, stray_text))
     application.add_error_handler(error_handler)
     return application
 
 
+def webhook_options(config: Config, *, webhook_url: str, listen: str, port: int) -> dict[str, Any]:
+    """Arguments of ``run_webhook``/``Updater.start_webhook``: Telegram must send the secret
+    token with every update, and a request without it is refused (403) unprocessed."""
+    secret = config.webhook_secret or secrets.token_urlsafe(32)
+    redact_secrets(secret)
+    return {
+        "listen": listen,
+        "port": port,
+        "webhook_url": webhook_url,
+        "secret_token": secret,
+        "allowed_updates": Update.ALL_TYPES,
+    }
+
+
 def run_bot(config: Config, *, webhook_url: str | None, listen: str, port: int) -> None:
-    """Run until interrupted: long polling, or a webhook that checks a secret token."""
+    """Run until interrupted (SIGINT/SIGTERM finish the updates in hand, then close the pools):
+    long polling, or a webhook that checks a secret token."""
     application = build_application(config)
     if webhook_url:
-        secret = config.webhook_secret or secrets.token_urlsafe(32)
         application.run_webhook(
-            listen=listen,
-            port=port,
-            webhook_url=webhook_url,
-            secret_token=secret,
-            allowed_updates=Update.ALL_TYPES,
+            **webhook_options(config, webhook_url=webhook_url, listen=listen, port=port)
         )
     else:
         application.run_polling(allowed_updates=Update.ALL_TYPES)

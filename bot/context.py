@@ -8,6 +8,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, fil
 
 from bot.config import Config
 from domain.db import Database
+from handlers.render.receipt_renderer import ReceiptRenderer
 
 
 class BotData:
@@ -17,6 +18,9 @@ class BotData:
         self.config: Config | None = None
         self.admin_db: Database | None = None
         self.customer_db: Database | None = None
+        # Draws receipt PDFs in worker processes (made with the application, closed on
+        # shutdown).
+        self.receipt_renderer: ReceiptRenderer | None = None
         # Telegram ids of linked admins: routes staff commands to the staff handlers. Each
         # handler still checks the admin and role in the database.
         self.admin_filter = filters.User(allow_empty=False)

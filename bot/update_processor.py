@@ -3,24 +3,52 @@
 PTB handles one update at a time by default, which caps a bot at one Telegram round trip per
 update. Conversations are only correct if a chat's own updates are handled in the order they
 came, so updates are serialised per chat (a FIFO lock per chat) and run concurrently across
-chats, up to ``max_concurrent_updates`` in flight.
+chats, up to ``max_concurrent_updates`` running at once.
+
+An update only takes one of those slots once it is its chat's turn: PTB's own semaphore is
+held around the whole of :meth:`do_process_update`, so it is made wide here and the limit
+applied after the wait (otherwise a chat whose user taps fast could hold many slots just
+waiting). A handler can also hand work off to run after it returns, still in its chat's turn
+but without a slot (:func:`after_update`): a receipt waiting to be drawn in another process
+then keeps its own chat waiting, not everybody's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import logging
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 from telegram import Update
-from telegram.ext import BaseUpdateProcessor
+from telegram.ext import Application, BaseUpdateProcessor
+
+log = logging.getLogger(__name__)
+
+_WIDE = 1_000_000  # PTB's semaphore: never the limit (see the module docstring)
 
 
 class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
-    def __init__(self, max_concurrent_updates: int = 32) -> None:
-        super().__init__(max_concurrent_updates)
+    def __init__(self, max_concurrent_updates: int = 64) -> None:
+        limit = max(1, max_concurrent_updates)
+        # PTB sizes its semaphore from the max_concurrent_updates property, so the property
+        # reads wide while it does; 1 keeps PTB's one-update-at-a-time processing.
+        self._limit = 1 if limit == 1 else _WIDE
+        super().__init__(self._limit)
+        self._limit = limit
+        self._slots: asyncio.Semaphore | None = None
+        self._running = 0
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
+        self._follow_ups: dict[int, list[Coroutine[Any, Any, Any]]] = {}
+
+    @property
+    def max_concurrent_updates(self) -> int:
+        return self._limit
+
+    @property
+    def current_concurrent_updates(self) -> int:
+        return self._running
 
     @staticmethod
     def _key(update: object) -> int | None:
@@ -31,21 +59,49 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                 return update.effective_user.id
         return None
 
+    def follow_up(self, update: object, work: Coroutine[Any, Any, Any]) -> bool:
+        """Run ``work`` once the handlers of ``update`` are done, before its chat's next
+        update, holding no slot. False if ``update`` is not being processed here."""
+        pending = self._follow_ups.get(id(update))
+        if pending is None:
+            return False
+        pending.append(work)
+        return True
+
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if self._slots is None:  # made here, on the loop that uses it
+            self._slots = asyncio.Semaphore(self._limit)
         key = self._key(update)
         if key is None:
-            await coroutine
+            await self._run(coroutine)
             return
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             async with lock:
-                await coroutine
+                self._follow_ups[id(update)] = []
+                try:
+                    await self._run(coroutine)
+                finally:
+                    for work in self._follow_ups.pop(id(update)):
+                        try:
+                            await work
+                        except Exception:  # the update's own handlers are done: log only
+                            log.exception("work handed off by an update's handler failed")
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:  # nobody else queued for this chat: forget its lock
                 del self._waiting[key]
                 self._locks.pop(key, None)
+
+    async def _run(self, coroutine: Awaitable[Any]) -> None:
+        assert self._slots is not None
+        async with self._slots:
+            self._running += 1
+            try:
+                await coroutine
+            finally:
+                self._running -= 1
 
     async def initialize(self) -> None:
         """Nothing to allocate."""
@@ -53,3 +109,16 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
     async def shutdown(self) -> None:
         self._locks.clear()
         self._waiting.clear()
+
+
+async def after_update(
+    application: Application[Any, Any, Any, Any, Any, Any],
+    update: object,
+    work: Coroutine[Any, Any, Any],
+) -> None:
+    """Hand ``work`` off to run right after this update's handlers, in its chat's turn but
+    without one of the bot's slots; without a chat-ordered processor, run it now."""
+    processor = application.update_processor
+    if isinstance(processor, ChatOrderedUpdateProcessor) and processor.follow_up(update, work):
+        return
+    await work

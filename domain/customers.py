@@ -399,22 +399,23 @@ class Dashboard:
 
 async def dashboard(db: Database, customer_id: int) -> Dashboard:
     """Name, meter, balance due, last bill, last payment and next due date."""
-
-    async def work(uow: UnitOfWork) -> Dashboard:
-        row = await uow.fetch_one("get_customer", {"customer_id": customer_id})
-        if row is None:
-            raise CustomerNotFound()
-        summary = await uow.fetch_one("get_dashboard", {"customer_id": customer_id})
-        assert summary is not None
-        bill = await uow.fetch_one("last_customer_bill", {"customer_id": customer_id})
-        payment = await uow.fetch_one("last_customer_payment", {"customer_id": customer_id})
-        return Dashboard(
-            customer=Customer.from_row(row),
-            balance_due=Decimal(summary["balance_due"]),
-            open_bills=int(summary["open_bills"]),
-            next_due_date=summary["next_due_date"],
-            last_bill=Bill.from_row(bill) if bill else None,
-            last_payment=Payment.from_row(payment) if payment else None,
-        )
-
-    return await db.read(work)
+    ids = {"customer_id": customer_id}
+    # One round trip: the four reads, and the end of the read transaction.
+    customer, summary, bill, payment = await db.read_batch(
+        [
+            ("get_customer", ids),
+            ("get_dashboard", ids),
+            ("last_customer_bill", ids),
+            ("last_customer_payment", ids),
+        ]
+    )
+    if not customer:
+        raise CustomerNotFound()
+    return Dashboard(
+        customer=Customer.from_row(customer[0]),
+        balance_due=Decimal(summary[0]["balance_due"]),
+        open_bills=int(summary[0]["open_bills"]),
+        next_due_date=summary[0]["next_due_date"],
+        last_bill=Bill.from_row(bill[0]) if bill else None,
+        last_payment=Payment.from_row(payment[0]) if payment else None,
+    )

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from types import TracebackType
@@ -126,6 +128,41 @@ def query(name: str) -> str:
     return _all_queries()[name]
 
 
+_PLACEHOLDER_RE = re.compile(r"(?<!%)%\((\w+)\)s")
+
+
+@cache
+def _batch_sql(names: tuple[str, ...]) -> str:
+    """Named statements joined by ``;``, the i-th one's parameters renamed ``s<i>_<name>``."""
+
+    def renamed(index: int, sql: str) -> str:
+        return _PLACEHOLDER_RE.sub(lambda m: f"%(s{index}_{m.group(1)})s", sql)
+
+    return ";\n".join(renamed(index, query(name)) for index, name in enumerate(names))
+
+
+def values_list(rows: Iterable[Sequence[int | Decimal | date]]) -> str:
+    """``(1,'2026-09-01',100.00),(…)`` for a multi-row INSERT of typed values.
+
+    Only integers, finite Decimals and dates are accepted — nothing anyone typed — so there
+    is nothing to escape; PyMySQL's escaping of every value is most of the client's time in
+    a 100,000-row insert.
+    """
+
+    def literal(value: int | Decimal | date) -> str:
+        if isinstance(value, bool):
+            raise TypeError("values_list takes integers, Decimals and dates only")
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, Decimal) and value.is_finite():
+            return format(value, "f")
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return f"'{value.isoformat()}'"
+        raise TypeError(f"values_list cannot write {type(value).__name__} {value!r}")
+
+    return ",".join("(" + ",".join(map(literal, row)) + ")" for row in rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # Pools and units of work
 
@@ -205,17 +242,22 @@ class Database:
         """Run read-only ``work``; a lost connection is retried (reads are idempotent)."""
         return await self.transaction(work, attempts=3)
 
-    async def fetch_all(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        async def work(uow: UnitOfWork) -> list[Row]:
-            return await uow.fetch_all(name, params)
+    async def read_batch(
+        self, statements: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[list[Row]]:
+        """Each named SELECT's rows, all sent in one round trip that also ends the read."""
+
+        async def work(uow: UnitOfWork) -> list[list[Row]]:
+            return await uow.fetch_batch(statements, end_read=True)
 
         return await self.read(work)
+
+    async def fetch_all(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        return (await self.read_batch([(name, params or {})]))[0]
 
     async def fetch_one(self, name: str, params: Mapping[str, Any] | None = None) -> Row | None:
-        async def work(uow: UnitOfWork) -> Row | None:
-            return await uow.fetch_one(name, params)
-
-        return await self.read(work)
+        rows = (await self.read_batch([(name, params or {})]))[0]
+        return rows[0] if rows else None
 
 
 class UnitOfWork:
@@ -224,9 +266,12 @@ class UnitOfWork:
     def __init__(self, pool: aiomysql.Pool) -> None:
         self._pool = pool
         self._conn: aiomysql.Connection | None = None
+        # True right after a COMMIT (or a batched ROLLBACK): no transaction is open.
+        self._no_transaction = False
 
     async def __aenter__(self) -> UnitOfWork:
         self._conn = await self._pool.acquire()
+        self._no_transaction = False
         return self
 
     async def __aexit__(
@@ -238,7 +283,9 @@ class UnitOfWork:
         conn, self._conn = self._conn, None
         assert conn is not None
         try:
-            if not conn.closed:
+            # Right after a COMMIT no transaction is open: a ROLLBACK would be a wasted round
+            # trip (a failed statement may leave one open, so only a COMMIT skips it).
+            if not conn.closed and not self._no_transaction:
                 await conn.rollback()
         except Exception:  # the connection is broken: do not give it back to the pool
             conn.close()
@@ -249,10 +296,12 @@ class UnitOfWork:
     def connection(self) -> aiomysql.Connection:
         if self._conn is None:
             raise RuntimeError("unit of work used outside 'async with'")
+        self._no_transaction = False  # whatever runs next may open a transaction again
         return self._conn
 
     async def commit(self) -> None:
         await self.connection.commit()
+        self._no_transaction = True
 
     async def execute(self, name: str, params: Mapping[str, Any] | None = None) -> int:
         """Run a named statement; return the affected row count."""
@@ -264,6 +313,49 @@ class UnitOfWork:
         async with self.connection.cursor() as cur:
             await cur.execute(query(name), params)
             return int(cur.lastrowid)
+
+    async def execute_batch(self, statements: Sequence[tuple[str, Mapping[str, Any]]]) -> int:
+        """Run several named statements, in order, in one round trip to the server.
+
+        aiomysql always allows multi-statement text; each statement's parameters are renamed
+        apart and still escaped by PyMySQL. The first statement that fails stops the rest
+        and its error is raised here. Returns the first statement's LAST_INSERT_ID().
+        """
+        params: dict[str, Any] = {}
+        for index, (_, values) in enumerate(statements):
+            params.update({f"s{index}_{key}": value for key, value in values.items()})
+        async with self.connection.cursor() as cur:
+            await cur.execute(_batch_sql(tuple(name for name, _ in statements)), params)
+            return int(cur.lastrowid or 0)
+
+    async def fetch_batch(
+        self, statements: Sequence[tuple[str, Mapping[str, Any]]], *, end_read: bool = False
+    ) -> list[list[Row]]:
+        """Each named SELECT's rows, all sent in one round trip.
+
+        With ``end_read`` a ROLLBACK goes in the same round trip and ends the transaction
+        (for reads: nothing to undo, one round trip fewer than rolling back afterwards).
+        """
+        params: dict[str, Any] = {}
+        for index, (_, values) in enumerate(statements):
+            params.update({f"s{index}_{key}": value for key, value in values.items()})
+        sql = _batch_sql(tuple(name for name, _ in statements))
+        results: list[list[Row]] = []
+        async with self.connection.cursor(aiomysql.DictCursor) as cur:
+            await cur.execute(sql + ";\nROLLBACK" if end_read else sql, params)
+            results.append(list(await cur.fetchall()))
+            while len(results) < len(statements) and await cur.nextset():
+                results.append(list(await cur.fetchall()))
+        self._no_transaction = end_read  # after the ROLLBACK no transaction is open
+        return results
+
+    async def execute_values(
+        self, name: str, rows: Sequence[Sequence[int | Decimal | date]]
+    ) -> int:
+        """Run a named ``INSERT … VALUES`` followed by ``rows`` (see :func:`values_list`)."""
+        async with self.connection.cursor() as cur:
+            # No parameters: the statement is sent as it is, not %-formatted.
+            return int(await cur.execute(query(name) + "\n" + values_list(rows)))
 
     async def execute_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
         async with self.connection.cursor() as cur:

@@ -123,6 +123,18 @@ class DatabaseUnavailable(DomainError):
         )
 
 
+class PaymentOutcomeUnknown(DatabaseUnavailable):
+    """The connection was lost after a payment's COMMIT was sent: it may have been recorded."""
+
+    def __init__(self) -> None:
+        DomainError.__init__(
+            self,
+            "The service is temporarily unavailable and I could not confirm whether this "
+            "payment went through. Please press Confirm again in a minute: if it was recorded "
+            "you will get its receipt; it is never charged twice.",
+        )
+
+
 class ImportRejected(DomainError):
     """A bulk file had bad lines; nothing was written. ``errors`` holds (line, message)."""
 

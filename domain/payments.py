@@ -9,21 +9,24 @@ bill's non-void payments.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from domain import audit
+from domain import audit, report_totals
 from domain.db import Database, UnitOfWork, error_code
 from domain.errors import (
     AmountExceedsBalance,
     BillAlreadyPaid,
     BillNotFound,
+    DatabaseUnavailable,
+    DomainError,
     IdempotencyKeyReused,
     InvalidAmount,
     InvalidInput,
     PaymentAlreadyVoided,
     PaymentNotFound,
+    PaymentOutcomeUnknown,
 )
 from domain.models import (
     Bill,
@@ -66,7 +69,7 @@ def _validate_amount(amount: Decimal) -> Decimal:
         raise InvalidAmount("The amount must be greater than zero.")
     if amount != to_cents(amount):
         raise InvalidAmount("The amount can have at most two decimals (whole cents).")
-    return amount
+    return to_cents(amount)  # 1500 is stored, and shown, as 1500.00
 
 
 async def pay_bill(
@@ -91,68 +94,100 @@ async def pay_bill(
         raise InvalidInput("Please choose a payment method from the list.") from exc
     if not idempotency_key or len(idempotency_key) > 64:
         raise InvalidInput("This payment request is not valid. Please start again.")
+    # True while a COMMIT of this payment was sent and its answer lost with the connection:
+    # until a later attempt looks again, nobody knows whether the payment was recorded.
+    commit_unconfirmed = False
 
     async def existing(uow: UnitOfWork) -> PaymentResult | None:
-        row = await uow.fetch_one(
-            "get_payment_by_idempotency_key", {"idempotency_key": idempotency_key}
+        probe = await uow.fetch_one(
+            "find_payment_by_idempotency_key", {"idempotency_key": idempotency_key}
         )
-        if row is None:
+        if probe is None:
             return None
-        payment = Payment.from_row(row)
-        if payment.bill_id != bill_id:
+        if int(probe["bill_id"]) != bill_id:
             raise IdempotencyKeyReused()
+        row = await uow.fetch_one("get_payment", {"payment_id": probe["payment_id"]})
         bill_row = await uow.fetch_one("get_bill", {"bill_id": bill_id})
-        assert bill_row is not None
+        assert row is not None and bill_row is not None
         if customer_id is not None and int(bill_row["customer_id"]) != customer_id:
             raise BillNotFound()
-        return PaymentResult(payment, Bill.from_row(bill_row), created=False)
+        return PaymentResult(Payment.from_row(row), Bill.from_row(bill_row), created=False)
 
     async def work(uow: UnitOfWork) -> PaymentResult:
-        # A repeated confirm is answered without taking the bill's lock.
-        found = await existing(uow)
-        if found:
-            return found
+        nonlocal commit_unconfirmed
         row = await uow.fetch_one("lock_bill", {"bill_id": bill_id})
         if row is None or (customer_id is not None and int(row["customer_id"]) != customer_id):
             raise BillNotFound()
-        # The same key may have committed while we waited for the lock (READ COMMITTED).
-        found = await existing(uow)
-        if found:
-            return found
         bill = Bill.from_row(row)
-        if bill.payment_status is PaymentStatus.PAID:
-            raise BillAlreadyPaid()
-        paying = _validate_amount(amount)
-        if paying > bill.outstanding:
-            raise AmountExceedsBalance(f"{bill.outstanding:,.2f}")
+        try:
+            if bill.payment_status is PaymentStatus.PAID:
+                raise BillAlreadyPaid()
+            paying = _validate_amount(amount)
+            if paying > bill.outstanding:
+                raise AmountExceedsBalance(f"{bill.outstanding:,.2f}")
+        except DomainError:
+            # A repeated confirm (a double tap, a retried request, a re-delivered update)
+            # of a payment that paid the bill off is answered with that first payment.
+            found = await existing(uow)
+            if found:
+                return found
+            commit_unconfirmed = False  # we hold the bill's lock: no attempt committed
+            raise
         paid_to_date = bill.amount_paid + paying
         status = PaymentStatus.for_amounts(bill.total_amount, paid_to_date)
+        after = replace(bill, amount_paid=paid_to_date, payment_status=status)
         moment = now or now_utc()
-        payment_id = await uow.insert(
-            "insert_payment",
-            {
-                "bill_id": bill.bill_id,
-                "date_of_payment": db_time(moment),
-                "amount_paid": paying,
-                "payment_method": payment_method.value,
-                "billing_month": bill.billing_month,
-                "payment_status": status.value,
-                "receipt_number": new_receipt_number(moment),
-                "idempotency_key": idempotency_key,
-                "recorded_by_admin_id": admin_id,
-                "bill_total": bill.total_amount,
-                "paid_to_date": paid_to_date,
-                "units_used": bill.units_used,
-                "rate_per_unit": bill.rate_per_unit,
-            },
-        )
-        await uow.execute(
-            "set_bill_paid_amount",
-            {"bill_id": bill.bill_id, "amount_paid": paid_to_date, "payment_status": status.value},
-        )
-        payment_row = await uow.fetch_one("get_payment", {"payment_id": payment_id})
-        bill_row = await uow.fetch_one("get_bill", {"bill_id": bill.bill_id})
-        assert payment_row is not None and bill_row is not None
+        stored = db_time(moment)
+        receipt_number = new_receipt_number(moment)
+        # The payment, the bill and the report totals in one round trip (domain.db
+        # execute_batch). The unique idempotency key makes a repeat fail at the INSERT, before
+        # anything else runs; it has committed by then (the key's lock is waited for).
+        try:
+            payment_id = await uow.execute_batch(
+                [
+                    (
+                        "insert_payment",
+                        {
+                            "bill_id": bill.bill_id,
+                            "date_of_payment": stored,
+                            "amount_paid": paying,
+                            "payment_method": payment_method.value,
+                            "billing_month": bill.billing_month,
+                            "payment_status": status.value,
+                            "receipt_number": receipt_number,
+                            "idempotency_key": idempotency_key,
+                            "recorded_by_admin_id": admin_id,
+                            "bill_total": bill.total_amount,
+                            "paid_to_date": paid_to_date,
+                            "units_used": bill.units_used,
+                            "rate_per_unit": bill.rate_per_unit,
+                        },
+                    ),
+                    (
+                        "set_bill_paid_amount",
+                        {
+                            "bill_id": bill.bill_id,
+                            "amount_paid": paid_to_date,
+                            "payment_status": status.value,
+                        },
+                    ),
+                    *report_totals.bill_change_statements(bill, after),
+                    report_totals.payment_statement(
+                        bill_id=bill.bill_id,
+                        moment=stored,
+                        method=payment_method.value,
+                        amount=paying,
+                        payments=1,
+                    ),
+                ]
+            )
+        except Exception as exc:
+            if error_code(exc) == 1062 and "idempotency_key" in str(exc):
+                found = await existing(uow)
+                if found:
+                    return found
+            raise
+        commit_unconfirmed = False  # the key was free: no earlier attempt committed
         if admin_id is not None:
             await audit.record(
                 uow,
@@ -165,15 +200,38 @@ async def pay_bill(
                 after={
                     "amount_paid": paying,
                     "payment_method": payment_method.value,
-                    "receipt_number": payment_row["receipt_number"],
+                    "receipt_number": receipt_number,
                 },
             )
-        await uow.commit()
-        return PaymentResult(Payment.from_row(payment_row), Bill.from_row(bill_row), created=True)
+        try:
+            await uow.commit()
+        except BaseException:
+            commit_unconfirmed = True
+            raise
+        # The records as stored, built here rather than read back (two fewer queries).
+        payment = Payment(
+            payment_id=payment_id,
+            bill_id=bill.bill_id,
+            date_of_payment=stored.replace(tzinfo=UTC),
+            amount_paid=paying,
+            payment_method=payment_method,
+            billing_month=bill.billing_month,
+            payment_status=status,
+            receipt_number=receipt_number,
+            idempotency_key=idempotency_key,
+            recorded_by_admin_id=admin_id,
+            voided_at=None,
+            void_reason=None,
+        )
+        return PaymentResult(payment, after, created=True)
 
     for _ in range(5):
         try:
             return await db.transaction(work)
+        except DatabaseUnavailable as exc:
+            if commit_unconfirmed:
+                raise PaymentOutcomeUnknown() from exc
+            raise
         except Exception as exc:
             # 1062: the same key was inserted by a concurrent confirm (it is answered by the
             # next attempt's lookup) or, very rarely, the random receipt number collided.
@@ -222,6 +280,18 @@ async def void_payment(
         fresh = await uow.fetch_one("get_bill", {"bill_id": before.bill_id})
         assert payment_row is not None and fresh is not None
         after = Bill.from_row(fresh)
+        await uow.execute_batch(
+            [
+                *report_totals.bill_change_statements(before, after),
+                report_totals.payment_statement(
+                    bill_id=before.bill_id,
+                    moment=row["date_of_payment"],
+                    method=row["payment_method"],
+                    amount=-Decimal(row["amount_paid"]),
+                    payments=-1,
+                ),
+            ]
+        )
         await audit.record(
             uow,
             admin_id=admin_id,

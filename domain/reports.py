@@ -1,12 +1,14 @@
-"""Staff reports computed in SQL: revenue, outstanding balances with ageing, usage trend.
+"""Staff reports: revenue, outstanding balances with ageing and top debtors, usage trend.
 
-Read-only: the functions return report records straight from aggregate queries.
+Read-only: the functions return report records straight from queries over the report totals
+that every write keeps up to date (``domain.report_totals``), so a report reads a few
+hundred summary rows, not every bill and payment.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from domain.db import Database, UnitOfWork
@@ -30,40 +32,69 @@ class RevenueReport:
     by_month: list[RevenueLine]
 
 
+def _day_start(moment: datetime) -> datetime:
+    return datetime(moment.year, moment.month, moment.day)
+
+
+def _period_parts(start: datetime | None, end: datetime | None) -> dict[str, object]:
+    """Split [start, end) (naive UTC) into whole UTC days, read from the kept totals, and the
+    part-days at its edges, read from the payments themselves (NULL: no such part)."""
+    first_day = None if start is None else _day_start(start + timedelta(days=1, microseconds=-1))
+    last_day = None if end is None else _day_start(end)
+    head: tuple[datetime | None, datetime | None] = (None, None)
+    tail: tuple[datetime | None, datetime | None] = (None, None)
+    if first_day is not None and last_day is not None and first_day > last_day:
+        # [start, end) lies within one UTC day: no whole day, one part-day.
+        last_day = first_day
+        head = (start, end)
+    else:
+        if start is not None and first_day is not None and start < first_day:
+            head = (start, first_day)
+        if end is not None and last_day is not None and last_day < end:
+            tail = (last_day, end)
+    return {
+        "first_day": first_day.date() if first_day else None,
+        "last_day": last_day.date() if last_day else None,
+        "head_start": head[0],
+        "head_end": head[1],
+        "tail_start": tail[0],
+        "tail_end": tail[1],
+    }
+
+
 async def revenue(
     db: Database, *, start: datetime | None = None, end: datetime | None = None
 ) -> RevenueReport:
     """Non-void payments, all time or in [start, end): total, by method, by month."""
-    params = {
-        "start": db_time(start) if start else None,
-        "end": db_time(end) if end else None,
-    }
+    lines = await db.fetch_all(
+        "revenue_lines",
+        _period_parts(db_time(start) if start else None, db_time(end) if end else None),
+    )
+    by_method: dict[str, list[Decimal | int]] = {}
+    by_month: dict[str, list[Decimal | int]] = {}
+    for line in lines:
+        for key, sums in (
+            (PaymentMethod(line["payment_method"]).value, by_method),
+            (str(line["month"])[:7], by_month),
+        ):
+            found = sums.setdefault(key, [Decimal("0.00"), 0])
+            found[0] += Decimal(line["total"])
+            found[1] += int(line["payments"])
 
-    async def work(uow: UnitOfWork) -> RevenueReport:
-        total = await uow.fetch_one("revenue_total", params)
-        methods = await uow.fetch_all("revenue_by_method", params)
-        months = await uow.fetch_all("revenue_by_month", params)
-        assert total is not None
-        return RevenueReport(
-            start=start,
-            end=end,
-            total=Decimal(total["total"]),
-            payments=int(total["payments"]),
-            by_method=[
-                RevenueLine(
-                    PaymentMethod(r["payment_method"]).value,
-                    Decimal(r["total"]),
-                    int(r["payments"]),
-                )
-                for r in methods
-            ],
-            by_month=[
-                RevenueLine(str(r["month"])[:7], Decimal(r["total"]), int(r["payments"]))
-                for r in months
-            ],
-        )
+    def report_lines(sums: dict[str, list[Decimal | int]]) -> list[RevenueLine]:
+        # A voided payment leaves its day's totals at zero: such a line is not revenue.
+        return [RevenueLine(k, Decimal(v[0]), int(v[1])) for k, v in sums.items() if v[1]]
 
-    return await db.read(work)
+    methods = sorted(report_lines(by_method), key=lambda line: (-line.total, line.key))
+    months = sorted(report_lines(by_month), key=lambda line: line.key)
+    return RevenueReport(
+        start=start,
+        end=end,
+        total=sum((line.total for line in methods), Decimal("0.00")),
+        payments=sum(line.payments for line in methods),
+        by_method=methods,
+        by_month=months,
+    )
 
 
 AGEING_BUCKETS = ("not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90")

@@ -8,9 +8,12 @@ or the same update delivered twice, finds the payment already made and records n
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from decimal import Decimal
 
-from telegram import Update
+from telegram import Message, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -21,7 +24,7 @@ from telegram.ext import (
 
 from bot.context import BillingContext
 from domain import bills, customers, payments, validation
-from domain.errors import DomainError
+from domain.errors import DatabaseUnavailable, DomainError
 from domain.models import Admin, Bill, Customer, PaymentMethod
 from domain.money import parse_amount
 from handlers.admin_gate import FLOW_KEY, end_flow, flow_state, staff_only
@@ -40,6 +43,8 @@ from handlers.common import (
 from handlers.notifications import Notice, send_one
 from handlers.receipts import send_receipt
 from handlers.render.tables import admin_payments_html
+
+log = logging.getLogger(__name__)
 
 # Conversation states.
 RP_METER = "apay:rp_meter"
@@ -354,7 +359,7 @@ async def rp_method(update: Update, context: BillingContext, admin: Admin) -> st
 
 
 @staff_only(write=True)
-async def rp_confirm(update: Update, context: BillingContext, admin: Admin) -> int:
+async def rp_confirm(update: Update, context: BillingContext, admin: Admin) -> str | int:
     """Record the payment once; the customer gets the receipt; admins who opted in are told."""
     await answer_query(update)
     parts = callback_parts(update.callback_query, RP_OK, 1) if update.callback_query else None
@@ -374,6 +379,13 @@ async def rp_confirm(update: Update, context: BillingContext, admin: Admin) -> i
                 idempotency_key=key,
                 admin_id=admin.admin_id,
             )
+        except DatabaseUnavailable as exc:
+            # Keep the flow and its button: the same key records once or finds the payment.
+            shown = update.callback_query.message if update.callback_query else None
+            await reply(
+                update, esc(exc), shown.reply_markup if isinstance(shown, Message) else None
+            )
+            return RP_CONFIRM
         except DomainError as exc:
             await reply(update, f"{esc(exc)}\nNothing was recorded.")
             return end_flow(context)
@@ -387,23 +399,42 @@ async def rp_confirm(update: Update, context: BillingContext, admin: Admin) -> i
             return end_flow(context)
         payment, created = found, False
         bill = await bills.get(context.admin_db, payment.bill_id)
-    await reply(
-        update,
-        f"✅ Payment of {money(payment.amount_paid)} recorded "
-        f"({payment.payment_method.label}) for {month_label(payment.billing_month)}.\n"
-        f"Payment ID {payment.payment_id} · receipt <code>{esc(payment.receipt_number)}</code>\n"
-        f"Owed on this bill now: {money(bill.outstanding)}",
-    )
-    if created:
-        customer = await customers.get(context.admin_db, bill.customer_id)
-        if customer.telegram_user_id is not None:
-            await send_receipt(context, customer.telegram_user_id, payment.payment_id)
-        from handlers.notifications import notify_admins_of_payment
-
-        context.application.create_task(
-            notify_admins_of_payment(context, payment.payment_id), update=update
+    # The payment is committed: a failed message from here on must not read as "nothing was
+    # recorded" (the admin would record it again), so each send is on its own.
+    try:
+        await reply(
+            update,
+            f"✅ Payment of {money(payment.amount_paid)} recorded "
+            f"({payment.payment_method.label}) for {month_label(payment.billing_month)}.\n"
+            f"Payment ID {payment.payment_id} · receipt "
+            f"<code>{esc(payment.receipt_number)}</code>\n"
+            f"Owed on this bill now: {money(bill.outstanding)}",
         )
-    await send_receipt(context, chat.id, payment.payment_id)
+        if created:
+            from handlers.notifications import notify_admins_of_payment
+
+            context.application.create_task(notify_admins_of_payment(context, payment.payment_id))
+            customer = await customers.get(context.admin_db, bill.customer_id)
+            if customer.telegram_user_id is not None:
+                try:
+                    await send_receipt(context, customer.telegram_user_id, payment.payment_id)
+                except TelegramError as exc:
+                    log.info(
+                        "receipt %s not delivered to the customer: %r", payment.payment_id, exc
+                    )
+                    await chat.send_message(
+                        "The customer could not be sent the receipt (they may have blocked "
+                        "the bot); the payment is recorded."
+                    )
+        await send_receipt(context, chat.id, payment.payment_id)
+    except (TelegramError, DomainError) as exc:
+        log.warning("payment %s recorded; confirmation not delivered: %r", payment.payment_id, exc)
+        with contextlib.suppress(TelegramError):
+            await chat.send_message(
+                f"Payment ID {payment.payment_id} is recorded (receipt "
+                f"<code>{esc(payment.receipt_number)}</code>), but I could not send everything "
+                "just now. Do not record it again: see /payments."
+            )
     return end_flow(context)
 
 

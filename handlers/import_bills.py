@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import html
 import logging
-from decimal import Decimal
+import tempfile
+from pathlib import Path
 
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, MessageHandler, filters
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 # Conversation state.
 IMPORT_FILE = "aimport:file"
 
-MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_FILE_BYTES = 20 * 1024 * 1024  # the most a bot may download from Telegram
 ERRORS_SHOWN = 30  # a message stays well under Telegram's 4096 characters
 
 INSTRUCTIONS = (
@@ -64,41 +65,44 @@ async def import_file(update: Update, context: BillingContext, admin: Admin) -> 
         )
         return IMPORT_FILE
     file = await document.get_file()
-    data = bytes(await file.download_as_bytearray())
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        await message.reply_text(
-            "That file is not UTF-8 text. Save it as CSV (UTF-8) and send it again, or /cancel."
-        )
-        return IMPORT_FILE
-    try:
-        imported = await bills.import_bills(
-            context.admin_db,
-            text,
-            default_rate=context.config.default_tariff,
-            due_days=context.config.due_days,
-            admin_id=admin.admin_id,
-        )
-    except ImportRejected as exc:
-        shown = exc.errors[:ERRORS_SHOWN]
-        lines = "\n".join(f"Line {number}: {html.escape(problem)}" for number, problem in shown)
-        more = len(exc.errors) - len(shown)
-        await message.reply_text(
-            f"❌ {esc(exc)}\n\n{lines}"
-            + (f"\n…and {more} more." if more > 0 else "")
-            + "\n\nFix the file and send it again, or /cancel.",
-            reply_markup=buttons([cancel_row()]),
-        )
-        return IMPORT_FILE
-    except DomainError as exc:
-        await message.reply_text(f"❌ {esc(exc)}")
-        return end_flow(context)
+    with tempfile.TemporaryDirectory(prefix="ebb-import-") as directory:
+        # On disk, read line by line: a 100,000-line file never sits in memory whole.
+        path = Path(directory) / "bills.csv"
+        await file.download_to_drive(path)
+        try:
+            result = await bills.import_bill_file(
+                context.admin_db,
+                lambda: path.open(encoding="utf-8-sig", newline=""),
+                default_rate=context.config.default_tariff,
+                due_days=context.config.due_days,
+                admin_id=admin.admin_id,
+            )
+        except UnicodeDecodeError:
+            await message.reply_text(
+                "That file is not UTF-8 text. Save it as CSV (UTF-8) and send it again, "
+                "or /cancel."
+            )
+            return IMPORT_FILE
+        except ImportRejected as exc:
+            shown = exc.errors[:ERRORS_SHOWN]
+            lines = "\n".join(
+                f"Line {number}: {html.escape(problem)}" for number, problem in shown
+            )
+            more = len(exc.errors) - len(shown)
+            await message.reply_text(
+                f"❌ {esc(exc)}\n\n{lines}"
+                + (f"\n…and {more} more." if more > 0 else "")
+                + "\n\nFix the file and send it again, or /cancel.",
+                reply_markup=buttons([cancel_row()]),
+            )
+            return IMPORT_FILE
+        except DomainError as exc:
+            await message.reply_text(f"❌ {esc(exc)}")
+            return end_flow(context)
     money = context.config.currency.format
-    total = sum((item.bill.total_amount for item in imported), start=Decimal("0"))
-    linked = [item for item in imported if item.telegram_user_id is not None]
+    linked = result.linked
     await message.reply_text(
-        f"✅ Imported {len(imported)} bills totalling {money(total)}.\n"
+        f"✅ Imported {result.count} bills totalling {money(result.total)}.\n"
         f"Notifying {len(linked)} linked customer{'s' if len(linked) != 1 else ''}…"
     )
     if linked and message.chat is not None:

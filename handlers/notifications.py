@@ -1,5 +1,6 @@
 """Messages the bot sends on its own: payments to admins who opted in, new bills and
-reminders to customers. Sends go through the application's rate limiter."""
+reminders to customers. They are marked as bulk sends (``bot.rate_limits``), so the rate
+limiter paces them under Telegram's broadcast limit."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from telegram.error import Forbidden, TelegramError
 
 from bot.config import Config
 from bot.context import BillingApplication, BillingContext
+from bot.rate_limits import bulk_sends
 from domain import admins, bills, payments
 from domain.models import Bill
 from handlers.common import esc, month_label
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 
 async def notify_admins_of_payment(context: BillingContext, payment_id: int) -> int:
     """Tell each admin who turned notifications on about a payment; return how many were told."""
+    staff = [a for a in await admins.to_notify_of_payments(context.admin_db) if a.telegram_user_id]
+    if not staff:  # the usual case: no need to look the payment up
+        return 0
     receipt = await payments.receipt(context.admin_db, payment_id)
     money = context.config.currency.format
     text = (
@@ -34,11 +39,11 @@ async def notify_admins_of_payment(context: BillingContext, payment_id: int) -> 
         f"Receipt <code>{esc(receipt.receipt_number)}</code>"
     )
     told = 0
-    for admin in await admins.to_notify_of_payments(context.admin_db):
-        if admin.telegram_user_id is None:
-            continue
+    for admin in staff:
+        assert admin.telegram_user_id is not None
         try:
-            await context.bot.send_message(admin.telegram_user_id, text)
+            with bulk_sends():  # not a reply: paced like any broadcast
+                await context.bot.send_message(admin.telegram_user_id, text)
             told += 1
         except Forbidden:
             log.info("admin %s has blocked the bot", admin.admin_id)
@@ -112,8 +117,9 @@ async def send_one(bot: Bot, notice: Notice) -> bool:
 async def send_many(bot: Bot, notices: Sequence[Notice]) -> int:
     """Send many notices through the bot's rate limiter; return how many arrived.
 
-    The application's AIORateLimiter keeps the pace under Telegram's limits and waits out a
-    429's retry_after; a few sends in flight at once keep its queue short.
+    Marked as bulk sends, so the rate limiter keeps their pace under Telegram's broadcast
+    limit and waits out a 429's retry_after; a few sends in flight at once keep its queue
+    short.
     """
     gate = asyncio.Semaphore(BULK_CONCURRENCY)
 
@@ -121,7 +127,8 @@ async def send_many(bot: Bot, notices: Sequence[Notice]) -> int:
         async with gate:
             return await send_one(bot, notice)
 
-    results = await asyncio.gather(*(one(n) for n in notices))
+    with bulk_sends():  # the sends' tasks are made here, so they inherit the marking
+        results = await asyncio.gather(*(one(n) for n in notices))
     return sum(results)
 
 

@@ -6,9 +6,11 @@ delivered twice) finds the payment already made with that key and sends the same
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
-from telegram import Update
+from telegram import Message, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -19,9 +21,10 @@ from telegram.ext import (
 )
 
 from bot.context import BillingContext
+from bot.update_processor import after_update
 from domain import bills, payments
-from domain.errors import DomainError
-from domain.models import CUSTOMER_METHODS, Bill, PaymentMethod
+from domain.errors import DatabaseUnavailable, DomainError
+from domain.models import CUSTOMER_METHODS, Bill, Customer, Payment, PaymentMethod
 from domain.money import parse_amount
 from handlers.common import (
     answer_query,
@@ -34,7 +37,9 @@ from handlers.common import (
     month_label,
     reply,
 )
-from handlers.receipts import send_receipt
+from handlers.receipts import deliver_receipt, draw_receipt
+
+log = logging.getLogger(__name__)
 
 # Conversation states.
 PAY_BILL = "pay:bill"
@@ -208,7 +213,7 @@ async def choose_method(update: Update, context: BillingContext) -> str | int:
     return PAY_CONFIRM
 
 
-async def confirm(update: Update, context: BillingContext) -> int:
+async def confirm(update: Update, context: BillingContext) -> str | int:
     """Record the payment once and send its receipt; a repeat sends the same receipt."""
     await answer_query(update)
     parts = (
@@ -222,7 +227,6 @@ async def confirm(update: Update, context: BillingContext) -> int:
         return ConversationHandler.END
     key = parts[0]
     state = context.flow.get("pay")
-    money = context.config.currency.format
     if isinstance(state, dict) and state.get("key") == key:
         try:
             result = await payments.pay_bill(
@@ -233,6 +237,14 @@ async def confirm(update: Update, context: BillingContext) -> int:
                 idempotency_key=key,
                 customer_id=customer.customer_id,
             )
+        except DatabaseUnavailable as exc:
+            # Keep the flow and its Confirm button: pressing it again with the same key
+            # records the payment once, or finds the one whose COMMIT answer was lost.
+            shown = update.callback_query.message if update.callback_query else None
+            await reply(
+                update, esc(exc), shown.reply_markup if isinstance(shown, Message) else None
+            )
+            return PAY_CONFIRM
         except DomainError as exc:
             _forget(context)
             await reply(update, f"{esc(exc)}\nNothing was charged.")
@@ -242,9 +254,8 @@ async def confirm(update: Update, context: BillingContext) -> int:
         if result.created:
             from handlers.notifications import notify_admins_of_payment
 
-            context.application.create_task(
-                notify_admins_of_payment(context, payment.payment_id), update=update
-            )
+            # Not tied to the update: a failure here must not reach the customer as an error.
+            context.application.create_task(notify_admins_of_payment(context, payment.payment_id))
     else:
         # Not the flow in progress: a second press, a re-delivered update, or a stale screen.
         found = await payments.find_by_key(
@@ -255,15 +266,57 @@ async def confirm(update: Update, context: BillingContext) -> int:
             return ConversationHandler.END
         payment = found
         bill = await bills.get(context.customer_db, payment.bill_id)
-    await reply(
+    # The payment is recorded. Its receipt (~20 ms of drawing in a worker process, longer
+    # when many are queued) is sent right after this handler, before this chat's next
+    # update, without holding one of the bot's slots meanwhile.
+    await after_update(
+        context.application,
         update,
-        f"✅ Payment of {money(payment.amount_paid)} recorded for "
-        f"{month_label(payment.billing_month)}.\n"
-        f"Receipt: <code>{esc(payment.receipt_number)}</code>\n"
-        f"Balance on this bill: {money(bill.outstanding)}",
+        _acknowledge(update, context, chat.id, customer, payment, bill),
     )
-    await send_receipt(context, chat.id, payment.payment_id, customer_id=customer.customer_id)
     return ConversationHandler.END
+
+
+async def _acknowledge(
+    update: Update,
+    context: BillingContext,
+    chat_id: int,
+    customer: Customer,
+    payment: Payment,
+    bill: Bill,
+) -> None:
+    """Say the payment is recorded and send its receipt.
+
+    The payment is already committed, so nothing that fails here (Telegram or the database)
+    may reach the customer as "nothing was charged": they are pointed at /receipt instead.
+    """
+    money = context.config.currency.format
+    try:
+        # Drawn before "recorded" is shown, so the receipt follows the words at once (a bot
+        # stopped in between would leave the customer told of a receipt that never comes).
+        drawn = await draw_receipt(context, payment.payment_id, customer_id=customer.customer_id)
+        await reply(
+            update,
+            f"✅ Payment of {money(payment.amount_paid)} recorded for "
+            f"{month_label(payment.billing_month)}.\n"
+            f"Receipt: <code>{esc(payment.receipt_number)}</code>\n"
+            f"Balance on this bill: {money(bill.outstanding)}",
+        )
+        await deliver_receipt(context, chat_id, drawn)
+    except Exception as exc:
+        if isinstance(exc, TelegramError | DomainError):
+            log.warning("payment %s recorded; receipt not delivered: %r", payment.payment_id, exc)
+        else:
+            log.error("payment %s recorded; receipt failed", payment.payment_id, exc_info=exc)
+        try:
+            await context.bot.send_message(
+                chat_id,
+                f"✅ Your payment of {money(payment.amount_paid)} is recorded (receipt "
+                f"<code>{esc(payment.receipt_number)}</code>), but I could not send the PDF "
+                "just now. Send /receipt to get it.",
+            )
+        except TelegramError as again:
+            log.warning("payment %s: could not tell the customer: %r", payment.payment_id, again)
 
 
 async def _restart(update: Update, context: BillingContext) -> int:

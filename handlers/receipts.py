@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
@@ -27,33 +28,64 @@ RECEIPT_PAGE = "rcptp"  # rcptp:<page>
 PAGE_SIZE = 5
 
 
-async def send_receipt(
-    context: BillingContext, chat_id: int, payment_id: int, *, customer_id: int | None = None
-) -> str:
-    """Render a payment's receipt off the event loop and send it; return its number.
+@dataclass(frozen=True)
+class ReceiptDocument:
+    """A receipt drawn and ready to send."""
+
+    receipt_number: str
+    filename: str
+    caption: str
+    pdf: bytes
+
+
+async def draw_receipt(
+    context: BillingContext, payment_id: int, *, customer_id: int | None = None
+) -> ReceiptDocument:
+    """Draw a payment's receipt off the event loop (in a worker process).
 
     With ``customer_id`` the payment must be that customer's (else PaymentNotFound).
     """
     db = context.customer_db if customer_id is not None else context.admin_db
     receipt = await payments.receipt(db, payment_id, customer_id=customer_id)
     config = context.config
-    pdf = await asyncio.to_thread(
-        render_receipt_pdf,
-        receipt,
-        utility_name=config.utility_name,
-        currency=config.currency,
-        timezone=config.timezone,
-    )
+    renderer = context.bot_data.receipt_renderer
+    if renderer is not None:  # a worker process: the event loop never waits on fpdf2
+        pdf = await renderer.render(
+            receipt,
+            utility_name=config.utility_name,
+            currency=config.currency,
+            timezone=config.timezone,
+        )
+    else:
+        pdf = await asyncio.to_thread(
+            render_receipt_pdf,
+            receipt,
+            utility_name=config.utility_name,
+            currency=config.currency,
+            timezone=config.timezone,
+        )
     caption = f"Receipt {esc(receipt.receipt_number)}"
     if receipt.voided:
         caption += " — VOIDED"
-    await context.bot.send_document(
-        chat_id,
-        document=pdf,
-        filename=receipt_filename(receipt.receipt_number),
-        caption=caption,
+    return ReceiptDocument(
+        receipt.receipt_number, receipt_filename(receipt.receipt_number), caption, pdf
     )
-    return receipt.receipt_number
+
+
+async def deliver_receipt(context: BillingContext, chat_id: int, drawn: ReceiptDocument) -> str:
+    """Send a drawn receipt as a chat document; return its number."""
+    await context.bot.send_document(
+        chat_id, document=drawn.pdf, filename=drawn.filename, caption=drawn.caption
+    )
+    return drawn.receipt_number
+
+
+async def send_receipt(
+    context: BillingContext, chat_id: int, payment_id: int, *, customer_id: int | None = None
+) -> str:
+    """Draw a payment's receipt off the event loop and send it; return its number."""
+    drawn = await draw_receipt(context, payment_id, customer_id=customer_id)
+    return await deliver_receipt(context, chat_id, drawn)
 
 
 async def receipt_command(update: Update, context: BillingContext) -> None:

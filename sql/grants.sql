@@ -14,3 +14,8 @@ GRANT UPDATE (amount_paid, payment_status) ON `{db}`.bills TO '{customer_user}'@
 GRANT SELECT, INSERT ON `{db}`.payments TO '{customer_user}'@'{host}';
 GRANT SELECT, UPDATE (used_at) ON `{db}`.activation_codes TO '{customer_user}'@'{host}';
 GRANT SELECT, INSERT, UPDATE ON `{db}`.login_throttle TO '{customer_user}'@'{host}';
+-- Report totals (migration 0003): a customer's payment moves them in its own transaction.
+-- SELECT because "owed = owed + VALUES(owed)" reads the row it updates; no DELETE.
+GRANT SELECT, INSERT, UPDATE ON `{db}`.bill_totals TO '{customer_user}'@'{host}';
+GRANT SELECT, INSERT, UPDATE ON `{db}`.payment_totals TO '{customer_user}'@'{host}';
+GRANT SELECT, INSERT, UPDATE ON `{db}`.customer_balances TO '{customer_user}'@'{host}';

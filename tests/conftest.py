@@ -21,6 +21,9 @@ ROOT_URL = DatabaseUrl.parse(
     os.environ.get("TEST_DATABASE_ROOT_URL", "mysql://root@127.0.0.1:3306")
 )
 TABLES_CHILD_FIRST = (
+    "bill_totals",
+    "payment_totals",
+    "customer_balances",
     "audit_log",
     "payments",
     "activation_codes",

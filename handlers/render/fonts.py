@@ -71,6 +71,13 @@ def receipt_font() -> Path:
         return _prepared
 
 
+def use_prepared(path: Path) -> None:
+    """Use a subset another process prepared (receipt worker processes)."""
+    global _prepared
+    with _lock:
+        _prepared = path
+
+
 def _write_subset(source: Path, target: Path) -> None:
     options = subset.Options()
     options.hinting = False  # PDF viewers rasterise outlines themselves

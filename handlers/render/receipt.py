@@ -16,6 +16,7 @@ from datetime import tzinfo
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from fpdf.fonts import TTFFont
 
 from domain.models import PaymentStatus, Receipt
 from domain.money import Currency
@@ -71,6 +72,12 @@ def render_receipt_pdf(
         else fonts.dejavu_path()
     )
     pdf.add_font(FAMILY, "", font)
+    # The subset's glyphs go into the PDF as they are. fontTools would otherwise recompute
+    # every glyph's bounding box on output, decoding and re-encoding each outline: a quarter
+    # of a receipt's time (26 → 20 ms measured here), for boxes that do not change.
+    loaded = pdf.fonts[FAMILY.lower()]
+    if isinstance(loaded, TTFFont):
+        loaded.ttfont.recalcBBoxes = False
     pdf.set_creation_date(receipt.date_of_payment)
     pdf.set_title(f"Receipt {receipt.receipt_number}")
     pdf.set_author(utility_name)

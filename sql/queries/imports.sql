@@ -22,3 +22,32 @@ INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_
                    amount_paid, payment_status, due_date)
 VALUES (:customer_id, :billing_month, :units_used, :rate_per_unit, :total_amount,
         :amount_paid, :payment_status, :due_date)
+
+-- name: insert_bills_values
+-- Issue many bills in one statement: followed by a VALUES list of typed values only
+-- (db.values_list: customer id, month, units, rate, total, due date); unpaid, nothing paid.
+INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount, due_date)
+VALUES
+
+-- name: max_bill_id
+-- The newest bill's id (bills after it were issued later).
+SELECT COALESCE(MAX(bill_id), 0) FROM bills
+
+-- name: audit_imported_bills
+-- An audit entry for each bill of :pairs, written by the server (as audit.record would).
+INSERT INTO audit_log (admin_id, action, entity_type, entity_id, customer_id, bill_id,
+                       before_data, after_data, created_at)
+SELECT :admin_id, 'bill.import', 'bill', b.bill_id, b.customer_id, b.bill_id, NULL,
+       JSON_OBJECT('amount_paid', CAST(b.amount_paid AS CHAR), 'bill_id', b.bill_id,
+                   'billing_month', CAST(b.billing_month AS CHAR),
+                   'customer_id', b.customer_id, 'due_date', CAST(b.due_date AS CHAR),
+                   'payment_status', b.payment_status,
+                   'rate_per_unit', CAST(b.rate_per_unit AS CHAR),
+                   'total_amount', CAST(b.total_amount AS CHAR),
+                   'units_used', CAST(b.units_used AS CHAR)),
+       :now
+FROM JSON_TABLE(:pairs, '$[*]' COLUMNS (
+         customer_id BIGINT UNSIGNED PATH '$[0]',
+         billing_month DATE PATH '$[1]'
+     )) k
+JOIN bills b ON b.customer_id = k.customer_id AND b.billing_month = k.billing_month

@@ -5,6 +5,10 @@ SELECT payment_id, bill_id, date_of_payment, amount_paid, payment_method, billin
        void_reason, bill_total, paid_to_date, units_used, rate_per_unit
 FROM payments WHERE idempotency_key = :idempotency_key
 
+-- name: find_payment_by_idempotency_key
+-- Which payment (and bill) an idempotency key was used for, if any: the cheap first look.
+SELECT payment_id, bill_id FROM payments WHERE idempotency_key = :idempotency_key
+
 -- name: get_payment
 -- One payment by id.
 SELECT payment_id, bill_id, date_of_payment, amount_paid, payment_method, billing_month,
@@ -69,11 +73,10 @@ SELECT COUNT(*) FROM payments p JOIN bills b ON b.bill_id = p.bill_id
 WHERE b.customer_id = :customer_id
 
 -- name: last_customer_payment
--- A customer's newest non-void payment.
+-- A customer's newest non-void payment (the columns a Payment record holds).
 SELECT p.payment_id, p.bill_id, p.date_of_payment, p.amount_paid, p.payment_method,
        p.billing_month, p.payment_status, p.receipt_number, p.idempotency_key,
-       p.recorded_by_admin_id, p.voided_at, p.void_reason, p.bill_total, p.paid_to_date,
-       p.units_used, p.rate_per_unit
+       p.recorded_by_admin_id, p.voided_at, p.void_reason
 FROM payments p JOIN bills b ON b.bill_id = p.bill_id
 WHERE b.customer_id = :customer_id AND p.voided_at IS NULL
 ORDER BY p.payment_id DESC LIMIT 1

@@ -1,57 +1,47 @@
--- name: revenue_total
--- Non-void payments: sum and count, optionally in [start, end).
-SELECT COALESCE(SUM(amount_paid), 0) AS total, COUNT(*) AS payments
-FROM payments
-WHERE voided_at IS NULL
-  AND (:start IS NULL OR date_of_payment >= :start)
-  AND (:end IS NULL OR date_of_payment < :end)
+-- Staff reports, read from the report totals of migration 0003 (kept with every write) rather
+-- than by scanning every bill and payment. Shards are added up here.
 
--- name: revenue_by_method
--- Non-void payments per method, optionally in [start, end).
-SELECT payment_method, COALESCE(SUM(amount_paid), 0) AS total, COUNT(*) AS payments
-FROM payments
-WHERE voided_at IS NULL
-  AND (:start IS NULL OR date_of_payment >= :start)
-  AND (:end IS NULL OR date_of_payment < :end)
-GROUP BY payment_method
-ORDER BY total DESC, payment_method
-
--- name: revenue_by_month
--- Non-void payments per calendar month of payment (UTC), optionally in [start, end).
-SELECT DATE_FORMAT(date_of_payment, '%Y-%m-01') AS month,
-       COALESCE(SUM(amount_paid), 0) AS total, COUNT(*) AS payments
-FROM payments
-WHERE voided_at IS NULL
-  AND (:start IS NULL OR date_of_payment >= :start)
-  AND (:end IS NULL OR date_of_payment < :end)
-GROUP BY month
-ORDER BY month
+-- name: revenue_lines
+-- Non-void payments per method and UTC month of payment: the kept totals for the whole UTC
+-- days in [:first_day, :last_day), the payments themselves for the part-days at the period's
+-- edges, [:head_start, :head_end) and [:tail_start, :tail_end) (NULL bounds: none).
+SELECT payment_method, month, SUM(amount) AS total, SUM(payments) AS payments
+FROM (
+    SELECT payment_method, DATE_FORMAT(payment_date, '%Y-%m-01') AS month, amount, payments
+    FROM payment_totals
+    WHERE (:first_day IS NULL OR payment_date >= :first_day)
+      AND (:last_day IS NULL OR payment_date < :last_day)
+    UNION ALL
+    SELECT payment_method, DATE_FORMAT(date_of_payment, '%Y-%m-01'), amount_paid, 1
+    FROM payments
+    WHERE voided_at IS NULL
+      AND ((date_of_payment >= :head_start AND date_of_payment < :head_end)
+        OR (date_of_payment >= :tail_start AND date_of_payment < :tail_end))
+) AS parts
+GROUP BY payment_method, month
 
 -- name: outstanding_summary
 -- Open bills: total owed, bill and customer counts, and ageing by days past due.
-SELECT COALESCE(SUM(total_amount - amount_paid), 0) AS total,
-       COUNT(*) AS bills,
-       COUNT(DISTINCT customer_id) AS customers,
-       COALESCE(SUM(IF(due_date >= :today, total_amount - amount_paid, 0)), 0) AS not_due,
-       COALESCE(SUM(IF(due_date < :today AND DATEDIFF(:today, due_date) <= 30,
-                       total_amount - amount_paid, 0)), 0) AS days_0_30,
-       COALESCE(SUM(IF(DATEDIFF(:today, due_date) BETWEEN 31 AND 60,
-                       total_amount - amount_paid, 0)), 0) AS days_31_60,
-       COALESCE(SUM(IF(DATEDIFF(:today, due_date) BETWEEN 61 AND 90,
-                       total_amount - amount_paid, 0)), 0) AS days_61_90,
-       COALESCE(SUM(IF(DATEDIFF(:today, due_date) > 90,
-                       total_amount - amount_paid, 0)), 0) AS days_over_90
-FROM bills
-WHERE payment_status IN ('unpaid', 'partial')
+SELECT COALESCE(SUM(owed), 0) AS total,
+       COALESCE(SUM(open_bills), 0) AS bills,
+       (SELECT COUNT(*) FROM customer_balances WHERE owed > 0) AS customers,
+       COALESCE(SUM(IF(due_date >= :today, owed, 0)), 0) AS not_due,
+       COALESCE(SUM(IF(due_date < :today AND DATEDIFF(:today, due_date) <= 30, owed, 0)), 0)
+           AS days_0_30,
+       COALESCE(SUM(IF(DATEDIFF(:today, due_date) BETWEEN 31 AND 60, owed, 0)), 0)
+           AS days_31_60,
+       COALESCE(SUM(IF(DATEDIFF(:today, due_date) BETWEEN 61 AND 90, owed, 0)), 0)
+           AS days_61_90,
+       COALESCE(SUM(IF(DATEDIFF(:today, due_date) > 90, owed, 0)), 0) AS days_over_90
+FROM bill_totals
 
 -- name: top_debtors
--- Customers who owe the most across their open bills.
-SELECT c.customer_id, c.meter_number, c.full_name, d.owed, d.bills
+-- Customers who owe the most across their open bills (read off the balances' index).
+SELECT c.customer_id, c.meter_number, c.full_name, d.owed, d.open_bills AS bills
 FROM (
-    SELECT customer_id, SUM(total_amount - amount_paid) AS owed, COUNT(*) AS bills
-    FROM bills
-    WHERE payment_status IN ('unpaid', 'partial')
-    GROUP BY customer_id
+    SELECT customer_id, owed, open_bills
+    FROM customer_balances
+    WHERE owed > 0
     ORDER BY owed DESC, customer_id
     LIMIT :limit
 ) d
@@ -59,10 +49,11 @@ JOIN customers c ON c.customer_id = d.customer_id
 ORDER BY d.owed DESC, c.customer_id
 
 -- name: usage_trend
--- Per billing month in [start, end]: units, billed, collected.
-SELECT billing_month, SUM(units_used) AS units, SUM(total_amount) AS billed,
-       SUM(amount_paid) AS collected, COUNT(*) AS bills
-FROM bills
+-- Per billing month in [start, end]: units, billed, collected, bills.
+SELECT billing_month, SUM(units_used) AS units, SUM(billed) AS billed,
+       SUM(collected) AS collected, SUM(bills) AS bills
+FROM bill_totals
 WHERE billing_month BETWEEN :start AND :end
 GROUP BY billing_month
+HAVING SUM(bills) > 0
 ORDER BY billing_month

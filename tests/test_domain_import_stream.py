@@ -1,0 +1,110 @@
+"""Bulk billing read in chunks (domain.bills.import_bill_file) on a real MariaDB.
+
+Proves: a file bigger than a chunk is issued whole, each bill with its audit entry and its
+place in the report totals; a repeat or a clash found in a later chunk still refuses the
+whole file (earlier chunks are rolled back) with the right line numbers; the file is read
+as it is imported, and opened again when the transaction is retried.
+"""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import pytest
+
+from domain import bills, report_totals
+from domain.db import Database
+from domain.errors import ImportRejected
+
+RATE = Decimal("68.50")
+HEADER = "meter_number,billing_month,units_used,rate_per_unit\n"
+
+
+async def _customers(db: Database, count: int) -> None:
+    async with db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO customers (meter_number, full_name, address, telegram_user_id) "
+            "VALUES (%s, %s, 'Somewhere', %s)",
+            [
+                (f"CHK-{i:04d}", f"Chunked {i}", 800 + i if i % 3 == 0 else None)
+                for i in range(count)
+            ],
+        )
+        await uow.commit()
+
+
+async def _count(db: Database, sql: str) -> int:
+    async with db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.execute(sql)
+        row = await cur.fetchone()
+        return int(row[0])
+
+
+async def test_a_file_of_many_chunks_is_issued_whole_with_audit_entries_and_totals(
+    admin_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """95 lines in chunks of 10: 95 bills, 95 audit entries, totals equal to a recount, and
+    the linked customers' bills handed back for their notices."""
+    monkeypatch.setattr(bills, "IMPORT_CHUNK", 10)
+    await _customers(admin_db, 95)
+    text = HEADER + "".join(f"CHK-{i:04d},2026-10,{i + 1}.50,\n" for i in range(95))
+    opened: list[int] = []
+
+    def open_lines() -> io.StringIO:
+        opened.append(1)
+        return io.StringIO(text)
+
+    result = await bills.import_bill_file(admin_db, open_lines, default_rate=RATE)
+    assert opened == [1]
+    assert result.count == 95
+    assert result.total == sum(
+        (bills.bill_total(Decimal(f"{i + 1}.50"), RATE) for i in range(95)), Decimal(0)
+    )
+    assert result.bills == []  # not asked for: only the linked ones are kept
+    assert sorted(item.telegram_user_id or 0 for item in result.linked) == [
+        800 + i for i in range(95) if i % 3 == 0
+    ]
+    assert await _count(admin_db, "SELECT COUNT(*) FROM bills") == 95
+    assert (
+        await _count(admin_db, "SELECT COUNT(*) FROM audit_log WHERE action = 'bill.import'") == 95
+    )
+    assert await report_totals.differences(admin_db) == []
+
+
+async def test_a_repeat_or_a_clash_in_a_later_chunk_refuses_the_whole_file(
+    admin_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Line 2 is repeated on line 25 (another chunk) and line 30 clashes with a bill already
+    issued: both are reported by line, and none of the file's bills is kept."""
+    monkeypatch.setattr(bills, "IMPORT_CHUNK", 10)
+    await _customers(admin_db, 40)
+    await bills.import_bills(admin_db, HEADER + "CHK-0035,2026-10,1,\n", default_rate=RATE)
+    lines = [f"CHK-{i:04d},2026-10,{i + 1},\n" for i in range(35) if i != 28]
+    lines[23] = "CHK-0000,2026-10,7,\n"  # line 25 repeats line 2
+    lines.append("CHK-0035,2026-10,3,\n")  # line 36: billed already
+    with pytest.raises(ImportRejected) as caught:
+        await bills.import_bill_file(
+            admin_db, lambda: io.StringIO(HEADER + "".join(lines)), default_rate=RATE
+        )
+    assert [(n, "earlier line" in m or "already has" in m) for n, m in caught.value.errors] == [
+        (25, True),
+        (36, True),
+    ]
+    assert await _count(admin_db, "SELECT COUNT(*) FROM bills") == 1
+    assert await report_totals.differences(admin_db) == []
+
+
+def test_a_values_list_holds_typed_values_only() -> None:
+    """Bulk inserts are written without escaping, so anything but integers, finite Decimals
+    and dates is refused (text from a file never gets there unchecked)."""
+    from datetime import date, datetime
+
+    from domain.db import values_list
+
+    assert values_list(
+        [(7, date(2026, 10, 1), Decimal("1.50")), (8, date(2026, 11, 1), Decimal("1E+2"))]
+    ) == ("(7,'2026-10-01',1.50),(8,'2026-11-01',100)")
+    for bad in ("1); DROP TABLE bills; --", True, 1.5, Decimal("NaN"), datetime(2026, 1, 1)):
+        with pytest.raises(TypeError):
+            values_list([(bad,)])  # type: ignore[list-item]

@@ -1,0 +1,370 @@
+"""Access: every command and every button × {stranger, customer A, customer B, viewer, admin};
+and webhook mode refusing updates that lack the secret token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.application import build_application, post_init, post_shutdown, webhook_options
+from bot.fake_telegram import BotEvent
+from handlers.admin_gate import STALE_BUTTON, UNKNOWN_COMMAND
+from tests.e2e_support import Harness, harness, running_bot
+from tests.reliability_support import record_figures
+from tests.security_support import (
+    ROLES,
+    Cast,
+    make_cast,
+    pdf_text,
+    recording,
+    registered_callback_prefixes,
+    registered_commands,
+    visible_text,
+)
+
+__all__ = ["harness"]
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+NOT_LINKED = "not linked"
+READ_ONLY = "cannot change anything"
+NOT_FOUND = "could not be found"
+
+
+def classify(events: list[BotEvent]) -> str:
+    """One word for what the bot did."""
+    said = [e.message.body for e in events if e.message is not None]
+    toasts = [e.answer.text for e in events if e.answer is not None and e.answer.text]
+    text = "\n".join(said + toasts)
+    if not events:
+        return "nothing"
+    if UNKNOWN_COMMAND in said:
+        return "unknown"
+    if NOT_LINKED in text:
+        return "not_linked"
+    if READ_ONLY in text:
+        return "read_only"
+    if STALE_BUTTON in toasts and not said:
+        return "stale"
+    if NOT_FOUND in text or "not found" in text.lower():
+        return "not_found"
+    if any(w in text for w in ("out of date", "no longer valid", "start again")):
+        return "out_of_date"
+    if not said:
+        return "answered"
+    return "served"
+
+
+def commands(cast: Cast) -> list[str]:
+    a = cast.a
+    meter = a.customer.meter_number
+    return [
+        "/start",
+        "/start not-a-real-code",
+        "/help",
+        "/cancel",
+        "/dashboard",
+        "/bills",
+        "/bills all",
+        "/pay",
+        "/receipt",
+        "/profile",
+        "/password",
+        "/login",
+        "/adminlogin",
+        "/customers",
+        f"/customers {a.customer.full_name.split()[0]}",
+        f"/customer {meter}",
+        "/addcustomer",
+        f"/editcustomer {meter}",
+        "/newbill",
+        f"/editbill {a.bill_id}",
+        "/bills unpaid",
+        f"/pending {meter}",
+        "/payments",
+        f"/payments {meter}",
+        "/recordpayment",
+        f"/recordpayment {meter}",
+        f"/voidpayment {a.payment_id}",
+        "/revenue",
+        "/outstanding",
+        "/trend",
+        "/importbills",
+        "/audit",
+        f"/audit {meter}",
+        "/notify",
+        "/no_such_command",
+        # Last: they unlink the person.
+        "/logout",
+        "/adminlogout",
+    ]
+
+
+def buttons(cast: Cast) -> list[str]:
+    a = cast.a
+    cid = a.customer.customer_id
+    return [
+        f"paybill:{a.bill_id}",
+        "payamt:full",
+        "payamt:other",
+        "paymethod:card",
+        f"payok:{a.idempotency_key}",
+        f"rcpt:{a.payment_id}",
+        "rcptp:0",
+        "bills:0:all",
+        "menu:pay",
+        "profile:phone",
+        "profile:done",
+        "cancel",
+        "noop",
+        "acl:0",
+        f"acu:{cid}",
+        "aadd:skip",
+        "aadd:ok",
+        f"aedc:{cid}",
+        "aecf:phone_number",
+        f"aact:{cid}",
+        f"anb:{cid}",
+        "anbm:202610",
+        "anbr:default",
+        "anbok",
+        "aebf:units",
+        "aebok",
+        "abl:0:all:0",
+        f"arpc:{cid}",
+        f"arpb:{a.bill_id}",
+        "arpa:full",
+        "arpm:cash",
+        f"arpok:{a.idempotency_key}",
+        f"avok:{a.payment_id}",
+        "apl:0:a:0",
+        "acsvr:0:0",
+        "acsvo:20261124",
+        "acsvt:12:202611",
+        f"aaud:{cid}",
+    ]
+
+
+STAFF_READ_COMMANDS = {
+    "customers", "customer", "pending", "payments", "revenue", "outstanding", "trend",
+    "audit", "notify",
+}  # fmt: skip
+STAFF_WRITE_COMMANDS = {
+    "addcustomer", "editcustomer", "newbill", "editbill", "recordpayment", "voidpayment",
+    "importbills",
+}  # fmt: skip
+CUSTOMER_COMMANDS = {"dashboard", "pay", "receipt", "profile", "password", "logout"}
+EVERYONE_COMMANDS = {"help", "cancel", "login", "adminlogin", "adminlogout"}
+STAFF_READ_BUTTONS = {"acl", "acu", "abl", "apl", "acsvr", "acsvo", "acsvt", "aaud"}
+STAFF_WRITE_BUTTONS = {"aedc", "aact", "anb", "arpc", "arpb", "arpok"}
+# Buttons that mean something only inside a flow: pressed outside one, they are stale.
+STAFF_FLOW_BUTTONS = {
+    "aadd",
+    "aecf",
+    "anbm",
+    "anbr",
+    "anbok",
+    "aebf",
+    "aebok",
+    "arpa",
+    "arpm",
+    "avok",
+}
+CUSTOMER_FLOW_BUTTONS = {"paybill", "payamt", "paymethod"}
+CUSTOMER_BUTTONS = {"rcptp", "bills", "menu"}
+
+
+def expected(label: str, role: str) -> set[str]:
+    """What each role should get (see ``classify``)."""
+    staff = role in ("viewer", "admin")
+    customer = role in ("customer_a", "customer_b")
+    if label.startswith("/"):
+        command = label[1:].split()[0]
+        if command == "start":
+            return {"not_linked"} if role == "stranger" and label == "/start" else {"served"}
+        if command == "bills":
+            return {"not_linked"} if role == "stranger" else {"served"}
+        if command in EVERYONE_COMMANDS:
+            return {"served"}
+        if command in CUSTOMER_COMMANDS:
+            return {"served"} if customer else {"not_linked"}
+        if command in STAFF_READ_COMMANDS:
+            return {"served"} if staff else {"unknown"}
+        if command in STAFF_WRITE_COMMANDS:
+            if not staff:
+                return {"unknown"}
+            return {"served"} if role == "admin" else {"read_only"}
+        return {"unknown"}
+    prefix = label.split(":")[0]
+    if prefix in CUSTOMER_FLOW_BUTTONS:
+        return {"out_of_date"}
+    if prefix == "payok":  # A's own confirm key: A gets the receipt again, B nothing
+        return {"customer_a": {"served"}, "customer_b": {"out_of_date"}}.get(role, {"not_linked"})
+    if prefix == "rcpt":  # A's payment
+        return {"customer_a": {"served"}, "customer_b": {"not_found"}}.get(role, {"not_linked"})
+    if prefix in CUSTOMER_BUTTONS:
+        return {"served"} if customer else {"not_linked"}
+    if prefix in ("cancel", "noop"):
+        return {"served", "answered"}
+    if prefix in STAFF_READ_BUTTONS:
+        return {"served"} if staff else {"stale"}
+    if prefix in STAFF_WRITE_BUTTONS:
+        if not staff:
+            return {"stale"}
+        return {"served"} if role == "admin" else {"read_only"}
+    return {"stale"}  # profile:*, staff flow buttons
+
+
+def leaked(events: list[BotEvent], markers: tuple[str, ...]) -> list[str]:
+    text = visible_text(events)
+    documents = [
+        pdf_text(e.message.document.data)
+        for e in events
+        if e.message is not None
+        and e.message.document is not None
+        and e.message.document.filename
+        and e.message.document.filename.endswith(".pdf")
+    ]
+    return [m for m in markers if m in text or any(m in d for d in documents)]
+
+
+@pytest.mark.timeout(120)
+async def test_every_command_and_button_answers_each_role_as_it_should_and_leaks_nothing(
+    harness: Harness,
+) -> None:
+    """Commands and buttons (their data naming customer A's records) from each of five
+    people: each gets what their role allows, and nobody but A and the staff ever sees a word
+    of A's data (nor anybody but B and the staff B's)."""
+    cast = await make_cast(harness, 74000)
+    results: dict[tuple[str, str], str] = {}
+    seen: dict[str, list[BotEvent]] = {role: [] for role in ROLES}
+    # No pacing: ~750 messages here, and Telegram's 30 a second is not what is tested.
+    async with running_bot(harness, messages_per_second=0) as application:
+        assert {c.lstrip("/").split()[0] for c in commands(cast)} >= registered_commands(
+            application
+        ) - {"start"} | {"start"}
+        assert {d.split(":")[0] for d in buttons(cast)} >= registered_callback_prefixes(
+            application
+        )
+        async with recording(cast.users) as recorders:
+
+            async def play(role: str) -> None:
+                user, recorder = cast.users[role], recorders[role]
+                await user.send("/help")
+                await user.wait_for_reply()
+
+                async def act(label: str, action: Callable[[], Awaitable[Any]]) -> None:
+                    action.is_cancel = label == "/cancel"  # type: ignore[attr-defined]
+                    events = await recorder.exchange(action)
+                    seen[role].extend(events)
+                    results[(label, role)] = classify(events)
+
+                async def press(data: str) -> None:
+                    # A fresh message each time, so no answer is lost as "not modified".
+                    anchor = user.last_message()
+                    assert anchor is not None
+                    await user.press_data(anchor.message_id, data)
+
+                for data in buttons(cast):
+                    await act(data, lambda d=data: press(d))  # type: ignore[misc]
+                for text in commands(cast):
+                    await act(text, lambda t=text: user.send(t))  # type: ignore[misc]
+
+            await asyncio.gather(*(play(role) for role in ROLES))
+
+    wrong = {
+        (label, role): (got, sorted(expected(label, role)))
+        for (label, role), got in results.items()
+        if got not in expected(label, role)
+    }
+    assert not wrong, json.dumps({f"{k[0]} as {k[1]}": v for k, v in wrong.items()}, indent=1)
+    # Nobody sees another customer's name, meter, address, email or receipt numbers.
+    assert leaked(seen["stranger"], cast.a.markers + cast.b.markers) == []
+    assert leaked(seen["customer_b"], cast.a.markers) == []
+    assert leaked(seen["customer_a"], cast.b.markers) == []
+    # …while A and the staff do see A's (the check can see a leak).
+    assert leaked(seen["customer_a"], cast.a.markers)
+    assert leaked(seen["admin"], cast.a.markers)
+    record_figures(
+        "access_matrix",
+        {
+            "commands": len(commands(cast)),
+            "buttons": len(buttons(cast)),
+            "roles": len(ROLES),
+            "interactions": len(results),
+            "outcomes": dict(Counter(results.values())),
+        },
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
+    person = {"id": user_id, "is_bot": False, "first_name": "Hook"}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": "Hook"},
+            "from": person,
+            "text": text,
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}],
+        },
+    }
+
+
+@pytest.mark.timeout(60)
+async def test_a_webhook_post_without_the_secret_token_is_refused_and_not_processed(
+    harness: Harness,
+) -> None:
+    """Webhook mode (run_bot --webhook) on 127.0.0.1: a POST without Telegram's secret
+    token header, or with a wrong one, gets 403 and the bot does nothing with it; the same
+    update with the token is answered."""
+    port = _free_port()
+    application = build_application(harness.config, messages_per_second=0)
+    options = webhook_options(
+        harness.config, webhook_url=f"http://127.0.0.1:{port}/", listen="127.0.0.1", port=port
+    )
+    user = harness.server.user(74900, "Hook")
+    url = f"http://127.0.0.1:{port}/"
+    statuses = {}
+    async with application:
+        await post_init(application)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_webhook(**options)
+        try:
+            async with aiohttp.ClientSession() as http:
+                attempts = {
+                    "no token": {},
+                    "wrong token": {SECRET_HEADER: "guessed-" + "x" * 20},
+                    "right token": {SECRET_HEADER: options["secret_token"]},
+                }
+                for number, (name, headers) in enumerate(attempts.items(), start=1):
+                    body = _update(900_000 + number, user.id, "/help")
+                    async with http.post(url, json=body, headers=headers) as response:
+                        statuses[name] = response.status
+                    if name != "right token":
+                        await asyncio.sleep(0.3)
+                        assert user.messages() == [], f"the bot answered a POST with {name}"
+                answer = await user.wait_for_reply(10)
+        finally:
+            await application.updater.stop()
+            await application.stop()
+            await post_shutdown(application)
+    assert statuses == {"no token": 403, "wrong token": 403, "right token": 200}
+    assert "What I can do" in answer.body and len(user.messages()) == 1
+    assert harness.server.webhook_url == url
+    record_figures("webhook_secret", {"statuses": statuses, "updates_processed": 1})
