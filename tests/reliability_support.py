@@ -397,7 +397,7 @@ class Payer:
             self.hold_confirm = None
         for _ in range(20):
             screen = await self._act(
-                "confirm", lambda: user.press("Confirm payment", confirm), "recorded"
+                "confirm", lambda: user.press("Confirm payment", confirm), "recorded for"
             )
             if screen is not None:
                 number = RECEIPT_NUMBER.search(screen.body)
