@@ -1,6 +1,6 @@
 """Receipts are drawn in a worker process, so no receipt ever holds up the bot's event loop.
 
-A receipt costs ~25 ms of CPU in fpdf2 and fontTools. Drawn in a thread it still shares the
+A receipt costs ~20 ms of CPU in fpdf2 and fontTools. Drawn in a thread it still shares the
 GIL with the event loop: measured here, the loop then stalled 20–60 ms per receipt, and every
 other chat waited with it. In a worker process the loop only hands over the receipt and
 receives the bytes (well under a millisecond).
@@ -33,7 +33,7 @@ from handlers.render.receipt import render_receipt_pdf
 log = logging.getLogger(__name__)
 
 MAX_RESTARTS = 3
-# One worker per core, up to four: a receipt is ~25 ms of one core's time.
+# One worker per core, up to four: a receipt is ~20 ms of one core's time.
 RECEIPT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
