@@ -252,6 +252,25 @@ async def redeem_activation_code(
     db: Database, code: str, password: str, telegram_user_id: int, *, now: datetime | None = None
 ) -> Customer:
     """Spend the code: set the customer's password and link this Telegram account."""
+    return await redeem_activation_code_hash(
+        db, activation_code_hash(code), password, telegram_user_id, now=now
+    )
+
+
+def activation_code_hash(code: str) -> str:
+    """What is stored (and what a conversation may keep) instead of the code itself."""
+    return _code_hash(code)
+
+
+async def redeem_activation_code_hash(
+    db: Database,
+    code_hash: str,
+    password: str,
+    telegram_user_id: int,
+    *,
+    now: datetime | None = None,
+) -> Customer:
+    """Like :func:`redeem_activation_code`, given the code's hash."""
     problem = passwords.validate_new_password(password)
     if problem:
         raise InvalidInput(problem)
@@ -259,7 +278,7 @@ async def redeem_activation_code(
     moment = now or now_utc()
 
     async def work(uow: UnitOfWork) -> Customer:
-        row = await uow.fetch_one("lock_activation_code", {"code_hash": _code_hash(code)})
+        row = await uow.fetch_one("lock_activation_code", {"code_hash": code_hash})
         _ensure_code_usable(row, moment)
         assert row is not None
         customer_id = int(row["customer_id"])

@@ -75,7 +75,8 @@ async def start(update: Update, context: BillingContext) -> str | int:
         except DomainError as exc:
             await message.reply_text(esc(exc))
             return ConversationHandler.END
-        context.flow["activation_code"] = code[:64]
+        # Only the code's hash is kept: the state file never holds a usable code.
+        context.flow["activation_code_hash"] = customers.activation_code_hash(code[:64])
         await message.reply_text(
             f"Welcome, {esc(customer.full_name)}! Your meter is "
             f"<code>{esc(customer.meter_number)}</code>.\n\n"
@@ -128,15 +129,17 @@ async def activation_repeat(update: Update, context: BillingContext) -> str | in
     if password is None or chat is None or user is None:
         return ACTIVATE_REPEAT
     pending = context.flow.get("pending_password_hash")
-    code = context.flow.get("activation_code")
-    if not pending or not code:
+    code_hash = context.flow.get("activation_code_hash")
+    if not pending or not code_hash:
         await chat.send_message("Please open your activation link again.")
         return _end(context)
     if not await passwords.verify_password(password, pending):
         context.flow.pop("pending_password_hash", None)
         await chat.send_message("The two passwords differ. Please choose a password again.")
         return ACTIVATE_PASSWORD
-    customer = await customers.redeem_activation_code(context.customer_db, code, password, user.id)
+    customer = await customers.redeem_activation_code_hash(
+        context.customer_db, code_hash, password, user.id
+    )
     _end(context)
     await chat.send_message(
         f"All set, {esc(customer.full_name)}! This Telegram account is now linked to meter "
@@ -349,7 +352,7 @@ async def help_command(update: Update, context: BillingContext) -> None:
 def _end(context: BillingContext) -> int:
     """Forget everything a flow kept and end it."""
     for key in (
-        "activation_code",
+        "activation_code_hash",
         "pending_password_hash",
         "login_meter",
         "profile_field",

@@ -136,10 +136,8 @@ async def test_no_secret_reaches_the_logs_or_the_saved_conversation_state(
     raw = state_file.read_bytes()
     state = pickle.loads(raw)  # noqa: S301 - the file the bot under test just wrote
     flat = repr(state)
-    # Known gap (docs/reliability.md): an activation left half-way keeps its one-time code in
-    # the state file until it is finished, cancelled or times out.
-    kept = {k: v for k, v in secrets.items() if k != "unused activation code"}
-    in_state = [n for n, v in kept.items() if v.encode() in raw or v in flat]
+    # An activation left half-way keeps only the code's hash, never the code.
+    in_state = [n for n, v in secrets.items() if v.encode() in raw or v in flat]
     assert in_state == [], f"{in_state} found in the conversation state"
     assert "pending_password_hash" in flat  # the half-way flows were saved, as hashes
     record_figures(
