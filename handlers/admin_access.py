@@ -25,6 +25,7 @@ from bot.context import BillingContext
 from domain import admins
 from domain.errors import DomainError
 from domain.models import Admin
+from handlers.admin_gate import UNKNOWN_COMMAND
 from handlers.admin_help import ADMIN_HELP
 from handlers.common import (
     answer_query,
@@ -141,9 +142,12 @@ async def adminlogout(update: Update, context: BillingContext) -> None:
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
-    await admins.logout(context.admin_db, user.id)
+    was_staff = await admins.logout(context.admin_db, user.id)
     context.bot_data.admin_filter.remove_user_ids(user.id)
-    await message.reply_text("You are logged out of the staff account.")
+    # To anyone who was not staff this is an unknown command, like every staff command.
+    await message.reply_text(
+        "You are logged out of the staff account." if was_staff else UNKNOWN_COMMAND
+    )
 
 
 async def notify(update: Update, context: BillingContext) -> None:

@@ -109,3 +109,12 @@ async def test_customers_see_the_customer_menu_and_an_unknown_command_is_answere
     commands = [name for name, _ in user.menu()]
     assert "pay" in commands and "dashboard" in commands and "voidpayment" not in commands
     assert "don't know that command" in unknown.body
+
+
+async def test_adminlogout_from_a_stranger_is_just_an_unknown_command(harness: Harness) -> None:
+    """/adminlogout tells a non-admin nothing about staff accounts."""
+    user = harness.server.user(6005, "Nosy")
+    async with running_bot(harness):
+        await user.send("/adminlogout")
+        answer = await user.wait_for_reply()
+    assert "don't know that command" in answer.body and "staff" not in answer.body
