@@ -114,3 +114,13 @@ async def activated_customer(
 async def settle(seconds: float = 0.05) -> None:
     """Give the bot a moment to finish background sends."""
     await asyncio.sleep(seconds)
+
+
+async def start_payment(user: FakeUser, choice: str, bill_label: str = "Sep 2026") -> None:
+    """/pay → pick the bill → press ``choice`` ("Pay in full" or "Another amount")."""
+    await user.send("/pay")
+    await user.wait_for_reply()
+    await user.press(bill_label)
+    await user.wait_for_edit()
+    await user.press(choice)
+    await user.wait_for_edit()

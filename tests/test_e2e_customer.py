@@ -11,7 +11,7 @@ from pypdf import PdfReader
 
 from domain import bills, customers
 from domain.models import PaymentStatus
-from tests.e2e_support import Harness, activated_customer, harness, running_bot
+from tests.e2e_support import Harness, activated_customer, harness, running_bot, start_payment
 from tests.factories import make_bill
 
 __all__ = ["harness"]
@@ -53,12 +53,7 @@ async def test_a_new_customer_activates_pays_in_two_parts_and_gets_both_receipts
         assert "2026-09" in listing.body and "₦10,275.00" in listing.body
 
         # Partial payment with a typed amount.
-        await user.send("/pay")
-        await user.wait_for_reply()
-        await user.press("Sep 2026")
-        await user.wait_for_edit()
-        await user.press("Another amount")
-        await user.wait_for_edit()
+        await start_payment(user, "Another amount")
         await user.send("4,000.50")
         await user.wait_for_reply()
         await user.press("Card")
@@ -68,12 +63,7 @@ async def test_a_new_customer_activates_pays_in_two_parts_and_gets_both_receipts
         await user.wait_for_reply(predicate=lambda m: m.document is not None)
 
         # Full payment of the rest.
-        await user.send("/pay")
-        await user.wait_for_reply()
-        await user.press("Sep 2026")
-        await user.wait_for_edit()
-        await user.press("Pay in full")
-        await user.wait_for_edit()
+        await start_payment(user, "Pay in full")
         await user.press("Bank transfer")
         await user.wait_for_edit()
         await user.press("Confirm payment")
@@ -107,12 +97,7 @@ async def test_confirming_twice_and_a_redelivered_update_record_one_payment(
     async with running_bot(harness):
         customer = await activated_customer(harness, user, meter_number="MTR-20002")
         bill = await make_bill(harness.admin_db, customer)
-        await user.send("/pay")
-        await user.wait_for_reply()
-        await user.press("Sep 2026")
-        await user.wait_for_edit()
-        await user.press("Pay in full")
-        await user.wait_for_edit()
+        await start_payment(user, "Pay in full")
         await user.press("Card")
         await user.wait_for_edit()
         confirm_message = user.last_message()
@@ -209,12 +194,7 @@ async def test_a_payment_conversation_continues_after_the_bot_restarts(
     async with running_bot(harness):
         customer = await activated_customer(harness, user, meter_number="MTR-20006")
         bill = await make_bill(harness.admin_db, customer)
-        await user.send("/pay")
-        await user.wait_for_reply()
-        await user.press("Sep 2026")
-        await user.wait_for_edit()
-        await user.press("Another amount")
-        await user.wait_for_edit()
+        await start_payment(user, "Another amount")
     async with running_bot(harness):
         await user.send("12.34")
         await user.wait_for_reply()
