@@ -24,7 +24,7 @@ from domain.errors import DomainError
 from domain.models import Admin, Bill, Customer, PaymentStatus
 from domain.money import bill_total, parse_decimal
 from domain.reports import month_add
-from handlers.admin_gate import end_flow, flow_state, staff_only
+from handlers.admin_gate import end_flow, flow_state, out_of_date, staff_only, typed_text
 from handlers.common import (
     STATUS_LABEL,
     answer_query,
@@ -68,11 +68,6 @@ BILLS_PAGE = "abl"  # abl:<page>:<status|all>:<YYYYMM|0>
 PAGE_SIZE = 8
 TEXT = filters.TEXT & ~filters.COMMAND
 STATUSES = {s.value for s in PaymentStatus}
-
-
-def _typed(update: Update) -> str | None:
-    message = update.effective_message
-    return message.text[:200] if message is not None and message.text is not None else None
 
 
 def bill_summary(bill: Bill, context: BillingContext) -> str:
@@ -131,7 +126,7 @@ async def newbill(update: Update, context: BillingContext, admin: Admin) -> str 
 @staff_only(write=True)
 async def nb_meter(update: Update, context: BillingContext, admin: Admin) -> str | int:
     """Find the customer by meter number."""
-    typed = _typed(update)
+    typed = typed_text(update, 200)
     if typed is None:
         return NB_METER
     try:
@@ -170,13 +165,13 @@ async def nb_month(update: Update, context: BillingContext, admin: Admin) -> str
     """Take the month from a button or typed YYYY-MM; ask for the units."""
     state = flow_state(context)
     if "customer_id" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     if update.callback_query is not None:
         await answer_query(update)
         parts = callback_parts(update.callback_query, NB_MONTH_DATA, 1)
         raw = f"{parts[0][:4]}-{parts[0][4:]}" if parts and len(parts[0]) == 6 else ""
     else:
-        raw = _typed(update) or ""
+        raw = typed_text(update, 200) or ""
     try:
         month = validation.billing_month(raw)
     except DomainError as exc:
@@ -195,12 +190,12 @@ async def nb_month(update: Update, context: BillingContext, admin: Admin) -> str
 @staff_only(write=True)
 async def nb_units(update: Update, context: BillingContext, admin: Admin) -> str | int:
     """Read the units; offer the default tariff or a typed rate."""
-    typed = _typed(update)
+    typed = typed_text(update, 200)
     state = flow_state(context)
     if typed is None:
         return NB_UNITS
     if "billing_month" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     try:
         units = parse_decimal(typed, places=2, what="units", maximum=bills.MAX_UNITS)
     except DomainError as exc:
@@ -221,14 +216,14 @@ async def nb_rate(update: Update, context: BillingContext, admin: Admin) -> str 
     """Take the rate (the default tariff or typed); show the bill for confirmation."""
     state = flow_state(context)
     if "units_used" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     if update.callback_query is not None:
         await answer_query(update)
         rate = context.config.default_tariff
     else:
         try:
             rate = parse_decimal(
-                _typed(update) or "", places=4, what="rate", maximum=bills.MAX_RATE
+                typed_text(update, 200) or "", places=4, what="rate", maximum=bills.MAX_RATE
             )
         except DomainError as exc:
             await reply(update, esc(exc), buttons([cancel_row()]))
@@ -256,7 +251,7 @@ async def nb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
     await answer_query(update)
     state = flow_state(context)
     if "rate_per_unit" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     try:
         bill = await bills.create_bill(
             context.admin_db,
@@ -280,12 +275,6 @@ async def nb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
         f"✅ Bill issued for {esc(who)}.\n{bill_summary(bill, context)}\n"
         + ("The customer was notified." if told else "The customer has no linked Telegram."),
     )
-    return end_flow(context)
-
-
-async def _out_of_date(update: Update, context: BillingContext) -> int:
-    await answer_query(update)
-    await reply(update, "That screen is out of date. Please start again.")
     return end_flow(context)
 
 
@@ -336,7 +325,7 @@ async def eb_field(update: Update, context: BillingContext, admin: Admin) -> str
     )
     state = flow_state(context)
     if not parts or parts[0] not in EDIT_FIELDS or "bill_id" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     state["field"] = parts[0]
     await reply(update, f"Send the new {EDIT_FIELDS[parts[0]]}.", buttons([cancel_row()]))
     return EB_VALUE
@@ -345,12 +334,12 @@ async def eb_field(update: Update, context: BillingContext, admin: Admin) -> str
 @staff_only(write=True)
 async def eb_value(update: Update, context: BillingContext, admin: Admin) -> str | int:
     """Check the value; show the corrected bill for confirmation."""
-    typed = _typed(update)
+    typed = typed_text(update, 200)
     state = flow_state(context)
     if typed is None:
         return EB_VALUE
     if state.get("field") not in EDIT_FIELDS or "bill_id" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     try:
         bill = await bills.get(context.admin_db, int(state["bill_id"]))
         month, units, rate = bill.billing_month, bill.units_used, bill.rate_per_unit
@@ -392,7 +381,7 @@ async def eb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
     await answer_query(update)
     state = flow_state(context)
     if "value" not in state or state.get("field") not in EDIT_FIELDS:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     field, value = state["field"], state["value"]
     try:
         bill = await bills.update_bill(

@@ -18,7 +18,7 @@ from bot.context import BillingContext
 from domain import bills, customers, validation
 from domain.errors import CustomerNotFound, DomainError
 from domain.models import Admin, Customer
-from handlers.admin_gate import end_flow, flow_state, staff_only
+from handlers.admin_gate import end_flow, flow_state, out_of_date, staff_only, typed_text
 from handlers.common import (
     STATUS_LABEL,
     answer_query,
@@ -227,15 +227,10 @@ async def addcustomer(update: Update, context: BillingContext, admin: Admin) -> 
     return ADD_METER
 
 
-def _typed(update: Update) -> str | None:
-    message = update.effective_message
-    return message.text[:600] if message is not None and message.text is not None else None
-
-
 @staff_only(write=True)
 async def add_meter(update: Update, context: BillingContext, admin: Admin) -> str | int:
     """Check the meter number is well-formed and new; ask for the name."""
-    typed = _typed(update)
+    typed = typed_text(update)
     if typed is None:
         return ADD_METER
     try:
@@ -262,7 +257,7 @@ async def add_meter(update: Update, context: BillingContext, admin: Admin) -> st
 @staff_only(write=True)
 async def add_name(update: Update, context: BillingContext, admin: Admin) -> str | int:
     """Check the name; ask for the address."""
-    typed = _typed(update)
+    typed = typed_text(update)
     if typed is None:
         return ADD_NAME
     try:
@@ -280,7 +275,7 @@ _SKIP = [("Skip", f"{ADD}:skip")]
 @staff_only(write=True)
 async def add_address(update: Update, context: BillingContext, admin: Admin) -> str | int:
     """Check the address; ask for a phone number (optional)."""
-    typed = _typed(update)
+    typed = typed_text(update)
     if typed is None:
         return ADD_ADDRESS
     try:
@@ -298,7 +293,7 @@ async def add_phone(update: Update, context: BillingContext, admin: Admin) -> st
     if update.callback_query is not None:
         await answer_query(update)
     else:
-        typed = _typed(update)
+        typed = typed_text(update)
         if typed is None:
             return ADD_PHONE
         try:
@@ -317,7 +312,7 @@ async def add_email(update: Update, context: BillingContext, admin: Admin) -> st
     if update.callback_query is not None:
         await answer_query(update)
     else:
-        typed = _typed(update)
+        typed = typed_text(update)
         if typed is None:
             return ADD_EMAIL
         try:
@@ -326,7 +321,7 @@ async def add_email(update: Update, context: BillingContext, admin: Admin) -> st
             await reply(update, esc(exc), buttons([_SKIP, cancel_row()]))
             return ADD_EMAIL
     if "address" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     text = (
         "<b>Add this customer?</b>\n"
         f"Meter: <code>{esc(state['meter_number'])}</code>\n"
@@ -345,7 +340,7 @@ async def add_confirm(update: Update, context: BillingContext, admin: Admin) -> 
     await answer_query(update)
     state = flow_state(context)
     if "address" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     try:
         customer = await customers.add_customer(
             context.admin_db,
@@ -367,12 +362,6 @@ async def add_confirm(update: Update, context: BillingContext, admin: Admin) -> 
         f"✅ Customer added.\n\n{customer_details(customer)}\n\n"
         + _activation_text(context, customer, code),
     )
-    return end_flow(context)
-
-
-async def _out_of_date(update: Update, context: BillingContext) -> int:
-    await answer_query(update)
-    await reply(update, "That screen is out of date. Please start again.")
     return end_flow(context)
 
 
@@ -441,12 +430,12 @@ async def edit_field(update: Update, context: BillingContext, admin: Admin) -> s
 @staff_only(write=True)
 async def edit_value(update: Update, context: BillingContext, admin: Admin) -> str | int:
     """Validate and save the new value (audited); offer the field menu again."""
-    typed = _typed(update)
+    typed = typed_text(update)
     state = flow_state(context)
     if typed is None:
         return EDIT_VALUE
     if "customer_id" not in state or state.get("field") not in FIELD_LABELS:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     try:
         customer = await customers.edit_by_admin(
             context.admin_db,

@@ -93,3 +93,16 @@ def end_flow(context: BillingContext) -> int:
     """Forget the staff flow's scratchpad and end the conversation."""
     context.flow.pop(FLOW_KEY, None)
     return ConversationHandler.END
+
+
+def typed_text(update: Update, limit: int = 600) -> str | None:
+    """The text a staff member typed at a prompt (cut to ``limit``), or None for non-text."""
+    message = update.effective_message
+    return message.text[:limit] if message is not None and message.text is not None else None
+
+
+async def out_of_date(update: Update, context: BillingContext) -> int:
+    """A step arrived without the flow it belongs to (restart, old screen): end it plainly."""
+    await answer_query(update)
+    await reply(update, "That screen is out of date. Please start again.")
+    return end_flow(context)

@@ -27,7 +27,7 @@ from domain import bills, customers, payments, validation
 from domain.errors import DatabaseUnavailable, DomainError
 from domain.models import Admin, Bill, Customer, PaymentMethod
 from domain.money import parse_amount
-from handlers.admin_gate import FLOW_KEY, end_flow, flow_state, staff_only
+from handlers.admin_gate import FLOW_KEY, end_flow, flow_state, out_of_date, staff_only, typed_text
 from handlers.common import (
     answer_query,
     buttons,
@@ -66,17 +66,6 @@ PAYMENTS_PAGE = "apl"  # apl:<page>:<a|m|c>:<YYYYMM|customer_id|0>
 
 PAGE_SIZE = 8
 TEXT = filters.TEXT & ~filters.COMMAND
-
-
-def _typed(update: Update) -> str | None:
-    message = update.effective_message
-    return message.text[:600] if message is not None and message.text is not None else None
-
-
-async def _out_of_date(update: Update, context: BillingContext) -> int:
-    await answer_query(update)
-    await reply(update, "That screen is out of date. Please start again.")
-    return end_flow(context)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +174,7 @@ async def recordpayment(update: Update, context: BillingContext, admin: Admin) -
 @staff_only(write=True)
 async def rp_meter(update: Update, context: BillingContext, admin: Admin) -> str | int:
     """Find the customer; offer their open bills."""
-    typed = _typed(update)
+    typed = typed_text(update)
     if typed is None:
         return RP_METER
     try:
@@ -273,7 +262,7 @@ async def rp_amount(update: Update, context: BillingContext, admin: Admin) -> st
         callback_parts(update.callback_query, RP_AMOUNT_DATA, 1) if update.callback_query else None
     )
     if not parts or "bill_id" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     bill = await _open_bill(update, context, int(state["bill_id"]))
     if bill is None:
         return end_flow(context)
@@ -291,12 +280,12 @@ async def rp_amount(update: Update, context: BillingContext, admin: Admin) -> st
 @staff_only(write=True)
 async def rp_type_amount(update: Update, context: BillingContext, admin: Admin) -> str | int:
     """Read a typed amount: more than zero and at most what is owed."""
-    typed = _typed(update)
+    typed = typed_text(update)
     state = flow_state(context)
     if typed is None:
         return RP_AMOUNT
     if "bill_id" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     try:
         amount = parse_amount(typed[:100])
     except DomainError as exc:
@@ -336,7 +325,7 @@ async def rp_method(update: Update, context: BillingContext, admin: Admin) -> st
         callback_parts(update.callback_query, RP_METHOD_DATA, 1) if update.callback_query else None
     )
     if "amount" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     if not parts or parts[0] not in {m.value for m in PaymentMethod}:
         return RP_METHOD
     bill = await _open_bill(update, context, int(state["bill_id"]))
@@ -477,12 +466,12 @@ async def voidpayment(update: Update, context: BillingContext, admin: Admin) -> 
 @staff_only(write=True)
 async def void_reason(update: Update, context: BillingContext, admin: Admin) -> str | int:
     """Keep the reason; ask for confirmation."""
-    typed = _typed(update)
+    typed = typed_text(update)
     state = flow_state(context)
     if typed is None:
         return VOID_REASON
     if "payment_id" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     reason = validation.clean_text(typed)[:500]
     if len(reason) < 3:
         await reply(update, "Please give a reason of at least 3 characters.")
@@ -504,7 +493,7 @@ async def void_confirm(update: Update, context: BillingContext, admin: Admin) ->
     parts = callback_parts(update.callback_query, VOID_OK, 1) if update.callback_query else None
     state = flow_state(context)
     if not parts or state.get("payment_id") != parts[0] or "reason" not in state:
-        return await _out_of_date(update, context)
+        return await out_of_date(update, context)
     try:
         result = await payments.void_payment(
             context.admin_db, int(parts[0]), admin_id=admin.admin_id, reason=state["reason"]
