@@ -269,6 +269,15 @@ class UnitOfWork:
         # True right after a COMMIT (or a batched ROLLBACK): no transaction is open.
         self._no_transaction = False
 
+    @property
+    def shard_seed(self) -> int:
+        """The connection's id on the server: concurrent transactions run on different
+        connections, so writes that may go to any of several rows (domain.report_totals) pick
+        the row by it and do not queue on one another."""
+        if self._conn is None:
+            raise RuntimeError("unit of work used outside 'async with'")
+        return int(self._conn.server_thread_id[0])
+
     async def __aenter__(self) -> UnitOfWork:
         self._conn = await self._pool.acquire()
         self._no_transaction = False
@@ -314,19 +323,29 @@ class UnitOfWork:
             await cur.execute(query(name), params)
             return int(cur.lastrowid)
 
-    async def execute_batch(self, statements: Sequence[tuple[str, Mapping[str, Any]]]) -> int:
+    async def execute_batch(
+        self, statements: Sequence[tuple[str, Mapping[str, Any]]], *, commit: bool = False
+    ) -> int:
         """Run several named statements, in order, in one round trip to the server.
 
         aiomysql always allows multi-statement text; each statement's parameters are renamed
         apart and still escaped by PyMySQL. The first statement that fails stops the rest
         and its error is raised here. Returns the first statement's LAST_INSERT_ID().
+
+        With ``commit`` a COMMIT follows in the same round trip; it runs only if every
+        statement succeeded (a failure stops the rest, and the transaction stays open to be
+        rolled back). If the connection is lost before the answer, the caller cannot know
+        whether it committed, as with :meth:`commit`.
         """
         params: dict[str, Any] = {}
         for index, (_, values) in enumerate(statements):
             params.update({f"s{index}_{key}": value for key, value in values.items()})
+        sql = _batch_sql(tuple(name for name, _ in statements))
         async with self.connection.cursor() as cur:
-            await cur.execute(_batch_sql(tuple(name for name, _ in statements)), params)
-            return int(cur.lastrowid or 0)
+            await cur.execute(sql + ";\nCOMMIT" if commit else sql, params)
+            last_id = int(cur.lastrowid or 0)
+        self._no_transaction = commit
+        return last_id
 
     async def fetch_batch(
         self, statements: Sequence[tuple[str, Mapping[str, Any]]], *, end_read: bool = False
@@ -384,3 +403,14 @@ def error_code(exc: BaseException) -> int | None:
     if isinstance(exc, pymysql.err.MySQLError) and exc.args and isinstance(exc.args[0], int):
         return int(exc.args[0])
     return None
+
+
+def refused_by_server(exc: BaseException) -> bool:
+    """True when the server answered a statement with this error (so it ran no further
+    statement of that round trip), False when the answer may have been lost on the way."""
+    code = error_code(exc)
+    return (
+        code is not None
+        and code not in CONNECTION_LOST_ERRORS
+        and not isinstance(exc, pymysql.err.InterfaceError)
+    )

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from domain import audit, report_totals
-from domain.db import Database, UnitOfWork, error_code
+from domain.db import Database, UnitOfWork, error_code, refused_by_server
 from domain.errors import (
     AmountExceedsBalance,
     BillAlreadyPaid,
@@ -139,9 +139,11 @@ async def pay_bill(
         moment = now or now_utc()
         stored = db_time(moment)
         receipt_number = new_receipt_number(moment)
-        # The payment, the bill and the report totals in one round trip (domain.db
+        # The payment, the bill, the report totals and the COMMIT in one round trip (domain.db
         # execute_batch). The unique idempotency key makes a repeat fail at the INSERT, before
-        # anything else runs; it has committed by then (the key's lock is waited for).
+        # anything else runs; it has committed by then (the key's lock is waited for). An
+        # office payment commits after its audit entry instead.
+        commit_now = admin_id is None
         try:
             payment_id = await uow.execute_batch(
                 [
@@ -171,17 +173,21 @@ async def pay_bill(
                             "payment_status": status.value,
                         },
                     ),
-                    *report_totals.bill_change_statements(bill, after),
+                    *report_totals.bill_change_statements(bill, after, seed=uow.shard_seed),
                     report_totals.payment_statement(
-                        bill_id=bill.bill_id,
+                        seed=uow.shard_seed,
                         moment=stored,
                         method=payment_method.value,
                         amount=paying,
                         payments=1,
                     ),
-                ]
+                ],
+                commit=commit_now,
             )
         except Exception as exc:
+            if commit_now and not refused_by_server(exc):
+                commit_unconfirmed = True  # the COMMIT may have run: the answer was lost
+                raise
             if error_code(exc) == 1062 and "idempotency_key" in str(exc):
                 found = await existing(uow)
                 if found:
@@ -203,11 +209,12 @@ async def pay_bill(
                     "receipt_number": receipt_number,
                 },
             )
-        try:
-            await uow.commit()
-        except BaseException:
-            commit_unconfirmed = True
-            raise
+        if not commit_now:
+            try:
+                await uow.commit()
+            except BaseException:
+                commit_unconfirmed = True
+                raise
         # The records as stored, built here rather than read back (two fewer queries).
         payment = Payment(
             payment_id=payment_id,
@@ -282,9 +289,9 @@ async def void_payment(
         after = Bill.from_row(fresh)
         await uow.execute_batch(
             [
-                *report_totals.bill_change_statements(before, after),
+                *report_totals.bill_change_statements(before, after, seed=uow.shard_seed),
                 report_totals.payment_statement(
-                    bill_id=before.bill_id,
+                    seed=uow.shard_seed,
                     moment=row["date_of_payment"],
                     method=row["payment_method"],
                     amount=-Decimal(row["amount_paid"]),

@@ -4,8 +4,11 @@ The staff reports (``domain.reports``) read these instead of scanning every bill
 Each write moves a bill's *contribution* — one bill, its units, its total, what was paid on
 it, whether it is open and what is still owed — from the bill as it was to the bill as it is
 now (:func:`bill_change_statements`), and a payment or a void adds to or takes from its day's
-revenue (:func:`payment_statement`). Rows are split into shards by bill id, so payments on
-different bills rarely wait for each other's COMMIT on one hot row.
+revenue (:func:`payment_statement`). Rows are split into shards, and a transaction writes to
+the shard of the database connection it runs on (:attr:`UnitOfWork.shard_seed`): concurrent
+payments run on different connections, so they do not wait for each other's COMMIT on one hot
+row however their bills fall. A figure is the sum of its shards, so which shard a change lands
+in does not matter; a recount (:func:`rebuild`) spreads rows by bill id.
 
 :func:`differences` recounts everything from the bills and payments and lists what does not
 match (the tests use it); :func:`rebuild` recounts from scratch after a bulk load.
@@ -22,9 +25,9 @@ from typing import Any
 from domain.db import SQL_DIR, Database, Row, UnitOfWork, query
 from domain.models import Bill, PaymentStatus
 
-# Must match the ``MOD`` in migration 0003's backfill. Every payment of a billing month (most
-# come in the days before its due date) updates one of that month's BILL_SHARDS rows; a
-# day's payments by one method share PAYMENT_SHARDS rows.
+# Every payment of a billing month (most come in the days before its due date) updates one of
+# that month's BILL_SHARDS rows; a day's payments by one method share PAYMENT_SHARDS rows. The
+# shard is the connection's id modulo these (connections of one pool have consecutive ids).
 BILL_SHARDS = 64
 PAYMENT_SHARDS = 16
 MIGRATION = SQL_DIR / "migrations" / "0003_report_totals.sql"
@@ -33,12 +36,12 @@ ZERO = Decimal("0.00")
 Statement = tuple[str, Mapping[str, Any]]
 
 
-def bill_shard(bill_id: int) -> int:
-    return bill_id % BILL_SHARDS
+def bill_shard(seed: int) -> int:
+    return seed % BILL_SHARDS
 
 
-def payment_shard(bill_id: int) -> int:
-    return bill_id % PAYMENT_SHARDS
+def payment_shard(seed: int) -> int:
+    return seed % PAYMENT_SHARDS
 
 
 @dataclass(frozen=True)
@@ -108,8 +111,11 @@ def _bill_totals_row(month: date, due: date, shard: int, c: _Contribution) -> di
     }
 
 
-def bill_change_statements(before: Bill | None, after: Bill | None) -> list[Statement]:
-    """The statements that move a bill's contribution from ``before`` to ``after``.
+def bill_change_statements(
+    before: Bill | None, after: Bill | None, *, seed: int
+) -> list[Statement]:
+    """The statements that move a bill's contribution from ``before`` to ``after``, in the
+    shard of ``seed`` (the transaction's :attr:`UnitOfWork.shard_seed`).
 
     ``before`` is None for a new bill. Rows are touched in key order (bill totals by their
     key, then the customer), the same order in every transaction, so two writers never wait
@@ -117,10 +123,10 @@ def bill_change_statements(before: Bill | None, after: Bill | None) -> list[Stat
     """
     rows: dict[tuple[date, date, int], _Contribution] = {}
     if before is not None:
-        key = (before.billing_month, before.due_date, bill_shard(before.bill_id))
+        key = (before.billing_month, before.due_date, bill_shard(seed))
         rows[key] = _Contribution.of(before).negated()
     if after is not None:
-        key = (after.billing_month, after.due_date, bill_shard(after.bill_id))
+        key = (after.billing_month, after.due_date, bill_shard(seed))
         gained = _Contribution.of(after)
         rows[key] = rows[key].plus(gained) if key in rows else gained
     statements: list[Statement] = [
@@ -143,9 +149,10 @@ def bill_change_statements(before: Bill | None, after: Bill | None) -> list[Stat
 
 
 def payment_statement(
-    *, bill_id: int, moment: datetime, method: str, amount: Decimal, payments: int
+    *, seed: int, moment: datetime, method: str, amount: Decimal, payments: int
 ) -> Statement:
-    """Add ``payments`` payments of ``amount`` in all (negative: a void) to their day's revenue.
+    """Add ``payments`` payments of ``amount`` in all (negative: a void) to their day's revenue,
+    in the shard of ``seed`` (the transaction's :attr:`UnitOfWork.shard_seed`).
 
     ``moment`` is the payment's stored (UTC, naive) time.
     """
@@ -154,7 +161,7 @@ def payment_statement(
         {
             "payment_date": moment.date(),
             "payment_method": method,
-            "shard": payment_shard(bill_id),
+            "shard": payment_shard(seed),
             "payments": payments,
             "amount": amount,
         },
@@ -163,7 +170,7 @@ def payment_statement(
 
 async def bill_changed(uow: UnitOfWork, before: Bill | None, after: Bill | None) -> None:
     """Move a bill's contribution to the totals, inside the caller's transaction."""
-    statements = bill_change_statements(before, after)
+    statements = bill_change_statements(before, after, seed=uow.shard_seed)
     if statements:
         await uow.execute_batch(statements)
 

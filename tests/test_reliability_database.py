@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -257,25 +258,36 @@ async def test_a_connection_killed_between_insert_and_commit_leaves_no_trace(
     bill = await make_bill(admin_db, customer, units="100", rate="2")
     root = await _root_pool(test_database)
     killed: dict[str, Any] = {}
+    real_batch = UnitOfWork.execute_batch
     real_commit = UnitOfWork.commit
 
-    async def commit_after_kill(self: UnitOfWork) -> None:
-        if not killed:
-            async with self.connection.cursor() as cur:
-                await cur.execute(
-                    "SELECT payment_id, receipt_number FROM payments WHERE idempotency_key = %s",
-                    ("kill-between-insert-and-commit",),
-                )
-                row = await cur.fetchone()  # our own uncommitted insert
-            killed.update(
-                connection_id=await _connection_id(self),
-                payment_id=int(row[0]),
-                receipt_number=str(row[1]),
+    # pay_bill sends its statements and the COMMIT in one round trip; here they are split
+    # so the connection can be killed after the server ran the INSERT and before the COMMIT.
+    async def batch_then_kill(
+        self: UnitOfWork,
+        statements: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        commit: bool = False,
+    ) -> int:
+        if not (commit and not killed):
+            return await real_batch(self, statements, commit=commit)
+        last_id = await real_batch(self, statements)
+        async with self.connection.cursor() as cur:
+            await cur.execute(
+                "SELECT payment_id, receipt_number FROM payments WHERE idempotency_key = %s",
+                ("kill-between-insert-and-commit",),
             )
-            await sql_execute(root, f"KILL {killed['connection_id']:d}")
+            row = await cur.fetchone()  # our own uncommitted insert
+        killed.update(
+            connection_id=await _connection_id(self),
+            payment_id=int(row[0]),
+            receipt_number=str(row[1]),
+        )
+        await sql_execute(root, f"KILL {killed['connection_id']:d}")
         await real_commit(self)
+        return last_id
 
-    monkeypatch.setattr(UnitOfWork, "commit", commit_after_kill)
+    monkeypatch.setattr(UnitOfWork, "execute_batch", batch_then_kill)
     try:
         result = await payments.pay_bill(
             customer_db,
@@ -401,16 +413,23 @@ async def test_a_payment_whose_commit_answer_was_lost_is_never_called_uncharged(
     proxy = TcpProxy(url.host, url.port)
     await proxy.start()
     db = await Database.connect(replace(url, port=proxy.port), maxsize=2)
-    real_commit = UnitOfWork.commit
+    real_batch = UnitOfWork.execute_batch
     lost: list[int] = []
 
-    async def commit_then_lose_the_answer(self: UnitOfWork) -> None:
-        await real_commit(self)
-        if not lost:
+    # pay_bill's last round trip carries its COMMIT (execute_batch(..., commit=True)).
+    async def commit_then_lose_the_answer(
+        self: UnitOfWork,
+        statements: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        commit: bool = False,
+    ) -> int:
+        last_id = await real_batch(self, statements, commit=commit)
+        if commit and not lost:
             lost.append(await proxy.cut())
             raise pymysql.err.OperationalError(2013, "Lost connection to server during query")
+        return last_id
 
-    monkeypatch.setattr(UnitOfWork, "commit", commit_then_lose_the_answer)
+    monkeypatch.setattr(UnitOfWork, "execute_batch", commit_then_lose_the_answer)
     pay = functools.partial(
         payments.pay_bill,
         db,
