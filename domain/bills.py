@@ -436,6 +436,7 @@ class _Import:
     admin_id: int | None
     keep_all: bool
     newest_before: int = 0  # bills after this id were issued since the import began
+    consecutive_ids: bool = False  # a chunk's bills get the ids first_id, first_id + 1, …
     count: int = 0
     total: Decimal = Decimal("0.00")
     linked: list[ImportedBill] = field(default_factory=list)
@@ -463,7 +464,10 @@ async def import_bill_file(
 
     async def work(uow: UnitOfWork) -> ImportResult:
         state = _Import(due_days, admin_id, keep_all)
-        state.newest_before = int(await uow.fetch_value("max_bill_id"))
+        start = await uow.fetch_one("import_start")
+        assert start is not None
+        state.newest_before = int(start["newest_bill_id"])
+        state.consecutive_ids = bool(start["consecutive_ids"])
         errors: list[tuple[int, str]] = []
         source = open_lines()
         try:
@@ -493,14 +497,16 @@ async def _import_chunk(
 ) -> None:
     """Check a chunk of lines against the database; if the file has no error yet, issue it.
 
-    The bills go in as one multi-row INSERT of checked, typed values; their audit entries and
-    report totals are then written by the server from the bills themselves, so a chunk costs
-    a handful of statements however many lines it has.
+    The bills go in as one multi-row INSERT of checked, typed values (a bill already issued
+    for a customer and month makes it fail on the unique key, and is then looked for to be
+    reported by line); their audit entries and report totals are then written by the server
+    from the bills themselves, so a chunk costs a handful of statements however many lines
+    it has.
     """
     if not chunk:
         return
     meters = sorted({line.meter_number for line in chunk})
-    found = await uow.fetch_all("customers_by_meters", {"meters": json.dumps(meters)})
+    found = await uow.fetch_all_in("customers_by_meters", "meters", meters)
     by_meter = {row["meter_number"]: row for row in found}
     good: list[tuple[BillLine, Row]] = []
     here: dict[tuple[int, date], int] = {}
@@ -521,21 +527,12 @@ async def _import_chunk(
             continue
         here[key] = line.line
         good.append((line, customer))
-    pairs = json.dumps(
-        [[int(customer["customer_id"]), line.billing_month.isoformat()] for line, customer in good]
-    )
-    for row in await uow.fetch_all("bills_for_customer_months", {"pairs": pairs}):
-        number = here[(int(row["customer_id"]), row["billing_month"])]
-        meter = next(line.meter_number for line in chunk if line.line == number)
-        if int(row["bill_id"]) > state.newest_before:  # issued by this import, earlier
-            problem = f"{meter} {row['billing_month']:%Y-%m} is on an earlier line."
-        else:
-            problem = f"{meter} already has a bill for {row['billing_month']:%Y-%m}."
-        errors.append((number, problem))
     if errors or not good:
-        return  # the file will be refused: keep checking, write nothing more
+        # The file will be refused: keep checking, write nothing more.
+        await _report_clashes(uow, good, here, errors, state)
+        return
     try:
-        await uow.execute_values(
+        first_id = await uow.insert_values(
             "insert_bills_values",
             [
                 (
@@ -550,46 +547,116 @@ async def _import_chunk(
             ],
         )
     except Exception as exc:
-        if error_code(exc) == 1062:  # issued by someone else since the check above
-            raise InvalidInput(
+        if error_code(exc) != 1062:
+            raise
+        # The statement is undone; the transaction goes on, to report every clash.
+        if not await _report_clashes(uow, good, here, errors, state):
+            raise InvalidInput(  # issued by someone else, committed after this import began
                 "Some of these bills were issued by someone else just now; nothing was "
                 "imported. Please send the file again."
             ) from exc
-        raise
-    await uow.execute_batch(
-        [
-            *report_totals.bills_imported_statements(pairs),
-            (
-                "audit_imported_bills",
-                {"pairs": pairs, "admin_id": state.admin_id, "now": db_time(now_utc())},
-            ),
-        ]
-    )
+        return
+    # Records are kept only of the bills someone needs: those to notify (or all, when asked).
+    wanted = [i for i, (_, c) in enumerate(good) if state.keep_all or c["telegram_user_id"]]
+    issued = await _account_for_bills(uow, good, wanted, first_id, state)
     state.count += len(good)
     state.total += sum((line.total_amount for line, _ in good), Decimal("0.00"))
-    # Records only of the bills someone needs: those to notify (or all, for small files).
-    wanted = good if state.keep_all else [g for g in good if g[1]["telegram_user_id"]]
-    if not wanted:
-        return
-    wanted_pairs = json.dumps(
-        [
-            [int(customer["customer_id"]), line.billing_month.isoformat()]
-            for line, customer in wanted
-        ]
-    )
-    rows = await uow.fetch_all("bills_for_customer_months", {"pairs": wanted_pairs})
-    issued = {(int(r["customer_id"]), r["billing_month"]): Bill.from_row(r) for r in rows}
-    for line, customer in wanted:
+    for bill, index in zip(issued, wanted, strict=True):
+        customer = good[index][1]
         item = ImportedBill(
-            issued[(int(customer["customer_id"]), line.billing_month)],
-            customer["meter_number"],
-            customer["full_name"],
-            customer["telegram_user_id"],
+            bill, customer["meter_number"], customer["full_name"], customer["telegram_user_id"]
         )
         if state.keep_all:
             state.bills.append(item)
         if item.telegram_user_id is not None:
             state.linked.append(item)
+
+
+def _pairs(good: list[tuple[BillLine, Row]]) -> str:
+    """The JSON array of ``[customer_id, "YYYY-MM-01"]`` of the bills of ``good``."""
+    return json.dumps(
+        [[int(customer["customer_id"]), line.billing_month.isoformat()] for line, customer in good]
+    )
+
+
+async def _report_clashes(
+    uow: UnitOfWork,
+    good: list[tuple[BillLine, Row]],
+    here: dict[tuple[int, date], int],
+    errors: list[tuple[int, str]],
+    state: _Import,
+) -> int:
+    """Add an error for each line of ``good`` whose customer already has a bill for that month
+    (issued before the import, or by an earlier line of it); return how many there were."""
+    if not good:
+        return 0
+    meter_of_line = {line.line: line.meter_number for line, _ in good}
+    clashes = await uow.fetch_all("bills_for_customer_months", {"pairs": _pairs(good)})
+    for row in clashes:
+        number = here[(int(row["customer_id"]), row["billing_month"])]
+        meter = meter_of_line[number]
+        if int(row["bill_id"]) > state.newest_before:  # issued by this import, earlier
+            problem = f"{meter} {row['billing_month']:%Y-%m} is on an earlier line."
+        else:
+            problem = f"{meter} already has a bill for {row['billing_month']:%Y-%m}."
+        errors.append((number, problem))
+    return len(clashes)
+
+
+# The largest bill id (BIGINT UNSIGNED): "every bill from the first one on".
+_LAST_POSSIBLE_ID = 2**64 - 1
+
+
+async def _account_for_bills(
+    uow: UnitOfWork,
+    good: list[tuple[BillLine, Row]],
+    wanted: list[int],
+    first_id: int,
+    state: _Import,
+) -> list[Bill]:
+    """Audit entries and report totals for a chunk's bills just written, whose first id is
+    ``first_id``; returns the ``wanted`` ones (indexes into ``good``) as stored.
+
+    Where a multi-row INSERT gets consecutive ids (MariaDB's default) the chunk's bills are
+    exactly the ids ``first_id`` onwards in the order of ``good``, and the records are built
+    here. Where other writers' ids may interleave (auto-increment lock mode 2, MySQL 8's
+    default) they are picked out of the ids from ``first_id`` on by customer and month.
+    """
+    if state.consecutive_ids:
+        last_id, pairs = first_id + len(good) - 1, None
+    else:
+        last_id, pairs = _LAST_POSSIBLE_ID, _pairs(good)
+    which = {"first_id": first_id, "last_id": last_id, "pairs": pairs}
+    audited = await uow.execute(
+        "audit_imported_bills",
+        {**which, "admin_id": state.admin_id, "now": db_time(now_utc())},
+    )
+    if audited != len(good):  # not the chunk's bills alone: undo everything
+        raise RuntimeError(f"{audited} bills from id {first_id} on, not the {len(good)} issued")
+    await uow.execute_batch(
+        report_totals.bills_imported_statements(first_id, last_id, pairs, seed=uow.shard_seed)
+    )
+    if not wanted:
+        return []
+    if not state.consecutive_ids:
+        mine = [good[index] for index in wanted]
+        rows = await uow.fetch_all("bills_for_customer_months", {"pairs": _pairs(mine)})
+        found = {(int(r["customer_id"]), r["billing_month"]): Bill.from_row(r) for r in rows}
+        return [found[(int(c["customer_id"]), line.billing_month)] for line, c in mine]
+    return [
+        Bill(
+            bill_id=first_id + index,
+            customer_id=int(good[index][1]["customer_id"]),
+            billing_month=good[index][0].billing_month,
+            units_used=good[index][0].units_used,
+            rate_per_unit=good[index][0].rate_per_unit,
+            total_amount=good[index][0].total_amount,
+            amount_paid=Decimal("0.00"),
+            payment_status=PaymentStatus.UNPAID,
+            due_date=default_due_date(good[index][0].billing_month, state.due_days),
+        )
+        for index in wanted
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -368,13 +368,25 @@ class UnitOfWork:
         self._no_transaction = end_read  # after the ROLLBACK no transaction is open
         return results
 
-    async def execute_values(
+    async def insert_values(
         self, name: str, rows: Sequence[Sequence[int | Decimal | date]]
     ) -> int:
-        """Run a named ``INSERT … VALUES`` followed by ``rows`` (see :func:`values_list`)."""
+        """Run a named ``INSERT … VALUES`` followed by ``rows`` (see :func:`values_list`);
+        return LAST_INSERT_ID(), the first row's id."""
         async with self.connection.cursor() as cur:
             # No parameters: the statement is sent as it is, not %-formatted.
-            return int(await cur.execute(query(name) + "\n" + values_list(rows)))
+            await cur.execute(query(name) + "\n" + values_list(rows))
+            return int(cur.lastrowid or 0)
+
+    async def fetch_all_in(self, name: str, key: str, values: Sequence[Any]) -> list[Row]:
+        """A named SELECT with ``IN (:key)``, given one escaped parameter per value."""
+        names = [f"{key}_{index}" for index in range(len(values))]
+        sql = query(name).replace(
+            f"%({key})s", ", ".join(f"%({n})s" for n in names) if names else "NULL"
+        )
+        async with self.connection.cursor(aiomysql.DictCursor) as cur:
+            await cur.execute(sql, dict(zip(names, values, strict=True)))
+            return list(await cur.fetchall())
 
     async def execute_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
         async with self.connection.cursor() as cur:

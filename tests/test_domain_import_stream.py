@@ -9,13 +9,17 @@ as it is imported, and opened again when the transaction is retried.
 from __future__ import annotations
 
 import io
+import json
+from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from domain import bills, report_totals
-from domain.db import Database
+from domain.db import Database, UnitOfWork
 from domain.errors import ImportRejected
+from domain.models import Bill
 
 RATE = Decimal("68.50")
 HEADER = "meter_number,billing_month,units_used,rate_per_unit\n"
@@ -41,11 +45,29 @@ async def _count(db: Database, sql: str) -> int:
         return int(row[0])
 
 
+@pytest.fixture(params=["consecutive ids", "ids found by customer and month"])
+def id_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways an import finds the bills it has just written: by their consecutive ids
+    (MariaDB's default auto-increment lock mode) or by customer and month (the way taken
+    where ids may interleave, as on MySQL 8)."""
+    if request.param != "consecutive ids":
+        real = bills._account_for_bills
+
+        async def interleaving(
+            uow: UnitOfWork, good: Any, wanted: list[int], first_id: int, state: Any
+        ) -> list[Bill]:
+            return await real(uow, good, wanted, first_id, replace(state, consecutive_ids=False))
+
+        monkeypatch.setattr(bills, "_account_for_bills", interleaving)
+    return str(request.param)
+
+
 async def test_a_file_of_many_chunks_is_issued_whole_with_audit_entries_and_totals(
-    admin_db: Database, monkeypatch: pytest.MonkeyPatch
+    admin_db: Database, monkeypatch: pytest.MonkeyPatch, id_path: str
 ) -> None:
-    """95 lines in chunks of 10: 95 bills, 95 audit entries, totals equal to a recount, and
-    the linked customers' bills handed back for their notices."""
+    """95 lines in chunks of 10: 95 bills, 95 audit entries holding each bill as written,
+    totals equal to a recount, and the linked customers' bills handed back for their notices
+    exactly as they are stored."""
     monkeypatch.setattr(bills, "IMPORT_CHUNK", 10)
     await _customers(admin_db, 95)
     text = HEADER + "".join(f"CHK-{i:04d},2026-10,{i + 1}.50,\n" for i in range(95))
@@ -70,10 +92,26 @@ async def test_a_file_of_many_chunks_is_issued_whole_with_audit_entries_and_tota
         await _count(admin_db, "SELECT COUNT(*) FROM audit_log WHERE action = 'bill.import'") == 95
     )
     assert await report_totals.differences(admin_db) == []
+    for item in result.linked:
+        assert await bills.get(admin_db, item.bill.bill_id) == item.bill
+    async with admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.execute(
+            "SELECT a.entity_id, a.bill_id, a.customer_id, a.after_data, b.customer_id, "
+            "b.total_amount, b.due_date FROM audit_log a JOIN bills b ON b.bill_id = a.bill_id "
+            "WHERE a.action = 'bill.import'"
+        )
+        entries = await cur.fetchall()
+    assert len(entries) == 95
+    for entity_id, bill_id, customer_id, after, bill_customer, total, due in entries:
+        data = json.loads(after)
+        assert (entity_id, customer_id) == (str(bill_id), bill_customer)
+        assert data["bill_id"] == bill_id and data["customer_id"] == bill_customer
+        assert Decimal(data["total_amount"]) == total and data["due_date"] == due.isoformat()
+        assert data["payment_status"] == "unpaid" and Decimal(data["amount_paid"]) == 0
 
 
 async def test_a_repeat_or_a_clash_in_a_later_chunk_refuses_the_whole_file(
-    admin_db: Database, monkeypatch: pytest.MonkeyPatch
+    admin_db: Database, monkeypatch: pytest.MonkeyPatch, id_path: str
 ) -> None:
     """Line 2 is repeated on line 25 (another chunk) and line 30 clashes with a bill already
     issued: both are reported by line, and none of the file's bills is kept."""

@@ -1,10 +1,9 @@
 -- name: customers_by_meters
--- The customers whose meter numbers are in the JSON array :meters (looked up at once).
+-- The customers whose meter numbers are in :meters (UnitOfWork.fetch_all_in: one escaped
+-- value each; the unique meter index is looked up once per value).
 SELECT c.customer_id, c.meter_number, c.full_name, c.telegram_user_id
-FROM JSON_TABLE(:meters, '$[*]' COLUMNS (
-         meter_number VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci PATH '$'
-     )) m
-JOIN customers c ON c.meter_number = m.meter_number
+FROM customers c
+WHERE c.meter_number IN (:meters)
 
 -- name: bills_for_customer_months
 -- Bills for the JSON array :pairs of [customer_id, "YYYY-MM-01"] (clashes, and new ids).
@@ -29,12 +28,19 @@ VALUES (:customer_id, :billing_month, :units_used, :rate_per_unit, :total_amount
 INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount, due_date)
 VALUES
 
--- name: max_bill_id
--- The newest bill's id (bills after it were issued later).
-SELECT COALESCE(MAX(bill_id), 0) FROM bills
+-- name: import_start
+-- The newest bill's id (bills after it were issued later), and whether a multi-row INSERT
+-- gets consecutive ids (auto-increment lock mode 0 or 1, step 1): then a chunk's bills are
+-- the id range from its first id on, in the order of its VALUES.
+SELECT COALESCE(MAX(bill_id), 0) AS newest_bill_id,
+       (@@innodb_autoinc_lock_mode IN (0, 1) AND @@auto_increment_increment = 1)
+           AS consecutive_ids
+FROM bills
 
 -- name: audit_imported_bills
--- An audit entry for each bill of :pairs, written by the server (as audit.record would).
+-- An audit entry for each bill just imported, written by the server (as audit.record would):
+-- the bills :first_id to :last_id, and when :pairs is not NULL only those of its
+-- [customer_id, "YYYY-MM-01"] (where other writers' ids may fall in the range).
 INSERT INTO audit_log (admin_id, action, entity_type, entity_id, customer_id, bill_id,
                        before_data, after_data, created_at)
 SELECT :admin_id, 'bill.import', 'bill', b.bill_id, b.customer_id, b.bill_id, NULL,
@@ -46,8 +52,11 @@ SELECT :admin_id, 'bill.import', 'bill', b.bill_id, b.customer_id, b.bill_id, NU
                    'total_amount', CAST(b.total_amount AS CHAR),
                    'units_used', CAST(b.units_used AS CHAR)),
        :now
-FROM JSON_TABLE(:pairs, '$[*]' COLUMNS (
-         customer_id BIGINT UNSIGNED PATH '$[0]',
-         billing_month DATE PATH '$[1]'
-     )) k
-JOIN bills b ON b.customer_id = k.customer_id AND b.billing_month = k.billing_month
+FROM bills b
+WHERE b.bill_id BETWEEN :first_id AND :last_id
+  AND (:pairs IS NULL OR (b.customer_id, b.billing_month) IN (
+      SELECT k.customer_id, k.billing_month
+      FROM JSON_TABLE(:pairs, '$[*]' COLUMNS (
+               customer_id BIGINT UNSIGNED PATH '$[0]',
+               billing_month DATE PATH '$[1]'
+           )) k))
