@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import calendar
+import contextlib
 import csv
+import functools
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import islice
 
 from domain import audit, report_totals, validation
 from domain.db import Database, Row, UnitOfWork, error_code
@@ -470,15 +474,12 @@ async def import_bill_file(
         state.consecutive_ids = bool(start["consecutive_ids"])
         errors: list[tuple[int, str]] = []
         source = open_lines()
+        chunks = _looked_up_chunks(db, uow, _bill_lines(source, default_rate, errors))
         try:
-            chunk: list[BillLine] = []
-            for line in _bill_lines(source, default_rate, errors):
-                chunk.append(line)
-                if len(chunk) == IMPORT_CHUNK:
-                    await _import_chunk(uow, chunk, errors, state)
-                    chunk = []
-            await _import_chunk(uow, chunk, errors, state)
+            async for chunk, customers in chunks:
+                await _import_chunk(uow, chunk, customers, errors, state)
         finally:
+            await chunks.aclose()
             close = getattr(source, "close", None)
             if close is not None:
                 close()
@@ -492,8 +493,51 @@ async def import_bill_file(
     return await db.transaction(work)
 
 
+async def _looked_up_chunks(
+    db: Database, uow: UnitOfWork, lines: Iterator[BillLine]
+) -> AsyncGenerator[tuple[list[BillLine], dict[str, Row]], None]:
+    """The lines :data:`IMPORT_CHUNK` at a time, each chunk with its customers by meter.
+
+    The next chunk is read, checked and its meters looked up (on another connection of the
+    pool: customers are only read) while the caller writes the one before, so the server's
+    writing and this process's reading overlap. A pool of one connection cannot: there the
+    chunks are looked up in turn on the import's own connection.
+    """
+
+    async def customers(chunk: list[BillLine], on: UnitOfWork) -> dict[str, Row]:
+        meters = sorted({line.meter_number for line in chunk})
+        found = await on.fetch_all_in("customers_by_meters", "meters", meters)
+        return {row["meter_number"]: row for row in found}
+
+    if db.max_connections < 2:
+        while chunk := list(islice(lines, IMPORT_CHUNK)):
+            yield chunk, await customers(chunk, uow)
+        return
+
+    async def prepare() -> tuple[list[BillLine], dict[str, Row]] | None:
+        chunk = list(islice(lines, IMPORT_CHUNK))
+        if not chunk:
+            return None
+        return chunk, await db.read(functools.partial(customers, chunk))
+
+    ahead = asyncio.create_task(prepare())
+    try:
+        while (ready := await ahead) is not None:
+            ahead = asyncio.create_task(prepare())  # runs while the caller writes `ready`
+            yield ready
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ahead
+
+
 async def _import_chunk(
-    uow: UnitOfWork, chunk: list[BillLine], errors: list[tuple[int, str]], state: _Import
+    uow: UnitOfWork,
+    chunk: list[BillLine],
+    by_meter: dict[str, Row],
+    errors: list[tuple[int, str]],
+    state: _Import,
 ) -> None:
     """Check a chunk of lines against the database; if the file has no error yet, issue it.
 
@@ -503,11 +547,6 @@ async def _import_chunk(
     from the bills themselves, so a chunk costs a handful of statements however many lines
     it has.
     """
-    if not chunk:
-        return
-    meters = sorted({line.meter_number for line in chunk})
-    found = await uow.fetch_all_in("customers_by_meters", "meters", meters)
-    by_meter = {row["meter_number"]: row for row in found}
     good: list[tuple[BillLine, Row]] = []
     here: dict[tuple[int, date], int] = {}
     for line in chunk:

@@ -200,6 +200,10 @@ class Database:
     def closed(self) -> bool:
         return bool(self._pool.closed)
 
+    @property
+    def max_connections(self) -> int:
+        return int(self._pool.maxsize)
+
     async def close(self) -> None:
         if not self._pool.closed:
             self._pool.close()

@@ -146,3 +146,22 @@ def test_a_values_list_holds_typed_values_only() -> None:
     for bad in ("1); DROP TABLE bills; --", True, 1.5, Decimal("NaN"), datetime(2026, 1, 1)):
         with pytest.raises(TypeError):
             values_list([(bad,)])  # type: ignore[list-item]
+
+
+@pytest.mark.timeout(30)
+async def test_a_pool_of_one_connection_imports_without_looking_ahead(
+    admin_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next chunk is normally looked up on a second connection while the last one is
+    written; with only one connection in the pool the import still completes (in turn)."""
+    monkeypatch.setattr(bills, "IMPORT_CHUNK", 10)
+    await _customers(admin_db, 25)
+    text = HEADER + "".join(f"CHK-{i:04d},2026-10,{i + 1},\n" for i in range(25))
+    single = await Database.connect(admin_db.url, maxsize=1)
+    try:
+        result = await bills.import_bill_file(single, lambda: io.StringIO(text), default_rate=RATE)
+    finally:
+        await single.close()
+    assert result.count == 25
+    assert await _count(admin_db, "SELECT COUNT(*) FROM bills") == 25
+    assert await report_totals.differences(admin_db) == []
