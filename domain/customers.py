@@ -418,18 +418,31 @@ class Dashboard:
 
 async def dashboard(db: Database, customer_id: int) -> Dashboard:
     """Name, meter, balance due, last bill, last payment and next due date."""
-    ids = {"customer_id": customer_id}
+    board = await _dashboard(db, {"customer_id": customer_id, "telegram_user_id": None})
+    if board is None:
+        raise CustomerNotFound()
+    return board
+
+
+async def linked_dashboard(db: Database, telegram_user_id: int) -> Dashboard | None:
+    """The dashboard of the customer linked to this Telegram account; None if none is.
+
+    One round trip in all: the customer is found by the statements themselves."""
+    return await _dashboard(db, {"customer_id": None, "telegram_user_id": telegram_user_id})
+
+
+async def _dashboard(db: Database, who: dict[str, int | None]) -> Dashboard | None:
     # One round trip: the four reads, and the end of the read transaction.
     customer, summary, bill, payment = await db.read_batch(
         [
-            ("get_customer", ids),
-            ("get_dashboard", ids),
-            ("last_customer_bill", ids),
-            ("last_customer_payment", ids),
+            ("get_dashboard_customer", who),
+            ("get_dashboard", who),
+            ("last_customer_bill", who),
+            ("last_customer_payment", who),
         ]
     )
     if not customer:
-        raise CustomerNotFound()
+        return None
     return Dashboard(
         customer=Customer.from_row(customer[0]),
         balance_due=Decimal(summary[0]["balance_due"]),

@@ -140,9 +140,14 @@ async def current_customer(update: Update, context: BillingContext) -> Customer 
         await customers_domain.find_by_telegram(context.customer_db, user.id) if user else None
     )
     if customer is None:
-        await answer_query(update)
-        await reply(update, NOT_LINKED)
+        await not_linked(update)
     return customer
+
+
+async def not_linked(update: Update) -> None:
+    """Tell someone whose Telegram account is linked to no customer how to link it."""
+    await answer_query(update)
+    await reply(update, NOT_LINKED)
 
 
 async def current_admin(

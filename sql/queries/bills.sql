@@ -47,10 +47,13 @@ WHERE customer_id = :customer_id
   AND (:include_paid OR payment_status IN ('unpaid', 'partial'))
 
 -- name: last_customer_bill
--- A customer's newest bill.
+-- A customer's newest bill (the customer as in customers.sql's get_dashboard_customer).
 SELECT bill_id, customer_id, billing_month, units_used, rate_per_unit, total_amount,
        amount_paid, payment_status, due_date
-FROM bills WHERE customer_id = :customer_id
+FROM bills
+WHERE customer_id = COALESCE(:customer_id,
+                             (SELECT customer_id FROM customers
+                              WHERE telegram_user_id = :telegram_user_id))
 ORDER BY billing_month DESC LIMIT 1
 
 -- name: list_bills

@@ -79,10 +79,26 @@ FROM activation_codes WHERE code_hash = :code_hash FOR UPDATE
 -- Spend an activation code.
 UPDATE activation_codes SET used_at = :now WHERE code_hash = :code_hash
 
+-- The dashboard's four reads (customers.dashboard) take the customer by :customer_id, or,
+-- when that is NULL, the one linked to :telegram_user_id (found once, by its unique index),
+-- so a customer's own /dashboard needs no look-up of its own first.
+
+-- name: get_dashboard_customer
+-- The customer of a dashboard.
+SELECT customer_id, meter_number, full_name, address, phone_number, email, password_hash,
+       telegram_user_id, created_at
+FROM customers
+WHERE customer_id = COALESCE(:customer_id,
+                             (SELECT customer_id FROM customers
+                              WHERE telegram_user_id = :telegram_user_id))
+
 -- name: get_dashboard
 -- A customer's balance due, bill count and next due date in one pass.
 SELECT COALESCE(SUM(total_amount - amount_paid), 0) AS balance_due,
        MIN(due_date) AS next_due_date,
        COUNT(*) AS open_bills
 FROM bills
-WHERE customer_id = :customer_id AND payment_status IN ('unpaid', 'partial')
+WHERE customer_id = COALESCE(:customer_id,
+                             (SELECT customer_id FROM customers
+                              WHERE telegram_user_id = :telegram_user_id))
+  AND payment_status IN ('unpaid', 'partial')
