@@ -3,9 +3,10 @@
 -- read a few hundred summary rows instead of scanning 1.2M bills and 1M payments.
 --
 -- Each row of bill_totals is split over 64 shards and each row of payment_totals over 16
--- (shard = bill_id MOD 64 / MOD 16; domain/report_totals.py BILL_SHARDS, PAYMENT_SHARDS):
--- concurrent payments on different bills then update different rows instead of queueing on
--- one hot row until each other's COMMIT. A report adds the shards up.
+-- (domain/report_totals.py BILL_SHARDS, PAYMENT_SHARDS): a transaction adds to the shard of
+-- its database connection, so concurrent payments update different rows instead of queueing
+-- on one hot row until each other's COMMIT. A report adds the shards up; the backfill below
+-- and a recount spread the rows by bill id.
 -- tests/test_domain_report_totals.py proves the totals always equal a recount.
 
 -- Per billing month and due date: the trend report (units, billed, collected) and the
