@@ -16,7 +16,7 @@ from decimal import Decimal
 from itertools import islice
 
 from domain import audit, report_totals, validation
-from domain.db import Database, Row, UnitOfWork, error_code
+from domain.db import Database, Row, UnitOfWork, ValuesList, error_code, values_list
 from domain.errors import (
     BillNotFound,
     CustomerNotFound,
@@ -34,6 +34,7 @@ MAX_UNITS = Decimal("9999999.99")
 MAX_RATE = Decimal("99999.9999")
 
 
+@functools.lru_cache(maxsize=64)
 def default_due_date(billing_month: date, due_days: int) -> date:
     """A bill for a month falls due ``due_days`` after the month's last day."""
     days_in_month = calendar.monthrange(billing_month.year, billing_month.month)[1]
@@ -474,10 +475,10 @@ async def import_bill_file(
         state.consecutive_ids = bool(start["consecutive_ids"])
         errors: list[tuple[int, str]] = []
         source = open_lines()
-        chunks = _looked_up_chunks(db, uow, _bill_lines(source, default_rate, errors))
+        chunks = _prepared_chunks(db, uow, _bill_lines(source, default_rate, errors), due_days)
         try:
-            async for chunk, customers in chunks:
-                await _import_chunk(uow, chunk, customers, errors, state)
+            async for chunk in chunks:
+                await _import_chunk(uow, chunk, errors, state)
         finally:
             await chunks.aclose()
             close = getattr(source, "close", None)
@@ -493,37 +494,45 @@ async def import_bill_file(
     return await db.transaction(work)
 
 
-async def _looked_up_chunks(
-    db: Database, uow: UnitOfWork, lines: Iterator[BillLine]
-) -> AsyncGenerator[tuple[list[BillLine], dict[str, Row]], None]:
-    """The lines :data:`IMPORT_CHUNK` at a time, each chunk with its customers by meter.
+@dataclass
+class _Chunk:
+    """A chunk of good lines, checked as far as it can be on its own, ready to be written."""
 
-    The next chunk is read, checked and its meters looked up (on another connection of the
-    pool: customers are only read) while the caller writes the one before, so the server's
-    writing and this process's reading overlap. A pool of one connection cannot: there the
-    chunks are looked up in turn on the import's own connection.
+    good: list[tuple[BillLine, Row]]  # each line with its customer
+    here: dict[tuple[int, date], int]  # (customer id, month) → the line that bills it
+    problems: list[tuple[int, str]]  # unknown meters, repeats within the chunk
+    values: ValuesList  # the good lines' bills, for the INSERT
+
+
+async def _prepared_chunks(
+    db: Database, uow: UnitOfWork, lines: Iterator[BillLine], due_days: int
+) -> AsyncGenerator[_Chunk, None]:
+    """The lines :data:`IMPORT_CHUNK` at a time, each chunk looked up and made ready.
+
+    The next chunk is read, checked, its meters looked up (on another connection of the pool:
+    customers are only read) and its INSERT written out while the caller writes the one
+    before, so the server's writing and this process's reading overlap. A pool of one
+    connection cannot: there the chunks are prepared in turn on the import's own connection.
     """
 
-    async def customers(chunk: list[BillLine], on: UnitOfWork) -> dict[str, Row]:
+    async def prepare(chunk: list[BillLine], on: UnitOfWork) -> _Chunk:
         meters = sorted({line.meter_number for line in chunk})
         found = await on.fetch_all_in("customers_by_meters", "meters", meters)
-        return {row["meter_number"]: row for row in found}
+        return _sorted_chunk(chunk, {row["meter_number"]: row for row in found}, due_days)
 
     if db.max_connections < 2:
         while chunk := list(islice(lines, IMPORT_CHUNK)):
-            yield chunk, await customers(chunk, uow)
+            yield await prepare(chunk, uow)
         return
 
-    async def prepare() -> tuple[list[BillLine], dict[str, Row]] | None:
+    async def prepare_next() -> _Chunk | None:
         chunk = list(islice(lines, IMPORT_CHUNK))
-        if not chunk:
-            return None
-        return chunk, await db.read(functools.partial(customers, chunk))
+        return await db.read(functools.partial(prepare, chunk)) if chunk else None
 
-    ahead = asyncio.create_task(prepare())
+    ahead = asyncio.create_task(prepare_next())
     try:
         while (ready := await ahead) is not None:
-            ahead = asyncio.create_task(prepare())  # runs while the caller writes `ready`
+            ahead = asyncio.create_task(prepare_next())  # runs while the caller writes `ready`
             yield ready
     finally:
         if not ahead.done():
@@ -532,31 +541,18 @@ async def _looked_up_chunks(
             await ahead
 
 
-async def _import_chunk(
-    uow: UnitOfWork,
-    chunk: list[BillLine],
-    by_meter: dict[str, Row],
-    errors: list[tuple[int, str]],
-    state: _Import,
-) -> None:
-    """Check a chunk of lines against the database; if the file has no error yet, issue it.
-
-    The bills go in as one multi-row INSERT of checked, typed values (a bill already issued
-    for a customer and month makes it fail on the unique key, and is then looked for to be
-    reported by line); their audit entries and report totals are then written by the server
-    from the bills themselves, so a chunk costs a handful of statements however many lines
-    it has.
-    """
+def _sorted_chunk(chunk: list[BillLine], by_meter: dict[str, Row], due_days: int) -> _Chunk:
     good: list[tuple[BillLine, Row]] = []
     here: dict[tuple[int, date], int] = {}
+    problems: list[tuple[int, str]] = []
     for line in chunk:
         customer = by_meter.get(line.meter_number)
         if customer is None:
-            errors.append((line.line, f"No customer has meter number {line.meter_number}."))
+            problems.append((line.line, f"No customer has meter number {line.meter_number}."))
             continue
         key = (int(customer["customer_id"]), line.billing_month)
         if key in here:
-            errors.append(
+            problems.append(
                 (
                     line.line,
                     f"{line.meter_number} {line.billing_month:%Y-%m} is already on "
@@ -566,25 +562,39 @@ async def _import_chunk(
             continue
         here[key] = line.line
         good.append((line, customer))
+    values = values_list(
+        (
+            int(customer["customer_id"]),
+            line.billing_month,
+            line.units_used,
+            line.rate_per_unit,
+            line.total_amount,
+            default_due_date(line.billing_month, due_days),
+        )
+        for line, customer in good
+    )
+    return _Chunk(good, here, problems, values)
+
+
+async def _import_chunk(
+    uow: UnitOfWork, chunk: _Chunk, errors: list[tuple[int, str]], state: _Import
+) -> None:
+    """Check a chunk against the database; if the file has no error yet, issue it.
+
+    The bills go in as one multi-row INSERT of checked, typed values (a bill already issued
+    for a customer and month makes it fail on the unique key, and is then looked for to be
+    reported by line); their audit entries and report totals are then written by the server
+    from the bills themselves, so a chunk costs a handful of statements however many lines
+    it has.
+    """
+    good, here = chunk.good, chunk.here
+    errors.extend(chunk.problems)
     if errors or not good:
         # The file will be refused: keep checking, write nothing more.
         await _report_clashes(uow, good, here, errors, state)
         return
     try:
-        first_id = await uow.insert_values(
-            "insert_bills_values",
-            [
-                (
-                    int(customer["customer_id"]),
-                    line.billing_month,
-                    line.units_used,
-                    line.rate_per_unit,
-                    line.total_amount,
-                    default_due_date(line.billing_month, state.due_days),
-                )
-                for line, customer in good
-            ],
-        )
+        first_id = await uow.insert_values("insert_bills_values", chunk.values)
     except Exception as exc:
         if error_code(exc) != 1062:
             raise

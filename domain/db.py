@@ -141,7 +141,11 @@ def _batch_sql(names: tuple[str, ...]) -> str:
     return ";\n".join(renamed(index, query(name)) for index, name in enumerate(names))
 
 
-def values_list(rows: Iterable[Sequence[int | Decimal | date]]) -> str:
+class ValuesList(str):
+    """The text of a VALUES list made by :func:`values_list` (typed values only)."""
+
+
+def values_list(rows: Iterable[Sequence[int | Decimal | date]]) -> ValuesList:
     """``(1,'2026-09-01',100.00),(…)`` for a multi-row INSERT of typed values.
 
     Only integers, finite Decimals and dates are accepted — nothing anyone typed — so there
@@ -160,7 +164,7 @@ def values_list(rows: Iterable[Sequence[int | Decimal | date]]) -> str:
             return f"'{value.isoformat()}'"
         raise TypeError(f"values_list cannot write {type(value).__name__} {value!r}")
 
-    return ",".join("(" + ",".join(map(literal, row)) + ")" for row in rows)
+    return ValuesList(",".join("(" + ",".join(map(literal, row)) + ")" for row in rows))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,14 +376,14 @@ class UnitOfWork:
         self._no_transaction = end_read  # after the ROLLBACK no transaction is open
         return results
 
-    async def insert_values(
-        self, name: str, rows: Sequence[Sequence[int | Decimal | date]]
-    ) -> int:
-        """Run a named ``INSERT … VALUES`` followed by ``rows`` (see :func:`values_list`);
-        return LAST_INSERT_ID(), the first row's id."""
+    async def insert_values(self, name: str, values: ValuesList) -> int:
+        """Run a named ``INSERT … VALUES`` followed by ``values`` (made by
+        :func:`values_list`); return LAST_INSERT_ID(), the first row's id."""
+        if not isinstance(values, ValuesList):
+            raise TypeError("insert_values takes a values_list() only")
         async with self.connection.cursor() as cur:
             # No parameters: the statement is sent as it is, not %-formatted.
-            await cur.execute(query(name) + "\n" + values_list(rows))
+            await cur.execute(query(name) + "\n" + values)
             return int(cur.lastrowid or 0)
 
     async def fetch_all_in(self, name: str, key: str, values: Sequence[Any]) -> list[Row]:

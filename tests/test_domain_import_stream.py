@@ -165,3 +165,12 @@ async def test_a_pool_of_one_connection_imports_without_looking_ahead(
     assert result.count == 25
     assert await _count(admin_db, "SELECT COUNT(*) FROM bills") == 25
     assert await report_totals.differences(admin_db) == []
+
+
+async def test_a_multi_row_insert_takes_only_a_values_list(admin_db: Database) -> None:
+    """The unescaped INSERT text can only come from values_list(): plain text is refused
+    before anything is sent."""
+    async with admin_db.unit_of_work() as uow:
+        with pytest.raises(TypeError):
+            await uow.insert_values("insert_bills_values", "(1); DROP TABLE bills; --")  # type: ignore[arg-type]
+    assert await _count(admin_db, "SELECT COUNT(*) FROM bills") == 0
