@@ -50,6 +50,8 @@ def explain(ctx: Context, customer_id: int) -> list[str]:
                 lines.append(f"  EXPLAIN {name}:")
                 for row in cur.fetchall():
                     shown = dict(zip(columns, row, strict=True))
+                    if shown["table"] is None:
+                        continue  # the subquery by Telegram user, not run when given an id
                     lines.append(
                         f"    {shown['table']}: type={shown['type']} key={shown['key']} "
                         f"rows={shown['rows']} {shown['Extra'] or ''}".rstrip()
