@@ -518,7 +518,7 @@ async def _prepared_chunks(
     async def prepare(chunk: list[BillLine], on: UnitOfWork) -> _Chunk:
         meters = sorted({line.meter_number for line in chunk})
         found = await on.fetch_all_in("customers_by_meters", "meters", meters)
-        return _sorted_chunk(chunk, {row["meter_number"]: row for row in found}, due_days)
+        return _checked_chunk(chunk, {row["meter_number"]: row for row in found}, due_days)
 
     if db.max_connections < 2:
         while chunk := list(islice(lines, IMPORT_CHUNK)):
@@ -541,7 +541,9 @@ async def _prepared_chunks(
             await ahead
 
 
-def _sorted_chunk(chunk: list[BillLine], by_meter: dict[str, Row], due_days: int) -> _Chunk:
+def _checked_chunk(chunk: list[BillLine], by_meter: dict[str, Row], due_days: int) -> _Chunk:
+    """Sort a chunk's lines into those with a known meter, billed once in the chunk, and the
+    rest (problems), and write out the INSERT of the good ones."""
     good: list[tuple[BillLine, Row]] = []
     here: dict[tuple[int, date], int] = {}
     problems: list[tuple[int, str]] = []

@@ -229,11 +229,9 @@ class Database:
                 async with self.unit_of_work() as uow:
                     return await work(uow)
             except pymysql.err.MySQLError as exc:
-                code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+                code = error_code(exc)
                 retryable = code in RETRYABLE_TRANSACTION_ERRORS
-                lost = code in CONNECTION_LOST_ERRORS or isinstance(
-                    exc, pymysql.err.InterfaceError
-                )
+                lost = connection_lost(exc)
                 if not (retryable or lost) or attempt == attempts:
                     if lost:
                         raise DatabaseUnavailable() from exc
@@ -425,12 +423,12 @@ def error_code(exc: BaseException) -> int | None:
     return None
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """True when a PyMySQL error means the connection is gone (the answer may be lost)."""
+    return error_code(exc) in CONNECTION_LOST_ERRORS or isinstance(exc, pymysql.err.InterfaceError)
+
+
 def refused_by_server(exc: BaseException) -> bool:
     """True when the server answered a statement with this error (so it ran no further
     statement of that round trip), False when the answer may have been lost on the way."""
-    code = error_code(exc)
-    return (
-        code is not None
-        and code not in CONNECTION_LOST_ERRORS
-        and not isinstance(exc, pymysql.err.InterfaceError)
-    )
+    return error_code(exc) is not None and not connection_lost(exc)

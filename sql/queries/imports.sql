@@ -15,13 +15,6 @@ FROM JSON_TABLE(:pairs, '$[*]' COLUMNS (
      )) k
 JOIN bills b ON b.customer_id = k.customer_id AND b.billing_month = k.billing_month
 
--- name: insert_bills_batch
--- Issue many bills in one statement (every value a parameter, so executemany batches it).
-INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount,
-                   amount_paid, payment_status, due_date)
-VALUES (:customer_id, :billing_month, :units_used, :rate_per_unit, :total_amount,
-        :amount_paid, :payment_status, :due_date)
-
 -- name: insert_bills_values
 -- Issue many bills in one statement: followed by a VALUES list of typed values only
 -- (db.values_list: customer id, month, units, rate, total, due date); unpaid, nothing paid.
