@@ -2,13 +2,13 @@
 
 The import (``domain.bills.import_bill_file``, what /importbills runs on the downloaded
 file) checks every line, looks every meter up, refuses repeats and clashes, issues the bills,
-writes an audit entry per bill and moves the report totals, in one transaction. It runs in
-its own process so its peak memory is its own; a file a tenth the size shows that memory
-does not grow with the file (it is read in chunks). The reference is LOAD DATA LOCAL of the
-same bills, already resolved to customer ids and totals: the fastest the server takes rows;
-multi-row INSERTs of those rows (the import's own statement, nothing else) show how fast it
-takes them by INSERT. All are undone afterwards (and the report totals recounted), so the
-data set is unchanged.
+writes the import's audit entry (named by each bill) and moves the report totals, in one
+transaction. It runs in its own process so its peak memory is its own; a file a tenth the
+size shows that memory does not grow with the file (it is read in chunks). The reference is
+LOAD DATA LOCAL of the same bills, already resolved to customer ids and totals: the fastest
+the server takes rows; multi-row INSERTs of those rows (the import's own statement, nothing
+else) show how fast it takes them by INSERT. All are undone afterwards (and the report
+totals recounted), so the data set is unchanged.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def _undo(ctx: Context, month: date) -> None:
     try:
         with conn.cursor() as cur:
             cur.execute(
-                "DELETE a FROM audit_log a JOIN bills b ON b.bill_id = a.bill_id "
-                "WHERE b.billing_month = %s AND a.action = 'bill.import'",
+                "DELETE FROM audit_log WHERE audit_id IN (SELECT import_audit_id FROM bills "
+                "WHERE billing_month = %s AND import_audit_id IS NOT NULL)",
                 (month,),
             )
             cur.execute("DELETE FROM bills WHERE billing_month = %s", (month,))
@@ -128,6 +128,7 @@ def _multi_row_insert(ctx: Context, tsv: Path) -> float:
                     Decimal(rate),
                     Decimal(total),
                     date.fromisoformat(due),
+                    0,  # the import's audit entry
                 )
             )
     statements = [

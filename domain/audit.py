@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -38,9 +37,10 @@ async def record(
     bill_id: int | None = None,
     before: Any = None,
     after: Any = None,
-) -> None:
-    """Write an audit entry inside the caller's transaction (it commits with the change)."""
-    await uow.insert(
+) -> int:
+    """Write an audit entry inside the caller's transaction (it commits with the change);
+    returns its id."""
+    return await uow.insert(
         "insert_audit",
         {
             "admin_id": admin_id,
@@ -56,47 +56,12 @@ async def record(
     )
 
 
-@dataclass(frozen=True)
-class Change:
-    """One audited change among many written together (a bulk import)."""
-
-    entity_id: int | str
-    customer_id: int | None = None
-    bill_id: int | None = None
-    before: Any = None
-    after: Any = None
-
-
-async def record_many(
-    uow: UnitOfWork,
-    *,
-    admin_id: int | None,
-    action: str,
-    entity_type: str,
-    changes: Sequence[Change],
-) -> None:
-    """Write many audit entries in batched inserts, inside the caller's transaction."""
-    moment = db_time(now_utc())
-    await uow.execute_many(
-        "insert_audit",
-        [
-            {
-                "admin_id": admin_id,
-                "action": action,
-                "entity_type": entity_type,
-                "entity_id": str(change.entity_id),
-                "customer_id": change.customer_id,
-                "bill_id": change.bill_id,
-                "before_data": None
-                if change.before is None
-                else json.dumps(_plain(change.before), sort_keys=True),
-                "after_data": None
-                if change.after is None
-                else json.dumps(_plain(change.after), sort_keys=True),
-                "created_at": moment,
-            }
-            for change in changes
-        ],
+async def finish(uow: UnitOfWork, audit_id: int, *, after: Any) -> None:
+    """Complete an entry written before its outcome was known (a bulk import's, whose bills
+    name it), in the same transaction: its own id becomes its entity id, ``after`` its data."""
+    await uow.execute(
+        "finish_audit",
+        {"audit_id": audit_id, "after_data": json.dumps(_plain(after), sort_keys=True)},
     )
 
 
@@ -116,12 +81,9 @@ async def entries(
     db: Database, *, customer_id: int | None = None, bill_id: int | None = None, limit: int = 20
 ) -> list[AuditEntry]:
     """The newest audit entries about a customer, a bill, or everything."""
-    if customer_id is not None:
-        rows = await db.fetch_all(
-            "audit_for_customer", {"customer_id": customer_id, "limit": limit}
-        )
-    elif bill_id is not None:
-        rows = await db.fetch_all("audit_for_bill", {"bill_id": bill_id, "limit": limit})
+    if customer_id is not None or bill_id is not None:
+        about = {"customer_id": customer_id, "bill_id": bill_id, "limit": limit}
+        rows = await db.fetch_all("audit_about", about)
     else:
         rows = await db.fetch_all("audit_recent", {"limit": limit})
     return [

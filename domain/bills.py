@@ -312,7 +312,7 @@ def _bill_lines(
     try:
         for record in reader:
             number = reader.line_num
-            if not any(cell.strip() for cell in record):
+            if not "".join(record).strip():  # a blank line, or only blank cells
                 continue
             if columns is None:
                 columns, problem = _import_header(record)
@@ -325,7 +325,7 @@ def _bill_lines(
             if count + len(errors) >= MAX_IMPORT_ROWS:
                 errors.append((number, f"A file may hold at most {MAX_IMPORT_ROWS} bills."))
                 return
-            if len(record) > len(columns) and any(cell.strip() for cell in record[len(columns) :]):
+            if len(record) > len(columns) and "".join(record[len(columns) :]).strip():
                 errors.append(
                     (
                         number,
@@ -334,8 +334,9 @@ def _bill_lines(
                     )
                 )
                 continue
-            # A missing trailing cell (an optional rate left out) reads as empty.
-            record = record + [""] * (len(columns) - len(record))
+            if len(record) < len(columns):
+                # A missing trailing cell (an optional rate left out) reads as empty.
+                record = record + [""] * (len(columns) - len(record))
             try:
                 line = _import_line(number, record, columns, default_rate)
             except DomainError as exc:
@@ -391,16 +392,18 @@ def _import_header(record: list[str]) -> tuple[dict[str, int], str | None]:
     return {name: index for index, name in enumerate(names)}, None
 
 
+# A file's lines share a few months: each month's text is read once.
+_billing_month = functools.lru_cache(maxsize=256)(validation.billing_month)
+
+
 def _import_line(
     number: int, record: list[str], columns: dict[str, int], default_rate: Decimal
 ) -> BillLine:
-    def cell(name: str) -> str:
-        return record[columns[name]].strip()
-
-    meter = validation.meter_number(cell("meter_number"))
-    month = validation.billing_month(cell("billing_month"))
-    units = parse_decimal(cell("units_used"), places=2, what="units", maximum=MAX_UNITS)
-    rate_text = cell("rate_per_unit") if "rate_per_unit" in columns else ""
+    meter = validation.meter_number(record[columns["meter_number"]])
+    month = _billing_month(record[columns["billing_month"]].strip())
+    units_text = record[columns["units_used"]]
+    units = parse_decimal(units_text, places=2, what="units", maximum=MAX_UNITS)
+    rate_text = record[columns["rate_per_unit"]].strip() if "rate_per_unit" in columns else ""
     rate = (
         parse_decimal(rate_text, places=4, what="rate", maximum=MAX_RATE)
         if rate_text
@@ -440,6 +443,7 @@ class _Import:
     due_days: int
     admin_id: int | None
     keep_all: bool
+    import_id: int = 0  # the import's audit entry, named by each of its bills
     newest_before: int = 0  # bills after this id were issued since the import began
     consecutive_ids: bool = False  # a chunk's bills get the ids first_id, first_id + 1, …
     count: int = 0
@@ -463,8 +467,8 @@ async def import_bill_file(
     Lines are checked and written :data:`IMPORT_CHUNK` at a time: format, known meter, no
     repeat in the file, no bill already issued for that month. Any error raises
     :class:`ImportRejected` with all the errors by line number (up to MAX_IMPORT_ERRORS) and
-    the transaction is rolled back: nothing is written. Each bill gets its audit entry and
-    moves the report totals, in the same transaction.
+    the transaction is rolled back: nothing is written. The import writes one audit entry,
+    which each of its bills names, and moves the report totals, in the same transaction.
     """
 
     async def work(uow: UnitOfWork) -> ImportResult:
@@ -473,9 +477,13 @@ async def import_bill_file(
         assert start is not None
         state.newest_before = int(start["newest_bill_id"])
         state.consecutive_ids = bool(start["consecutive_ids"])
+        state.import_id = await audit.record(
+            uow, admin_id=admin_id, action="bill.import", entity_type="import", entity_id=""
+        )
         errors: list[tuple[int, str]] = []
         source = open_lines()
-        chunks = _prepared_chunks(db, uow, _bill_lines(source, default_rate, errors), due_days)
+        lines = _bill_lines(source, default_rate, errors)
+        chunks = _prepared_chunks(db, uow, lines, due_days, state.import_id)
         try:
             async for chunk in chunks:
                 await _import_chunk(uow, chunk, errors, state)
@@ -488,6 +496,9 @@ async def import_bill_file(
             raise ImportRejected(sorted(errors)[:MAX_IMPORT_ERRORS])
         if not state.count:
             raise ImportRejected([(2, "The file has a header but no bills.")])
+        await audit.finish(
+            uow, state.import_id, after={"bills": state.count, "total": state.total}
+        )
         await uow.commit()
         return ImportResult(state.count, state.total, state.linked, state.bills)
 
@@ -505,7 +516,7 @@ class _Chunk:
 
 
 async def _prepared_chunks(
-    db: Database, uow: UnitOfWork, lines: Iterator[BillLine], due_days: int
+    db: Database, uow: UnitOfWork, lines: Iterator[BillLine], due_days: int, import_id: int
 ) -> AsyncGenerator[_Chunk, None]:
     """The lines :data:`IMPORT_CHUNK` at a time, each chunk looked up and made ready.
 
@@ -518,7 +529,8 @@ async def _prepared_chunks(
     async def prepare(chunk: list[BillLine], on: UnitOfWork) -> _Chunk:
         meters = sorted({line.meter_number for line in chunk})
         found = await on.fetch_all_in("customers_by_meters", "meters", meters)
-        return _checked_chunk(chunk, {row["meter_number"]: row for row in found}, due_days)
+        by_meter = {row["meter_number"]: row for row in found}
+        return _checked_chunk(chunk, by_meter, due_days, import_id)
 
     if db.max_connections < 2:
         while chunk := list(islice(lines, IMPORT_CHUNK)):
@@ -541,9 +553,11 @@ async def _prepared_chunks(
             await ahead
 
 
-def _checked_chunk(chunk: list[BillLine], by_meter: dict[str, Row], due_days: int) -> _Chunk:
+def _checked_chunk(
+    chunk: list[BillLine], by_meter: dict[str, Row], due_days: int, import_id: int
+) -> _Chunk:
     """Sort a chunk's lines into those with a known meter, billed once in the chunk, and the
-    rest (problems), and write out the INSERT of the good ones."""
+    rest (problems), and write out the INSERT of the good ones (naming import ``import_id``)."""
     good: list[tuple[BillLine, Row]] = []
     here: dict[tuple[int, date], int] = {}
     problems: list[tuple[int, str]] = []
@@ -572,6 +586,7 @@ def _checked_chunk(chunk: list[BillLine], by_meter: dict[str, Row], due_days: in
             line.rate_per_unit,
             line.total_amount,
             default_due_date(line.billing_month, due_days),
+            import_id,
         )
         for line, customer in good
     )
@@ -585,9 +600,8 @@ async def _import_chunk(
 
     The bills go in as one multi-row INSERT of checked, typed values (a bill already issued
     for a customer and month makes it fail on the unique key, and is then looked for to be
-    reported by line); their audit entries and report totals are then written by the server
-    from the bills themselves, so a chunk costs a handful of statements however many lines
-    it has.
+    reported by line); the report totals are then added up by the server from the bills
+    themselves, so a chunk costs a handful of statements however many lines it has.
     """
     good, here = chunk.good, chunk.here
     errors.extend(chunk.problems)
@@ -654,10 +668,6 @@ async def _report_clashes(
     return len(clashes)
 
 
-# The largest bill id (BIGINT UNSIGNED): "every bill from the first one on".
-_LAST_POSSIBLE_ID = 2**64 - 1
-
-
 async def _account_for_bills(
     uow: UnitOfWork,
     good: list[tuple[BillLine, Row]],
@@ -665,35 +675,32 @@ async def _account_for_bills(
     first_id: int,
     state: _Import,
 ) -> list[Bill]:
-    """Audit entries and report totals for a chunk's bills just written, whose first id is
-    ``first_id``; returns the ``wanted`` ones (indexes into ``good``) as stored.
+    """Report totals for a chunk's bills just written, whose first id is ``first_id``; returns
+    the ``wanted`` ones (indexes into ``good``) as stored.
 
-    Where a multi-row INSERT gets consecutive ids (MariaDB's default) the chunk's bills are
-    exactly the ids ``first_id`` onwards in the order of ``good``, and the records are built
-    here. Where other writers' ids may interleave (auto-increment lock mode 2, MySQL 8's
-    default) they are picked out of the ids from ``first_id`` on by customer and month.
+    The chunk's bills are the import's from ``first_id`` on (its later chunks are not written
+    yet). Where a multi-row INSERT gets consecutive ids (MariaDB's default) they are exactly
+    ``first_id …`` in the order of ``good`` — counted to be sure — and the records are built
+    here; where other writers' ids may interleave (auto-increment lock mode 2, MySQL 8's
+    default) they are read back and matched by customer and month.
     """
-    if state.consecutive_ids:
-        last_id, pairs = first_id + len(good) - 1, None
-    else:
-        last_id, pairs = _LAST_POSSIBLE_ID, _pairs(good)
-    which = {"first_id": first_id, "last_id": last_id, "pairs": pairs}
-    audited = await uow.execute(
-        "audit_imported_bills",
-        {**which, "admin_id": state.admin_id, "now": db_time(now_utc())},
-    )
-    if audited != len(good):  # not the chunk's bills alone: undo everything
-        raise RuntimeError(f"{audited} bills from id {first_id} on, not the {len(good)} issued")
     await uow.execute_batch(
-        report_totals.bills_imported_statements(first_id, last_id, pairs, seed=uow.shard_seed)
+        report_totals.bills_imported_statements(first_id, state.import_id, seed=uow.shard_seed)
     )
     if not wanted:
         return []
+    which = {"first_id": first_id, "import_id": state.import_id}
     if not state.consecutive_ids:
-        mine = [good[index] for index in wanted]
-        rows = await uow.fetch_all("bills_for_customer_months", {"pairs": _pairs(mine)})
+        rows = await uow.fetch_all("imported_bills_from", which)
         found = {(int(r["customer_id"]), r["billing_month"]): Bill.from_row(r) for r in rows}
-        return [found[(int(c["customer_id"]), line.billing_month)] for line, c in mine]
+        return [
+            found[(int(good[index][1]["customer_id"]), good[index][0].billing_month)]
+            for index in wanted
+        ]
+    last_id = first_id + len(good) - 1
+    mine = await uow.fetch_value("count_imported_range", {**which, "last_id": last_id})
+    if mine != len(good):  # not the chunk's bills alone: undo everything
+        raise RuntimeError(f"{mine} of bills {first_id}–{last_id}, not the {len(good)} issued")
     return [
         Bill(
             bill_id=first_id + index,

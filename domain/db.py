@@ -11,12 +11,12 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, unquote, urlsplit
 
 import aiomysql
@@ -153,16 +153,23 @@ def values_list(rows: Iterable[Sequence[int | Decimal | date]]) -> ValuesList:
     a 100,000-row insert.
     """
 
+    dates: dict[date, str] = {}  # a file's bills share a few dates: each is written once
+
     def literal(value: int | Decimal | date) -> str:
-        if isinstance(value, bool):
-            raise TypeError("values_list takes integers, Decimals and dates only")
-        if isinstance(value, int):
+        kind = type(value)  # exact types: a bool (or any other subclass) is refused
+        if kind is int:
             return str(value)
-        if isinstance(value, Decimal) and value.is_finite():
-            return format(value, "f")
-        if isinstance(value, date) and not isinstance(value, datetime):
-            return f"'{value.isoformat()}'"
-        raise TypeError(f"values_list cannot write {type(value).__name__} {value!r}")
+        if kind is Decimal:
+            number = cast(Decimal, value)
+            if number.is_finite():
+                return format(number, "f")
+        elif kind is date:
+            day = cast(date, value)
+            text = dates.get(day)
+            if text is None:
+                text = dates[day] = f"'{day.isoformat()}'"
+            return text
+        raise TypeError(f"values_list cannot write {kind.__name__} {value!r}")
 
     return ValuesList(",".join("(" + ",".join(map(literal, row)) + ")" for row in rows))
 

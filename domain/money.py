@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -63,14 +64,22 @@ def parse_amount(text: str) -> Decimal:
     return amount
 
 
+_THOUSANDS_RE = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+@functools.cache
+def _decimal_pattern(places: int) -> re.Pattern[str]:
+    """A positive number of up to ten digits with at most ``places`` decimals."""
+    return re.compile(rf"^\d{{1,10}}(\.\d{{1,{places}}})?$" if places else r"^\d{1,10}$")
+
+
 def parse_decimal(text: str, *, places: int, what: str, maximum: Decimal) -> Decimal:
     """Read a positive decimal (units, a rate) with at most ``places`` decimals."""
     cleaned = unicodedata.normalize("NFKC", text).strip()
     # Commas only as thousands separators: "52,4" is a decimal comma, not 524.
-    if re.match(r"^\d{1,3}(,\d{3})+(\.\d+)?$", cleaned):
+    if "," in cleaned and _THOUSANDS_RE.match(cleaned):
         cleaned = cleaned.replace(",", "")
-    pattern = rf"^\d{{1,10}}(\.\d{{1,{places}}})?$" if places else r"^\d{1,10}$"
-    if not cleaned.isascii() or not re.match(pattern, cleaned):
+    if not cleaned.isascii() or not _decimal_pattern(places).match(cleaned):
         raise InvalidAmount(f"Please type the {what} as a number with at most {places} decimals.")
     value = Decimal(cleaned)
     if value <= 0:

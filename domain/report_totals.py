@@ -175,14 +175,11 @@ async def bill_changed(uow: UnitOfWork, before: Bill | None, after: Bill | None)
         await uow.execute_batch(statements)
 
 
-def bills_imported_statements(
-    first_id: int, last_id: int, pairs: str | None, *, seed: int
-) -> list[Statement]:
-    """The statements that add the new, unpaid bills of a bulk import to the totals: the
-    bills ``first_id`` to ``last_id``, and when ``pairs`` (a JSON array of ``[customer_id,
-    "YYYY-MM-01"]``) is given only those. The server adds them up itself (one statement per
-    table, however many bills)."""
-    which = {"first_id": first_id, "last_id": last_id, "pairs": pairs}
+def bills_imported_statements(first_id: int, import_id: int, *, seed: int) -> list[Statement]:
+    """The statements that add the new, unpaid bills of a bulk import's chunk just written to
+    the totals: the bills of import ``import_id`` (their audit entry) from ``first_id`` on.
+    The server adds them up itself (one statement per table, however many bills)."""
+    which = {"first_id": first_id, "import_id": import_id}
     return [
         ("add_imported_bill_totals", {**which, "shard": bill_shard(seed)}),
         ("add_imported_customer_balances", which),

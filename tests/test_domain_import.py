@@ -1,7 +1,7 @@
 """Bulk billing (domain.bills.import_bills) and due-date reminders on a real MariaDB.
 
 Proves: every line is checked before anything is written; errors come back by line number;
-one bad line means no bill at all; a good file issues every bill (and its audit entry) in one
+one bad line means no bill at all; a good file issues every bill (under its audit entry) in one
 transaction; reminders are claimed once per bill per due date.
 """
 
@@ -88,7 +88,7 @@ async def test_one_bad_line_means_nothing_is_written(admin_db: Database) -> None
     assert await count_bills(admin_db) == 1
 
 
-async def test_a_good_file_issues_every_bill_with_an_audit_entry_each(admin_db: Database) -> None:
+async def test_a_good_file_issues_every_bill_under_an_audit_entry(admin_db: Database) -> None:
     ada, bayo = await two_customers(admin_db)
     text = (
         "meter_number,billing_month,units_used,rate_per_unit\n"

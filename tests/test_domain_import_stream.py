@@ -1,7 +1,8 @@
 """Bulk billing read in chunks (domain.bills.import_bill_file) on a real MariaDB.
 
-Proves: a file bigger than a chunk is issued whole, each bill with its audit entry and its
-place in the report totals; a repeat or a clash found in a later chunk still refuses the
+Proves: a file bigger than a chunk is issued whole, under one audit entry that each bill
+names, each bill in its place in the report totals (another writer's bill issued meanwhile
+is not counted as the import's); a repeat or a clash found in a later chunk still refuses the
 whole file (earlier chunks are rolled back) with the right line numbers; the file is read
 as it is imported, and opened again when the transaction is retried.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from domain import bills, report_totals
+from domain import admins, audit, bills, customers, report_totals
 from domain.db import Database, UnitOfWork
 from domain.errors import ImportRejected
 from domain.models import Bill
@@ -45,11 +47,11 @@ async def _count(db: Database, sql: str) -> int:
         return int(row[0])
 
 
-@pytest.fixture(params=["consecutive ids", "ids found by customer and month"])
+@pytest.fixture(params=["consecutive ids", "ids read back"])
 def id_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both ways an import finds the bills it has just written: by their consecutive ids
-    (MariaDB's default auto-increment lock mode) or by customer and month (the way taken
-    where ids may interleave, as on MySQL 8)."""
+    (MariaDB's default auto-increment lock mode) or read back and matched by customer and
+    month (the way taken where ids may interleave, as on MySQL 8)."""
     if request.param != "consecutive ids":
         real = bills._account_for_bills
 
@@ -62,14 +64,17 @@ def id_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return str(request.param)
 
 
-async def test_a_file_of_many_chunks_is_issued_whole_with_audit_entries_and_totals(
+async def test_a_file_of_many_chunks_is_issued_whole_under_one_audit_entry_with_totals(
     admin_db: Database, monkeypatch: pytest.MonkeyPatch, id_path: str
 ) -> None:
-    """95 lines in chunks of 10: 95 bills, 95 audit entries holding each bill as written,
-    totals equal to a recount, and the linked customers' bills handed back for their notices
-    exactly as they are stored."""
+    """95 lines in chunks of 10: 95 bills, one audit entry for the import that every bill
+    names (and that /audit shows for each bill and customer), totals equal to a recount, and
+    the linked customers' bills handed back for their notices exactly as they are stored."""
     monkeypatch.setattr(bills, "IMPORT_CHUNK", 10)
     await _customers(admin_db, 95)
+    admin = await admins.create_admin(
+        admin_db, admin_name="Importer", email="imp@example.com", password="long enough pw"
+    )
     text = HEADER + "".join(f"CHK-{i:04d},2026-10,{i + 1}.50,\n" for i in range(95))
     opened: list[int] = []
 
@@ -77,7 +82,9 @@ async def test_a_file_of_many_chunks_is_issued_whole_with_audit_entries_and_tota
         opened.append(1)
         return io.StringIO(text)
 
-    result = await bills.import_bill_file(admin_db, open_lines, default_rate=RATE)
+    result = await bills.import_bill_file(
+        admin_db, open_lines, default_rate=RATE, admin_id=admin.admin_id
+    )
     assert opened == [1]
     assert result.count == 95
     assert result.total == sum(
@@ -88,26 +95,71 @@ async def test_a_file_of_many_chunks_is_issued_whole_with_audit_entries_and_tota
         800 + i for i in range(95) if i % 3 == 0
     ]
     assert await _count(admin_db, "SELECT COUNT(*) FROM bills") == 95
-    assert (
-        await _count(admin_db, "SELECT COUNT(*) FROM audit_log WHERE action = 'bill.import'") == 95
-    )
     assert await report_totals.differences(admin_db) == []
     for item in result.linked:
         assert await bills.get(admin_db, item.bill.bill_id) == item.bill
     async with admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
         await cur.execute(
-            "SELECT a.entity_id, a.bill_id, a.customer_id, a.after_data, b.customer_id, "
-            "b.total_amount, b.due_date FROM audit_log a JOIN bills b ON b.bill_id = a.bill_id "
-            "WHERE a.action = 'bill.import'"
+            "SELECT audit_id, admin_id, entity_type, entity_id, after_data FROM audit_log"
         )
         entries = await cur.fetchall()
-    assert len(entries) == 95
-    for entity_id, bill_id, customer_id, after, bill_customer, total, due in entries:
-        data = json.loads(after)
-        assert (entity_id, customer_id) == (str(bill_id), bill_customer)
-        assert data["bill_id"] == bill_id and data["customer_id"] == bill_customer
-        assert Decimal(data["total_amount"]) == total and data["due_date"] == due.isoformat()
-        assert data["payment_status"] == "unpaid" and Decimal(data["amount_paid"]) == 0
+        await cur.execute("SELECT DISTINCT import_audit_id FROM bills")
+        named = await cur.fetchall()
+    assert len(entries) == 1
+    audit_id, admin_id, entity_type, entity_id, after = entries[0]
+    assert (admin_id, entity_type, entity_id) == (admin.admin_id, "import", str(audit_id))
+    assert json.loads(after) == {"bills": 95, "total": str(result.total)}
+    assert named == ((audit_id,),)
+    some = result.linked[-1].bill
+    for shown in (
+        await audit.entries(admin_db, bill_id=some.bill_id),
+        await audit.entries(admin_db, customer_id=some.customer_id),
+    ):
+        assert [(e.action, e.entity_type, e.entity_id, e.admin_name) for e in shown] == [
+            ("bill.import", "bill", str(some.bill_id), "Importer")
+        ]
+        assert shown[0].after == {"import": audit_id}
+
+
+async def test_another_writers_bill_issued_during_an_import_is_not_counted_as_its_own(
+    admin_db: Database, monkeypatch: pytest.MonkeyPatch, id_path: str
+) -> None:
+    """Right after the import's first chunk is written, another admin issues a bill
+    (committed, its id after that chunk's and before the next): the import's totals and
+    records leave it out, and every total still equals a recount."""
+    monkeypatch.setattr(bills, "IMPORT_CHUNK", 10)
+    await _customers(admin_db, 31)
+    real = bills._account_for_bills
+    others: list[Bill] = []
+
+    async def and_another_writer(
+        uow: UnitOfWork, good: Any, wanted: list[int], first_id: int, state: Any
+    ) -> list[Bill]:
+        if not others:  # right after the first chunk's INSERT: its id follows the chunk's
+            found = await customers.get_by_meter(admin_db, "CHK-0030")
+            others.append(
+                await bills.create_bill(
+                    admin_db,
+                    customer_id=found.customer_id,
+                    billing_month=date(2026, 10, 1),
+                    units_used=Decimal("5"),
+                    rate_per_unit=RATE,
+                )
+            )
+        return await real(uow, good, wanted, first_id, state)
+
+    monkeypatch.setattr(bills, "_account_for_bills", and_another_writer)
+    text = HEADER + "".join(f"CHK-{i:04d},2026-10,{i + 1},\n" for i in range(30))
+    result = await bills.import_bill_file(
+        admin_db, lambda: io.StringIO(text), default_rate=RATE, keep_all=True
+    )
+    assert result.count == 30 and len(others) == 1
+    assert others[0].bill_id not in {item.bill.bill_id for item in result.bills}
+    assert min(item.bill.bill_id for item in result.bills) < others[0].bill_id
+    for item in result.bills:
+        assert await bills.get(admin_db, item.bill.bill_id) == item.bill
+    assert await _count(admin_db, "SELECT COUNT(*) FROM bills") == 31
+    assert await report_totals.differences(admin_db) == []
 
 
 async def test_a_repeat_or_a_clash_in_a_later_chunk_refuses_the_whole_file(

@@ -17,8 +17,10 @@ JOIN bills b ON b.customer_id = k.customer_id AND b.billing_month = k.billing_mo
 
 -- name: insert_bills_values
 -- Issue many bills in one statement: followed by a VALUES list of typed values only
--- (db.values_list: customer id, month, units, rate, total, due date); unpaid, nothing paid.
-INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount, due_date)
+-- (db.values_list: customer id, month, units, rate, total, due date, the import's audit
+-- entry); unpaid, nothing paid.
+INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount, due_date,
+                   import_audit_id)
 VALUES
 
 -- name: import_start
@@ -30,26 +32,16 @@ SELECT COALESCE(MAX(bill_id), 0) AS newest_bill_id,
            AS consecutive_ids
 FROM bills
 
--- name: audit_imported_bills
--- An audit entry for each bill just imported, written by the server (as audit.record would):
--- the bills :first_id to :last_id, and when :pairs is not NULL only those of its
--- [customer_id, "YYYY-MM-01"] (where other writers' ids may fall in the range).
-INSERT INTO audit_log (admin_id, action, entity_type, entity_id, customer_id, bill_id,
-                       before_data, after_data, created_at)
-SELECT :admin_id, 'bill.import', 'bill', b.bill_id, b.customer_id, b.bill_id, NULL,
-       JSON_OBJECT('amount_paid', CAST(b.amount_paid AS CHAR), 'bill_id', b.bill_id,
-                   'billing_month', CAST(b.billing_month AS CHAR),
-                   'customer_id', b.customer_id, 'due_date', CAST(b.due_date AS CHAR),
-                   'payment_status', b.payment_status,
-                   'rate_per_unit', CAST(b.rate_per_unit AS CHAR),
-                   'total_amount', CAST(b.total_amount AS CHAR),
-                   'units_used', CAST(b.units_used AS CHAR)),
-       :now
+-- name: imported_bills_from
+-- The bills of import :import_id from id :first_id on: a chunk just written, where other
+-- writers' ids may fall among its own (auto-increment lock mode 2).
+SELECT b.bill_id, b.customer_id, b.billing_month, b.units_used, b.rate_per_unit,
+       b.total_amount, b.amount_paid, b.payment_status, b.due_date
 FROM bills b
-WHERE b.bill_id BETWEEN :first_id AND :last_id
-  AND (:pairs IS NULL OR (b.customer_id, b.billing_month) IN (
-      SELECT k.customer_id, k.billing_month
-      FROM JSON_TABLE(:pairs, '$[*]' COLUMNS (
-               customer_id BIGINT UNSIGNED PATH '$[0]',
-               billing_month DATE PATH '$[1]'
-           )) k))
+WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
+
+-- name: count_imported_range
+-- How many of the bills :first_id to :last_id belong to import :import_id (all of them, when a
+-- multi-row INSERT got consecutive ids as the server said it would).
+SELECT COUNT(*) FROM bills
+WHERE bill_id BETWEEN :first_id AND :last_id AND import_audit_id = :import_id

@@ -110,20 +110,14 @@ GROUP BY customer_id
 
 -- name: add_imported_bill_totals
 -- Add the new (unpaid) bills just imported to their bill totals (in shard :shard), counted by
--- the server: the bills :first_id to :last_id, and when :pairs is not NULL only those of its
--- [customer_id, "YYYY-MM-01"] (where other writers' ids may fall in the range).
+-- the server: the bills of import :import_id from id :first_id on (the chunk just written;
+-- the import's later chunks are not written yet, and other writers' bills are not its own).
 INSERT INTO bill_totals (billing_month, due_date, shard, bills, units_used, billed, collected,
                          open_bills, owed)
 SELECT b.billing_month, b.due_date, :shard, COUNT(*), SUM(b.units_used),
        SUM(b.total_amount), 0, COUNT(*), SUM(b.total_amount)
 FROM bills b
-WHERE b.bill_id BETWEEN :first_id AND :last_id
-  AND (:pairs IS NULL OR (b.customer_id, b.billing_month) IN (
-      SELECT k.customer_id, k.billing_month
-      FROM JSON_TABLE(:pairs, '$[*]' COLUMNS (
-               customer_id BIGINT UNSIGNED PATH '$[0]',
-               billing_month DATE PATH '$[1]'
-           )) k))
+WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
 GROUP BY b.billing_month, b.due_date
 ON DUPLICATE KEY UPDATE bill_totals.bills = bill_totals.bills + VALUES(bills),
                         bill_totals.units_used = bill_totals.units_used + VALUES(units_used),
@@ -136,13 +130,7 @@ ON DUPLICATE KEY UPDATE bill_totals.bills = bill_totals.bills + VALUES(bills),
 INSERT INTO customer_balances (customer_id, open_bills, owed)
 SELECT b.customer_id, COUNT(*), SUM(b.total_amount)
 FROM bills b
-WHERE b.bill_id BETWEEN :first_id AND :last_id
-  AND (:pairs IS NULL OR (b.customer_id, b.billing_month) IN (
-      SELECT k.customer_id, k.billing_month
-      FROM JSON_TABLE(:pairs, '$[*]' COLUMNS (
-               customer_id BIGINT UNSIGNED PATH '$[0]',
-               billing_month DATE PATH '$[1]'
-           )) k))
+WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
 GROUP BY b.customer_id
 ON DUPLICATE KEY UPDATE
     customer_balances.open_bills = customer_balances.open_bills + VALUES(open_bills),
