@@ -528,7 +528,7 @@ async def _prepared_chunks(
 
     async def prepare(chunk: list[BillLine], on: UnitOfWork) -> _Chunk:
         meters = sorted({line.meter_number for line in chunk})
-        found = await on.fetch_all_in("customers_by_meters", "meters", meters)
+        found = await on.fetch_json_in("customers_by_meters", "meters", meters)
         by_meter = {row["meter_number"]: row for row in found}
         return _checked_chunk(chunk, by_meter, due_days, import_id)
 

@@ -226,3 +226,26 @@ async def test_a_multi_row_insert_takes_only_a_values_list(admin_db: Database) -
         with pytest.raises(TypeError):
             await uow.insert_values("insert_bills_values", "(1); DROP TABLE bills; --")  # type: ignore[arg-type]
     assert await _count(admin_db, "SELECT COUNT(*) FROM bills") == 0
+
+
+async def test_a_chunk_of_long_names_is_looked_up_whole(
+    admin_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk's customers come back as one JSON document, which MariaDB would cut off at
+    1 MiB by default: 3,000 customers with 200-character names (1.5 MB) are all found, names
+    intact."""
+    monkeypatch.setattr(bills, "IMPORT_CHUNK", 3_000)
+    name = "É" * 190
+    async with admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO customers (meter_number, full_name, address, telegram_user_id) "
+            "VALUES (%s, %s, 'Somewhere', %s)",
+            [(f"LNG-{i:05d}", f"{name} {i:08d}", 5_000 + i) for i in range(3_000)],
+        )
+        await uow.commit()
+    text = HEADER + "".join(f"LNG-{i:05d},2026-10,1,\n" for i in range(3_000))
+    result = await bills.import_bill_file(admin_db, lambda: io.StringIO(text), default_rate=RATE)
+    assert result.count == 3_000
+    assert sorted(item.full_name for item in result.linked) == [
+        f"{name} {i:08d}" for i in range(3_000)
+    ]

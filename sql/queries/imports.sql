@@ -1,7 +1,11 @@
 -- name: customers_by_meters
--- The customers whose meter numbers are in :meters (UnitOfWork.fetch_all_in: one escaped
--- value each; the unique meter index is looked up once per value).
-SELECT c.customer_id, c.meter_number, c.full_name, c.telegram_user_id
+-- The customers whose meter numbers are in :meters, as one JSON array of objects
+-- (UnitOfWork.fetch_json_in: one escaped value each; the unique meter index is looked up
+-- once per value).
+SELECT JSON_ARRAYAGG(JSON_OBJECT('customer_id', c.customer_id,
+                                 'meter_number', c.meter_number,
+                                 'full_name', c.full_name,
+                                 'telegram_user_id', c.telegram_user_id))
 FROM customers c
 WHERE c.meter_number IN (:meters)
 
