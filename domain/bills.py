@@ -267,6 +267,7 @@ MAX_IMPORT_ERRORS = 200  # a file with more bad lines than this is reported in p
 # Lines checked and written at a time: an import holds one chunk in memory, whatever the size
 # of the file, and gives the event loop back between chunks (~30 ms of checking each).
 IMPORT_CHUNK = 2_000
+_READ_BETWEEN_TURNS = 200  # lines read (and checked) at a time while looking ahead
 
 
 @dataclass(frozen=True)
@@ -538,7 +539,14 @@ async def _prepared_chunks(
         return
 
     async def prepare_next() -> _Chunk | None:
-        chunk = list(islice(lines, IMPORT_CHUNK))
+        chunk: list[BillLine] = []
+        while len(chunk) < IMPORT_CHUNK:
+            part = list(islice(lines, min(_READ_BETWEEN_TURNS, IMPORT_CHUNK - len(chunk))))
+            if not part:
+                break
+            chunk += part
+            # Let the writer send its next statement as soon as the server answers the last.
+            await asyncio.sleep(0)
         return await db.read(functools.partial(prepare, chunk)) if chunk else None
 
     ahead = asyncio.create_task(prepare_next())
@@ -600,8 +608,9 @@ async def _import_chunk(
 
     The bills go in as one multi-row INSERT of checked, typed values (a bill already issued
     for a customer and month makes it fail on the unique key, and is then looked for to be
-    reported by line); the report totals are then added up by the server from the bills
-    themselves, so a chunk costs a handful of statements however many lines it has.
+    reported by line); the report totals are added up by the server from the bills themselves
+    in the same round trip, so a chunk costs one or two round trips however many lines it
+    has.
     """
     good, here = chunk.good, chunk.here
     errors.extend(chunk.problems)
@@ -610,7 +619,8 @@ async def _import_chunk(
         await _report_clashes(uow, good, here, errors, state)
         return
     try:
-        first_id = await uow.insert_values("insert_bills_values", chunk.values)
+        totals = report_totals.bills_imported_statements(state.import_id, seed=uow.shard_seed)
+        first_id = await uow.insert_values("insert_bills_values", chunk.values, then=totals)
     except Exception as exc:
         if error_code(exc) != 1062:
             raise
@@ -623,7 +633,7 @@ async def _import_chunk(
         return
     # Records are kept only of the bills someone needs: those to notify (or all, when asked).
     wanted = [i for i, (_, c) in enumerate(good) if state.keep_all or c["telegram_user_id"]]
-    issued = await _account_for_bills(uow, good, wanted, first_id, state)
+    issued = await _issued_bills(uow, good, wanted, first_id, state)
     state.count += len(good)
     state.total += sum((line.total_amount for line, _ in good), Decimal("0.00"))
     for bill, index in zip(issued, wanted, strict=True):
@@ -668,15 +678,15 @@ async def _report_clashes(
     return len(clashes)
 
 
-async def _account_for_bills(
+async def _issued_bills(
     uow: UnitOfWork,
     good: list[tuple[BillLine, Row]],
     wanted: list[int],
     first_id: int,
     state: _Import,
 ) -> list[Bill]:
-    """Report totals for a chunk's bills just written, whose first id is ``first_id``; returns
-    the ``wanted`` ones (indexes into ``good``) as stored.
+    """The ``wanted`` bills (indexes into ``good``) of a chunk just written, whose first id
+    is ``first_id``, as stored.
 
     The chunk's bills are the import's from ``first_id`` on (its later chunks are not written
     yet). Where a multi-row INSERT gets consecutive ids (MariaDB's default) they are exactly
@@ -684,9 +694,6 @@ async def _account_for_bills(
     here; where other writers' ids may interleave (auto-increment lock mode 2, MySQL 8's
     default) they are read back and matched by customer and month.
     """
-    await uow.execute_batch(
-        report_totals.bills_imported_statements(first_id, state.import_id, seed=uow.shard_seed)
-    )
     if not wanted:
         return []
     which = {"first_id": first_id, "import_id": state.import_id}

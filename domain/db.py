@@ -142,6 +142,14 @@ def _batch_sql(names: tuple[str, ...]) -> str:
     return ";\n".join(renamed(index, query(name)) for index, name in enumerate(names))
 
 
+def _batch(statements: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[str, dict[str, Any]]:
+    """Named statements as one text for one round trip, with their parameters renamed apart."""
+    params: dict[str, Any] = {}
+    for index, (_, values) in enumerate(statements):
+        params.update({f"s{index}_{key}": value for key, value in values.items()})
+    return _batch_sql(tuple(name for name, _ in statements)), params
+
+
 # The longest JSON aggregate a statement may build (fetch_json_in), below max_allowed_packet.
 _JSON_AGGREGATE_MAX = 8 * 1024 * 1024
 
@@ -355,10 +363,7 @@ class UnitOfWork:
         rolled back). If the connection is lost before the answer, the caller cannot know
         whether it committed, as with :meth:`commit`.
         """
-        params: dict[str, Any] = {}
-        for index, (_, values) in enumerate(statements):
-            params.update({f"s{index}_{key}": value for key, value in values.items()})
-        sql = _batch_sql(tuple(name for name, _ in statements))
+        sql, params = _batch(statements)
         async with self.connection.cursor() as cur:
             await cur.execute(sql + ";\nCOMMIT" if commit else sql, params)
             last_id = int(cur.lastrowid or 0)
@@ -373,10 +378,7 @@ class UnitOfWork:
         With ``end_read`` a ROLLBACK goes in the same round trip and ends the transaction
         (for reads: nothing to undo, one round trip fewer than rolling back afterwards).
         """
-        params: dict[str, Any] = {}
-        for index, (_, values) in enumerate(statements):
-            params.update({f"s{index}_{key}": value for key, value in values.items()})
-        sql = _batch_sql(tuple(name for name, _ in statements))
+        sql, params = _batch(statements)
         results: list[list[Row]] = []
         async with self.connection.cursor(aiomysql.DictCursor) as cur:
             await cur.execute(sql + ";\nROLLBACK" if end_read else sql, params)
@@ -386,14 +388,31 @@ class UnitOfWork:
         self._no_transaction = end_read  # after the ROLLBACK no transaction is open
         return results
 
-    async def insert_values(self, name: str, values: ValuesList) -> int:
+    async def insert_values(
+        self,
+        name: str,
+        values: ValuesList,
+        *,
+        then: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    ) -> int:
         """Run a named ``INSERT … VALUES`` followed by ``values`` (made by
-        :func:`values_list`); return LAST_INSERT_ID(), the first row's id."""
+        :func:`values_list`); return LAST_INSERT_ID(), the first row's id.
+
+        ``then``: named statements run right after it in the same round trip (they may use
+        LAST_INSERT_ID()); as with :meth:`execute_batch`, a failure stops the rest and is
+        raised here.
+        """
         if not isinstance(values, ValuesList):
             raise TypeError("insert_values takes a values_list() only")
         async with self.connection.cursor() as cur:
-            # No parameters: the statement is sent as it is, not %-formatted.
-            await cur.execute(query(name) + "\n" + values)
+            if not then:
+                # No parameters: the statement is sent as it is, not %-formatted.
+                await cur.execute(query(name) + "\n" + values)
+            else:
+                sql, params = _batch(then)
+                # A values_list() holds no "%", but the text is %-formatted now: keep it so.
+                inserted = query(name) + "\n" + values.replace("%", "%%")
+                await cur.execute(inserted + ";\n" + sql, params)
             return int(cur.lastrowid or 0)
 
     async def fetch_json_in(self, name: str, key: str, values: Sequence[Any]) -> Any:

@@ -175,14 +175,14 @@ async def bill_changed(uow: UnitOfWork, before: Bill | None, after: Bill | None)
         await uow.execute_batch(statements)
 
 
-def bills_imported_statements(first_id: int, import_id: int, *, seed: int) -> list[Statement]:
-    """The statements that add the new, unpaid bills of a bulk import's chunk just written to
-    the totals: the bills of import ``import_id`` (their audit entry) from ``first_id`` on.
-    The server adds them up itself (one statement per table, however many bills)."""
-    which = {"first_id": first_id, "import_id": import_id}
+def bills_imported_statements(import_id: int, *, seed: int) -> list[Statement]:
+    """The statements that add the new, unpaid bills of a bulk import's chunk to the totals,
+    sent after the chunk's INSERT in its round trip: the bills of import ``import_id`` (their
+    audit entry) from LAST_INSERT_ID() on. The server adds them up itself (one statement per
+    table, however many bills)."""
     return [
-        ("add_imported_bill_totals", {**which, "shard": bill_shard(seed)}),
-        ("add_imported_customer_balances", which),
+        ("add_imported_bill_totals", {"import_id": import_id, "shard": bill_shard(seed)}),
+        ("add_imported_customer_balances", {"import_id": import_id}),
     ]
 
 

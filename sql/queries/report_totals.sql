@@ -110,14 +110,15 @@ GROUP BY customer_id
 
 -- name: add_imported_bill_totals
 -- Add the new (unpaid) bills just imported to their bill totals (in shard :shard), counted by
--- the server: the bills of import :import_id from id :first_id on (the chunk just written;
--- the import's later chunks are not written yet, and other writers' bills are not its own).
+-- the server: the bills of import :import_id from LAST_INSERT_ID() on, sent in the same round
+-- trip as the chunk's INSERT (its first id; these tables have no AUTO_INCREMENT to change
+-- it). The import's later chunks are not written yet; other writers' bills are not its own.
 INSERT INTO bill_totals (billing_month, due_date, shard, bills, units_used, billed, collected,
                          open_bills, owed)
 SELECT b.billing_month, b.due_date, :shard, COUNT(*), SUM(b.units_used),
        SUM(b.total_amount), 0, COUNT(*), SUM(b.total_amount)
 FROM bills b
-WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
+WHERE b.bill_id >= LAST_INSERT_ID() AND b.import_audit_id = :import_id
 GROUP BY b.billing_month, b.due_date
 ON DUPLICATE KEY UPDATE bill_totals.bills = bill_totals.bills + VALUES(bills),
                         bill_totals.units_used = bill_totals.units_used + VALUES(units_used),
@@ -130,7 +131,7 @@ ON DUPLICATE KEY UPDATE bill_totals.bills = bill_totals.bills + VALUES(bills),
 INSERT INTO customer_balances (customer_id, open_bills, owed)
 SELECT b.customer_id, COUNT(*), SUM(b.total_amount)
 FROM bills b
-WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
+WHERE b.bill_id >= LAST_INSERT_ID() AND b.import_audit_id = :import_id
 GROUP BY b.customer_id
 ON DUPLICATE KEY UPDATE
     customer_balances.open_bills = customer_balances.open_bills + VALUES(open_bills),
