@@ -141,10 +141,9 @@ async def update_bill(
     """
 
     async def work(uow: UnitOfWork) -> Bill:
-        row = await uow.fetch_one("lock_bill", {"bill_id": bill_id})
-        if row is None:
+        before = await lock(uow, bill_id)
+        if before is None:
             raise BillNotFound()
-        before = Bill.from_row(row)
         month = validation.billing_month(billing_month) if billing_month else before.billing_month
         units = units_used if units_used is not None else before.units_used
         rate = rate_per_unit if rate_per_unit is not None else before.rate_per_unit
@@ -194,6 +193,12 @@ async def update_bill(
         return after
 
     return await db.transaction(work)
+
+
+async def lock(uow: UnitOfWork, bill_id: int) -> Bill | None:
+    """The bill, locked until the transaction ends (``SELECT … FOR UPDATE``); None if none."""
+    data = await uow.fetch_json("lock_bill", {"bill_id": bill_id})
+    return None if data is None else Bill.from_json(data)
 
 
 async def get(db: Database, bill_id: int, *, customer_id: int | None = None) -> Bill:

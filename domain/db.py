@@ -451,6 +451,12 @@ class UnitOfWork:
             row = await cur.fetchone()
             return dict(row) if row else None
 
+    async def fetch_json(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
+        """A named SELECT of one JSON value (one row at most), parsed, with numbers as
+        Decimals; None when there is no row."""
+        value = await self.fetch_value(name, params)
+        return None if value is None else json.loads(value, parse_float=Decimal)
+
     async def fetch_value(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
         async with self.connection.cursor() as cur:
             await cur.execute(query(name), params)

@@ -150,6 +150,17 @@ class Bill:
             due_date=row["due_date"],
         )
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Bill:
+        """A bill from a JSON object of its columns (dates as ISO text, numbers Decimal)."""
+        return cls.from_row(
+            {
+                **data,
+                "billing_month": date.fromisoformat(data["billing_month"]),
+                "due_date": date.fromisoformat(data["due_date"]),
+            }
+        )
+
 
 @dataclass(frozen=True)
 class Payment:

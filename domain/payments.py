@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from domain import audit, report_totals
+from domain import audit, bills, report_totals
 from domain.db import Database, UnitOfWork, error_code, refused_by_server
 from domain.errors import (
     AmountExceedsBalance,
@@ -46,7 +46,8 @@ _RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 def new_receipt_number(moment: datetime) -> str:
     """``EB-261124-7KQ2M9XA``: the date, then 8 random characters (unique key in the table)."""
-    suffix = "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(8))
+    bits = secrets.randbits(40)  # 8 characters of 5 bits each (the alphabet has 32)
+    suffix = "".join(_RECEIPT_ALPHABET[(bits >> shift) & 31] for shift in range(0, 40, 5))
     return f"EB-{moment:%y%m%d}-{suffix}"
 
 
@@ -115,10 +116,9 @@ async def pay_bill(
 
     async def work(uow: UnitOfWork) -> PaymentResult:
         nonlocal commit_unconfirmed
-        row = await uow.fetch_one("lock_bill", {"bill_id": bill_id})
-        if row is None or (customer_id is not None and int(row["customer_id"]) != customer_id):
+        bill = await bills.lock(uow, bill_id)
+        if bill is None or (customer_id is not None and bill.customer_id != customer_id):
             raise BillNotFound()
-        bill = Bill.from_row(row)
         try:
             if bill.payment_status is PaymentStatus.PAID:
                 raise BillAlreadyPaid()
@@ -260,12 +260,11 @@ async def void_payment(
         probe = await uow.fetch_one("get_payment", {"payment_id": payment_id})
         if probe is None:
             raise PaymentNotFound()
-        bill_row = await uow.fetch_one("lock_bill", {"bill_id": probe["bill_id"]})
+        before = await bills.lock(uow, int(probe["bill_id"]))
         row = await uow.fetch_one("lock_payment", {"payment_id": payment_id})
-        assert bill_row is not None and row is not None
+        assert before is not None and row is not None
         if row["voided_at"] is not None:
             raise PaymentAlreadyVoided()
-        before = Bill.from_row(bill_row)
         await uow.execute(
             "void_payment",
             {
