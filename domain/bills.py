@@ -31,6 +31,7 @@ from domain.models import Bill, Page, PaymentStatus, db_time, now_utc
 from domain.money import MAX_AMOUNT, bill_total, parse_decimal
 
 MAX_UNITS = Decimal("9999999.99")
+_ZERO = Decimal("0.00")
 MAX_RATE = Decimal("99999.9999")
 
 
@@ -519,6 +520,7 @@ class _Chunk:
     here: dict[tuple[int, date], int]  # (customer id, month) → the line that bills it
     problems: list[tuple[int, str]]  # unknown meters, repeats within the chunk
     values: ValuesList  # the good lines' bills, for the INSERT
+    figures: dict[tuple[date, date], report_totals.ImportedFigures]  # by month and due date
 
 
 async def _prepared_chunks(
@@ -591,19 +593,28 @@ def _checked_chunk(
             continue
         here[key] = line.line
         good.append((line, customer))
-    values = values_list(
-        (
-            int(customer["customer_id"]),
-            line.billing_month,
-            line.units_used,
-            line.rate_per_unit,
-            line.total_amount,
-            default_due_date(line.billing_month, due_days),
-            import_id,
+    rows = []
+    figures: dict[tuple[date, date], report_totals.ImportedFigures] = {}
+    for line, customer in good:
+        due = default_due_date(line.billing_month, due_days)
+        rows.append(
+            (
+                int(customer["customer_id"]),
+                line.billing_month,
+                line.units_used,
+                line.rate_per_unit,
+                line.total_amount,
+                due,
+                import_id,
+            )
         )
-        for line, customer in good
-    )
-    return _Chunk(good, here, problems, values)
+        count, units, billed = figures.get((line.billing_month, due), (0, _ZERO, _ZERO))
+        figures[(line.billing_month, due)] = (
+            count + 1,
+            units + line.units_used,
+            billed + line.total_amount,
+        )
+    return _Chunk(good, here, problems, values_list(rows), figures)
 
 
 async def _import_chunk(
@@ -624,7 +635,9 @@ async def _import_chunk(
         await _report_clashes(uow, good, here, errors, state)
         return
     try:
-        totals = report_totals.bills_imported_statements(state.import_id, seed=uow.shard_seed)
+        totals = report_totals.bills_imported_statements(
+            state.import_id, chunk.figures, seed=uow.shard_seed
+        )
         first_id = await uow.insert_values("insert_bills_values", chunk.values, then=totals)
     except Exception as exc:
         if error_code(exc) != 1062:

@@ -34,6 +34,8 @@ MIGRATION = SQL_DIR / "migrations" / "0003_report_totals.sql"
 ZERO = Decimal("0.00")
 
 Statement = tuple[str, Mapping[str, Any]]
+# New bills of one billing month and due date: how many, their units, their total.
+ImportedFigures = tuple[int, Decimal, Decimal]
 
 
 def bill_shard(seed: int) -> int:
@@ -175,15 +177,26 @@ async def bill_changed(uow: UnitOfWork, before: Bill | None, after: Bill | None)
         await uow.execute_batch(statements)
 
 
-def bills_imported_statements(import_id: int, *, seed: int) -> list[Statement]:
-    """The statements that add the new, unpaid bills of a bulk import's chunk to the totals,
-    sent after the chunk's INSERT in its round trip: the bills of import ``import_id`` (their
-    audit entry) from LAST_INSERT_ID() on. The server adds them up itself (one statement per
-    table, however many bills)."""
-    return [
-        ("add_imported_bill_totals", {"import_id": import_id, "shard": bill_shard(seed)}),
-        ("add_imported_customer_balances", {"import_id": import_id}),
+def bills_imported_statements(
+    import_id: int, new_bills: Mapping[tuple[date, date], ImportedFigures], *, seed: int
+) -> list[Statement]:
+    """The statements that add a bulk import's chunk of new, unpaid bills to the totals, sent
+    after the chunk's INSERT in its round trip: the bill totals from ``new_bills`` (per
+    billing month and due date: how many, their units and their total, added up while the
+    chunk was prepared), then the customers' balances, added up by the server from the bills
+    of import ``import_id`` (their audit entry) from LAST_INSERT_ID() on."""
+    shard = bill_shard(seed)
+    statements: list[Statement] = [
+        (
+            "add_bill_totals",
+            _bill_totals_row(
+                month, due, shard, _Contribution(count, units, billed, ZERO, count, billed)
+            ),
+        )
+        for (month, due), (count, units, billed) in sorted(new_bills.items())
     ]
+    statements.append(("add_imported_customer_balances", {"import_id": import_id}))
+    return statements
 
 
 # ---------------------------------------------------------------------------------------------

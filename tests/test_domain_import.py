@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain import audit, bills
+from domain import audit, bills, report_totals
 from domain.db import Database
 from domain.errors import ImportRejected
 from domain.models import Customer, PaymentStatus
@@ -109,6 +109,8 @@ async def test_a_good_file_issues_every_bill_under_an_audit_entry(admin_db: Data
     assert stored.customer_id == bayo.customer_id
     entries = await audit.entries(admin_db, bill_id=imported[0].bill.bill_id)
     assert [e.action for e in entries] == ["bill.import"]
+    # Two months (two due dates) and a customer billed twice: totals equal a recount.
+    assert await report_totals.differences(admin_db) == []
     assert ada.customer_id == imported[0].bill.customer_id
 
 

@@ -124,9 +124,10 @@ async def test_a_file_of_many_chunks_is_issued_whole_under_one_audit_entry_with_
 async def test_a_chunks_totals_leave_out_another_writers_bill_among_its_ids(
     admin_db: Database,
 ) -> None:
-    """A chunk's totals count its own import's bills from its first id on: another writer's
-    bill with an id among the chunk's (as where a multi-row INSERT's ids interleave with
-    others', MySQL 8's default) is not counted a second time; every total equals a recount."""
+    """A chunk's customer balances count its own import's bills from its first id on:
+    another writer's bill with an id among the chunk's (as where a multi-row INSERT's ids
+    interleave with others', MySQL 8's default) is not counted a second time; every total
+    equals a recount."""
     await _customers(admin_db, 3)
     ids = [(await customers.get_by_meter(admin_db, f"CHK-{i:04d}")).customer_id for i in range(3)]
     month, due = date(2026, 10, 1), date(2026, 11, 14)
@@ -156,8 +157,9 @@ async def test_a_chunks_totals_leave_out_another_writers_bill_among_its_ids(
     async with admin_db.unit_of_work() as uow:
         async with uow.connection.cursor() as cur:
             await cur.execute("SELECT LAST_INSERT_ID(%s)", (first_id,))  # as after the INSERT
+        figures = {(month, due): (2, Decimal("4.00"), Decimal("274.00"))}
         await uow.execute_batch(
-            report_totals.bills_imported_statements(import_id, seed=uow.shard_seed),
+            report_totals.bills_imported_statements(import_id, figures, seed=uow.shard_seed),
             commit=True,
         )
     assert await report_totals.differences(admin_db) == []

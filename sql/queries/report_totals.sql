@@ -108,26 +108,11 @@ FROM bills
 WHERE payment_status <> 'paid'
 GROUP BY customer_id
 
--- name: add_imported_bill_totals
--- Add the new (unpaid) bills just imported to their bill totals (in shard :shard), counted by
--- the server: the bills of import :import_id from LAST_INSERT_ID() on, sent in the same round
--- trip as the chunk's INSERT (its first id; these tables have no AUTO_INCREMENT to change
--- it). The import's later chunks are not written yet; other writers' bills are not its own.
-INSERT INTO bill_totals (billing_month, due_date, shard, bills, units_used, billed, collected,
-                         open_bills, owed)
-SELECT b.billing_month, b.due_date, :shard, COUNT(*), SUM(b.units_used),
-       SUM(b.total_amount), 0, COUNT(*), SUM(b.total_amount)
-FROM bills b
-WHERE b.bill_id >= LAST_INSERT_ID() AND b.import_audit_id = :import_id
-GROUP BY b.billing_month, b.due_date
-ON DUPLICATE KEY UPDATE bill_totals.bills = bill_totals.bills + VALUES(bills),
-                        bill_totals.units_used = bill_totals.units_used + VALUES(units_used),
-                        bill_totals.billed = bill_totals.billed + VALUES(billed),
-                        bill_totals.open_bills = bill_totals.open_bills + VALUES(open_bills),
-                        bill_totals.owed = bill_totals.owed + VALUES(owed)
-
 -- name: add_imported_customer_balances
--- Add the same new bills to their customers' balances.
+-- Add the new (unpaid) bills just imported to their customers' balances, counted by the
+-- server: the bills of import :import_id from LAST_INSERT_ID() on, sent in the same round
+-- trip as the chunk's INSERT (its first id; the totals tables have no AUTO_INCREMENT to change
+-- it). The import's later chunks are not written yet; other writers' bills are not its own.
 INSERT INTO customer_balances (customer_id, open_bills, owed)
 SELECT b.customer_id, COUNT(*), SUM(b.total_amount)
 FROM bills b
