@@ -23,8 +23,9 @@ LAGOS = timezone(timedelta(hours=1))
 TARGET_MS = 100.0
 TARGET_RATIO = 1.2
 
+# Months of payment in Lagos time (UTC+1 all year), as the domain reports them.
 RAW_REVENUE = """
-SELECT payment_method, DATE_FORMAT(date_of_payment, '%%Y-%%m') AS month,
+SELECT payment_method, DATE_FORMAT(date_of_payment + INTERVAL 1 HOUR, '%%Y-%%m') AS month,
        SUM(amount_paid) AS total, COUNT(*) AS payments
 FROM payments {hint}
 WHERE voided_at IS NULL {period}
@@ -132,9 +133,9 @@ async def run(ctx: Context) -> None:
     db = await Database.connect(ctx.database.admin, minsize=1, maxsize=2)
     today = datetime.now(LAGOS).date()
     try:
-        # Revenue, all time: total, by method, by month.
+        # Revenue, all time: total, by method, by month (in Lagos time).
         plan, raw_ms, rows = await _best_raw(db, RAW_REVENUE, {"optimizer's plan": ""}, repeat)
-        ms, report = await _domain(lambda: reports.revenue(db), repeat)
+        ms, report = await _domain(lambda: reports.revenue(db, zone=LAGOS), repeat)
         assert isinstance(report, reports.RevenueReport)
         _figure(ctx, "revenue, all time", ms, plan, raw_ms, _same_revenue(report, rows))
 
@@ -150,7 +151,9 @@ async def run(ctx: Context) -> None:
             {"start": db_time(start), "end": db_time(end)},
             period="AND date_of_payment >= %(start)s AND date_of_payment < %(end)s",
         )
-        ms, report = await _domain(lambda: reports.revenue(db, start=start, end=end), repeat)
+        ms, report = await _domain(
+            lambda: reports.revenue(db, start=start, end=end, zone=LAGOS), repeat
+        )
         assert isinstance(report, reports.RevenueReport)
         _figure(
             ctx, f"revenue, {last:%B %Y} (Lagos)", ms, plan, raw_ms, _same_revenue(report, rows)

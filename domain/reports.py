@@ -7,8 +7,9 @@ hundred summary rows, not every bill and payment.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from domain.db import Database, UnitOfWork
@@ -62,24 +63,78 @@ def _period_parts(start: datetime | None, end: datetime | None) -> dict[str, obj
     }
 
 
+@dataclass(frozen=True)
+class _MonthStartWindow:
+    """The stretch between a local month's start and the UTC midnight next to it (naive
+    UTC): its payments count in ``utc_month`` by UTC but in ``local_month`` locally."""
+
+    starts: datetime
+    ends: datetime
+    utc_month: str  # YYYY-MM
+    local_month: str
+
+
+def _month_start_windows(
+    utc_months: set[date], zone: tzinfo, since: datetime | None, until: datetime | None
+) -> list[_MonthStartWindow]:
+    """The windows around the starts of the months that the UTC months found may share
+    payments with, clipped to [since, until) (naive UTC)."""
+    windows = []
+    for month in sorted(utc_months | {month_add(m, 1) for m in utc_months}):
+        utc_start = datetime(month.year, month.month, 1)
+        local_start = datetime(month.year, month.month, 1, tzinfo=zone)
+        boundary = local_start.astimezone(UTC).replace(tzinfo=None)
+        this, before = f"{month:%Y-%m}", f"{month_add(month, -1):%Y-%m}"
+        if boundary < utc_start:  # east of UTC: the month starts on the UTC day before
+            starts, ends, utc_month, local_month = boundary, utc_start, before, this
+        elif boundary > utc_start:  # west of UTC: the UTC month starts first
+            starts, ends, utc_month, local_month = utc_start, boundary, this, before
+        else:
+            continue
+        starts = max(starts, since) if since else starts
+        ends = min(ends, until) if until else ends
+        if starts < ends:
+            windows.append(_MonthStartWindow(starts, ends, utc_month, local_month))
+    return windows
+
+
 async def revenue(
-    db: Database, *, start: datetime | None = None, end: datetime | None = None
+    db: Database,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    zone: tzinfo = UTC,
 ) -> RevenueReport:
-    """Non-void payments, all time or in [start, end): total, by method, by month."""
-    lines = await db.fetch_all(
-        "revenue_lines",
-        _period_parts(db_time(start) if start else None, db_time(end) if end else None),
-    )
+    """Non-void payments, all time or in [start, end): total, by method, and by month of
+    payment in ``zone`` (the utility's time zone)."""
+    since, until = (db_time(start) if start else None), (db_time(end) if end else None)
+    lines = await db.fetch_all("revenue_lines", _period_parts(since, until))
     by_method: dict[str, list[Decimal | int]] = {}
     by_month: dict[str, list[Decimal | int]] = {}
+
+    def add(sums: dict[str, list[Decimal | int]], key: str, total: Decimal, count: int) -> None:
+        found = sums.setdefault(key, [Decimal("0.00"), 0])
+        found[0] += total
+        found[1] += count
+
     for line in lines:
-        for key, sums in (
-            (PaymentMethod(line["payment_method"]).value, by_method),
-            (str(line["month"])[:7], by_month),
-        ):
-            found = sums.setdefault(key, [Decimal("0.00"), 0])
-            found[0] += Decimal(line["total"])
-            found[1] += int(line["payments"])
+        total, count = Decimal(line["total"]), int(line["payments"])
+        add(by_method, PaymentMethod(line["payment_method"]).value, total, count)
+        add(by_month, str(line["month"])[:7], total, count)
+    # The lines count by UTC month; payments between a local month's start and the UTC
+    # midnight next to it belong to the other month than their UTC month.
+    utc_months = {date.fromisoformat(f"{key}-01") for key in by_month}
+    windows = _month_start_windows(utc_months, zone, since, until)
+    if windows:
+        moved = await db.fetch_all(
+            "revenue_in_windows",
+            {"windows": json.dumps([[str(w.starts), str(w.ends)] for w in windows])},
+        )
+        for row in moved:
+            window = windows[int(row["window"]) - 1]
+            total, count = Decimal(row["total"]), int(row["payments"])
+            add(by_month, window.utc_month, -total, -count)
+            add(by_month, window.local_month, total, count)
 
     def report_lines(sums: dict[str, list[Decimal | int]]) -> list[RevenueLine]:
         # A voided payment leaves its day's totals at zero: such a line is not revenue.

@@ -84,7 +84,9 @@ async def revenue_command(update: Update, context: BillingContext, admin: Admin)
     if first and last and last < first:
         first, last = last, first
     start, end = _period(first, last, context)
-    report = await reports.revenue(context.admin_db, start=start, end=end)
+    report = await reports.revenue(
+        context.admin_db, start=start, end=end, zone=context.config.timezone
+    )
     data = f"{REVENUE_CSV}:{first:%Y%m}:{last:%Y%m}" if first and last else f"{REVENUE_CSV}:0:0"
     await reply(
         update,
@@ -107,7 +109,9 @@ async def revenue_export(update: Update, context: BillingContext, admin: Admin) 
     except DomainError:
         return
     start, end = _period(first, last, context)
-    report = await reports.revenue(context.admin_db, start=start, end=end)
+    report = await reports.revenue(
+        context.admin_db, start=start, end=end, zone=context.config.timezone
+    )
     name = f"revenue-{first:%Y-%m}-to-{last:%Y-%m}.csv" if first and last else "revenue-all.csv"
     await _send_csv(update, context, revenue_csv(report), name)
 

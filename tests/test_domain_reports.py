@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiomysql
 import pytest
@@ -92,6 +93,14 @@ PAYMENTS: list[tuple[str, date, str | None, PaymentMethod, datetime, bool]] = [
         False,
     ),  # the first instant after the period
     ("D", date(2026, 6, 1), None, PaymentMethod.BANK_TRANSFER, datetime(2026, 7, 1, 7, 0), False),
+    (
+        "D",
+        date(2026, 7, 1),
+        "100.00",
+        PaymentMethod.CASH,
+        datetime(2026, 8, 1, 2, 30),
+        False,
+    ),  # August in UTC and east of it, still 31 July in New York
     ("D", date(2026, 7, 1), None, PaymentMethod.CASH, datetime(2026, 8, 3, 16, 45), False),
     ("E", date(2026, 10, 1), "700.00", PaymentMethod.POS, datetime(2026, 11, 2, 11, 0), True),
 ]
@@ -182,10 +191,14 @@ def _live(raw: Raw, start: datetime | None = None, end: datetime | None = None) 
     return found
 
 
-def _revenue_lines(rows: list[dict[str, Any]], key: str) -> dict[str, tuple[Decimal, int]]:
+def _revenue_lines(
+    rows: list[dict[str, Any]], key: str, zone: tzinfo = UTC
+) -> dict[str, tuple[Decimal, int]]:
+    """Sums by method, or by month of payment in ``zone``."""
     sums: dict[str, list[Any]] = defaultdict(lambda: [Decimal(0), 0])
     for p in rows:
-        k = p["payment_method"] if key == "method" else f"{p['date_of_payment']:%Y-%m}"
+        local = p["date_of_payment"].replace(tzinfo=UTC).astimezone(zone)
+        k = p["payment_method"] if key == "method" else f"{local:%Y-%m}"
         sums[k][0] += p["amount_paid"]
         sums[k][1] += 1
     return {k: (v[0], v[1]) for k, v in sums.items()}
@@ -203,12 +216,18 @@ def test_the_data_set_has_what_the_report_tests_rely_on() -> None:
     assert {-29, 0, 1, 30, 31, 60, 61, 90, 91} <= ages
 
 
+ZONES = [UTC, LAGOS, ZoneInfo("Asia/Kolkata"), ZoneInfo("America/New_York")]
+
+
+@pytest.mark.parametrize("zone", ZONES, ids=str)
 async def test_revenue_for_all_time_is_the_sum_of_non_void_payments(
-    raw: Raw, admin_db: Database
+    raw: Raw, admin_db: Database, zone: tzinfo
 ) -> None:
-    """Total, count, by method (largest first) and by month equal the raw non-void rows."""
+    """Total, count, by method (largest first) and by local month of payment equal the raw
+    non-void rows, in zones east and west of UTC (payments within hours of a month's start
+    fall in another month there than in UTC)."""
     live = _live(raw)
-    report = await reports.revenue(admin_db)
+    report = await reports.revenue(admin_db, zone=zone)
     assert report.total == sum(p["amount_paid"] for p in live)
     assert report.payments == len(live) == len(PAYMENTS) - sum(v for *_, v in PAYMENTS)
     by_method = _revenue_lines(live, "method")
@@ -216,7 +235,7 @@ async def test_revenue_for_all_time_is_the_sum_of_non_void_payments(
     assert [line.key for line in report.by_method] == sorted(
         by_method, key=lambda k: (-by_method[k][0], k)
     )
-    by_month = _revenue_lines(live, "month")
+    by_month = _revenue_lines(live, "month", zone)
     assert _as_dict(report.by_month) == by_month
     assert [line.key for line in report.by_month] == sorted(by_month)
 
@@ -224,14 +243,15 @@ async def test_revenue_for_all_time_is_the_sum_of_non_void_payments(
 async def test_revenue_for_a_period_counts_payments_from_its_first_instant_not_its_end(
     raw: Raw, admin_db: Database
 ) -> None:
-    """[1 Sep, 1 Oct) Lagos time holds its first instant, not its end or a second before."""
+    """[1 Sep, 1 Oct) Lagos time holds its first instant, not its end or a second before, and
+    all of it is September (its first hour is 31 August in UTC)."""
     start, end = PERIOD
     live = _live(raw, start, end)
-    report = await reports.revenue(admin_db, start=start, end=end)
+    report = await reports.revenue(admin_db, start=start, end=end, zone=LAGOS)
     assert report.total == sum(p["amount_paid"] for p in live)
     assert report.payments == len(live)
     assert _as_dict(report.by_method) == _revenue_lines(live, "method")
-    assert _as_dict(report.by_month) == _revenue_lines(live, "month")
+    assert _as_dict(report.by_month) == {"2026-09": (report.total, report.payments)}
     amounts = sorted(p["amount_paid"] for p in live)
     assert amounts == [
         Decimal("1500.00"),

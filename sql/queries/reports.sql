@@ -20,6 +20,20 @@ FROM (
 ) AS parts
 GROUP BY payment_method, month
 
+-- name: revenue_in_windows
+-- Non-void payments in each window of the JSON array :windows of ["start", "end") pairs
+-- (naive UTC; a few hours each, around the starts of local months), by the window's number
+-- (1 on), read off ix_payments_date.
+SELECT w.window_number AS `window`, SUM(p.amount_paid) AS total, COUNT(*) AS payments
+FROM JSON_TABLE(:windows, '$[*]' COLUMNS (
+         window_number FOR ORDINALITY,
+         starts DATETIME(6) PATH '$[0]',
+         ends DATETIME(6) PATH '$[1]'
+     )) w
+JOIN payments p ON p.date_of_payment >= w.starts AND p.date_of_payment < w.ends
+WHERE p.voided_at IS NULL
+GROUP BY w.window_number
+
 -- name: outstanding_summary
 -- Open bills: total owed, bill and customer counts, and ageing by days past due.
 SELECT COALESCE(SUM(owed), 0) AS total,
