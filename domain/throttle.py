@@ -63,6 +63,26 @@ async def reset(uow: UnitOfWork, keys: tuple[str, ...]) -> None:
         await uow.execute("reset_login_failures", {"subject": key})
 
 
+async def forget_stale(
+    db: Database, *, policy: ThrottlePolicy | None = None, now: datetime | None = None
+) -> int:
+    """Delete the throttle rows that no longer count (their window is over and they are not
+    locked), so the table holds only recent failures; returns how many went. ``db`` is the
+    admin account's pool."""
+    policy = policy or ThrottlePolicy()
+    moment = now or now_utc()
+
+    async def work(uow: UnitOfWork) -> int:
+        gone = await uow.execute(
+            "forget_stale_login_failures",
+            {"window_start": db_time(moment - policy.window), "now": db_time(moment)},
+        )
+        await uow.commit()
+        return gone
+
+    return await db.transaction(work)
+
+
 @dataclass(frozen=True)
 class VerifiedLogin:
     """A row whose password matched, and its new hash when the stored one must be upgraded."""

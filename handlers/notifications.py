@@ -17,7 +17,7 @@ from telegram.error import Forbidden, TelegramError
 from bot.config import Config
 from bot.context import BillingApplication, BillingContext
 from bot.rate_limits import bulk_sends
-from domain import admins, bills, payments
+from domain import admins, bills, payments, throttle
 from domain.models import Bill
 from handlers.common import esc, month_label
 from handlers.render.formatting import rate_text, units_text
@@ -56,6 +56,7 @@ async def notify_admins_of_payment(context: BillingContext, payment_id: int) -> 
 # Customers: new bills and due-date reminders
 
 REMINDER_JOB = "bill_reminders"
+THROTTLE_CLEANUP_JOB = "forget_stale_logins"
 REMINDER_TIME = dtime(9, 0)  # local time of the utility
 BULK_CONCURRENCY = 8  # sends in flight at once; the rate limiter sets the pace
 
@@ -154,14 +155,21 @@ async def remind_due_bills(context: BillingContext) -> int:
     return sent
 
 
+async def forget_stale_logins(context: BillingContext) -> int:
+    """The daily job that drops login-throttle rows no longer counting (domain.throttle)."""
+    gone = await throttle.forget_stale(context.admin_db)
+    if gone:
+        log.info("forgot %d stale login-throttle rows", gone)
+    return gone
+
+
 def schedule_jobs(application: BillingApplication) -> None:
-    """Run the reminder job every day at REMINDER_TIME in the utility's time zone."""
+    """Run the reminder job, then the login-throttle clean-up, every day at REMINDER_TIME in
+    the utility's time zone."""
     queue = application.job_queue
     config = application.bot_data.config
     if queue is None or config is None or queue.get_jobs_by_name(REMINDER_JOB):
         return
-    queue.run_daily(
-        remind_due_bills,
-        time=REMINDER_TIME.replace(tzinfo=config.timezone),
-        name=REMINDER_JOB,
-    )
+    at = REMINDER_TIME.replace(tzinfo=config.timezone)
+    queue.run_daily(remind_due_bills, time=at, name=REMINDER_JOB)
+    queue.run_daily(forget_stale_logins, time=at, name=THROTTLE_CLEANUP_JOB)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from domain import customers, passwords
+from domain import customers, passwords, throttle
 from domain.db import Database
 from domain.errors import (
     ActivationCodeExpired,
@@ -356,6 +356,38 @@ async def test_failures_older_than_the_window_do_not_count_towards_a_lockout(
         await customers.login(customer_db, "MTR-43001", "guess", 8301, now=later)
     linked = await customers.login(customer_db, "MTR-43001", PASSWORD, 8301, now=later)
     assert linked.telegram_user_id == 8301
+
+
+async def test_stale_throttle_rows_are_forgotten_and_locked_or_recent_ones_kept(
+    admin_db: Database, customer_db: Database, quick_hash: str
+) -> None:
+    """The daily clean-up drops rows whose window is over and that are not locked; a locked
+    subject stays locked and a recent failure still counts towards a lockout."""
+    await _customer_with_password(admin_db, quick_hash, "MTR-43501")
+    for minute in range(5):  # locked from NOW + 4 min for 15 min
+        with pytest.raises(AuthenticationFailed):
+            await customers.login(
+                customer_db, "MTR-43501", "guess", 8351, now=NOW + timedelta(minutes=minute)
+            )
+    with pytest.raises(AuthenticationFailed):  # one old failure, long over
+        await customers.login(customer_db, "MTR-43599", "guess", 8352, now=NOW)
+    later = NOW + timedelta(minutes=17)
+    with pytest.raises(AuthenticationFailed):  # one recent failure
+        await customers.login(customer_db, "MTR-43598", "guess", 8353, now=later)
+
+    assert await throttle.forget_stale(admin_db, now=later) == 2
+    kept = await _rows(admin_db, "SELECT subject FROM login_throttle ORDER BY subject")
+    assert [r["subject"] for r in kept] == [
+        "meter:mtr-43501",
+        "meter:mtr-43598",
+        "tg:8351",
+        "tg:8353",
+    ]
+    with pytest.raises(TooManyAttempts):  # still locked after the clean-up
+        await customers.login(customer_db, "MTR-43501", PASSWORD, 8351, now=later)
+    after_lockout = NOW + timedelta(minutes=20)
+    assert await throttle.forget_stale(admin_db, now=after_lockout + timedelta(minutes=15)) == 4
+    assert await _rows(admin_db, "SELECT subject FROM login_throttle") == []
 
 
 async def test_a_legacy_sha256_password_logs_in_and_is_replaced_by_a_pbkdf2_hash(

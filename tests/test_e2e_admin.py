@@ -19,7 +19,7 @@ from domain.db import Database
 from domain.models import Admin, PaymentStatus
 from domain.reports import month_add
 from handlers.admin_gate import STALE_BUTTON, UNKNOWN_COMMAND
-from handlers.notifications import REMINDER_JOB, Notice, send_many
+from handlers.notifications import REMINDER_JOB, THROTTLE_CLEANUP_JOB, Notice, send_many
 from handlers.render import chart
 from handlers.render.formatting import units_text
 from tests.e2e_support import Harness, activated_customer, harness, running_bot, settle
@@ -532,6 +532,25 @@ async def test_the_daily_job_reminds_a_linked_customer_once_per_bill(harness: Ha
     assert await scalar(harness.admin_db, "SELECT COUNT(*) FROM bill_reminders") == 1
     assert await scalar(harness.admin_db, "SELECT bill_id FROM bill_reminders") == soon.bill_id
     assert len([m for m in customer_user.messages() if "Reminder" in m.body]) == 1
+
+
+async def test_the_daily_job_forgets_stale_login_failures(harness: Harness) -> None:
+    """The bot schedules the login-throttle clean-up; run, it drops a long-over failure and
+    keeps a lock."""
+    async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.execute(
+            "INSERT INTO login_throttle (subject, failures, window_started_at, locked_until) "
+            "VALUES ('tg:1', 1, NOW(6) - INTERVAL 2 DAY, NULL), "
+            "('tg:2', 5, NOW(6) - INTERVAL 1 MINUTE, NOW(6) + INTERVAL 14 MINUTE)"
+        )
+        await uow.commit()
+    async with running_bot(harness) as application:
+        assert application.job_queue is not None
+        (job,) = application.job_queue.get_jobs_by_name(THROTTLE_CLEANUP_JOB)
+        await job.run(application)
+    async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.execute("SELECT subject FROM login_throttle")
+        assert await cur.fetchall() == (("tg:2",),)
 
 
 # --------------------------------------------------------------------------- restarts, 429s

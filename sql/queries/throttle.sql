@@ -16,3 +16,10 @@ ON DUPLICATE KEY UPDATE
 -- Forget a subject's failures after a successful login.
 UPDATE login_throttle SET failures = 0, locked_until = NULL
 WHERE subject = :subject AND (failures <> 0 OR locked_until IS NOT NULL)
+
+-- name: forget_stale_login_failures
+-- Drop throttle rows that no longer count: their window began before :window_start (a new
+-- failure would start counting from 1 again) and they are not locked at :now. Admin account
+-- only (the customer account may not DELETE); run daily by the bot.
+DELETE FROM login_throttle
+WHERE window_started_at < :window_start AND (locked_until IS NULL OR locked_until <= :now)
