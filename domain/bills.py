@@ -29,9 +29,9 @@ from domain.errors import (
 )
 from domain.models import Bill, Page, PaymentStatus, db_time, now_utc
 from domain.money import MAX_AMOUNT, bill_total, parse_decimal
+from domain.report_totals import ZERO
 
 MAX_UNITS = Decimal("9999999.99")
-_ZERO = Decimal("0.00")
 MAX_RATE = Decimal("99999.9999")
 
 
@@ -454,7 +454,7 @@ class _Import:
     newest_before: int = 0  # bills after this id were issued since the import began
     consecutive_ids: bool = False  # a chunk's bills get the ids first_id, first_id + 1, …
     count: int = 0
-    total: Decimal = Decimal("0.00")
+    total: Decimal = ZERO
     linked: list[ImportedBill] = field(default_factory=list)
     bills: list[ImportedBill] = field(default_factory=list)
 
@@ -608,7 +608,7 @@ def _checked_chunk(
                 import_id,
             )
         )
-        count, units, billed = figures.get((line.billing_month, due), (0, _ZERO, _ZERO))
+        count, units, billed = figures.get((line.billing_month, due), (0, ZERO, ZERO))
         figures[(line.billing_month, due)] = (
             count + 1,
             units + line.units_used,
@@ -624,9 +624,9 @@ async def _import_chunk(
 
     The bills go in as one multi-row INSERT of checked, typed values (a bill already issued
     for a customer and month makes it fail on the unique key, and is then looked for to be
-    reported by line); the report totals are added up by the server from the bills themselves
-    in the same round trip, so a chunk costs one or two round trips however many lines it
-    has.
+    reported by line). The report totals go in the same round trip: the chunk's bill totals
+    as added up while it was prepared, the customers' balances added up by the server from
+    the bills just written. A chunk costs one or two round trips however many lines it has.
     """
     good, here = chunk.good, chunk.here
     errors.extend(chunk.problems)
@@ -653,7 +653,7 @@ async def _import_chunk(
     wanted = [i for i, (_, c) in enumerate(good) if state.keep_all or c["telegram_user_id"]]
     issued = await _issued_bills(uow, good, wanted, first_id, state)
     state.count += len(good)
-    state.total += sum((line.total_amount for line, _ in good), Decimal("0.00"))
+    state.total += sum((billed for _, _, billed in chunk.figures.values()), ZERO)
     for bill, index in zip(issued, wanted, strict=True):
         customer = good[index][1]
         item = ImportedBill(
@@ -726,20 +726,23 @@ async def _issued_bills(
     mine = await uow.fetch_value("count_imported_range", {**which, "last_id": last_id})
     if mine != len(good):  # not the chunk's bills alone: undo everything
         raise RuntimeError(f"{mine} of bills {first_id}–{last_id}, not the {len(good)} issued")
-    return [
-        Bill(
-            bill_id=first_id + index,
-            customer_id=int(good[index][1]["customer_id"]),
-            billing_month=good[index][0].billing_month,
-            units_used=good[index][0].units_used,
-            rate_per_unit=good[index][0].rate_per_unit,
-            total_amount=good[index][0].total_amount,
-            amount_paid=Decimal("0.00"),
-            payment_status=PaymentStatus.UNPAID,
-            due_date=default_due_date(good[index][0].billing_month, state.due_days),
+    issued = []
+    for index in wanted:
+        line, customer = good[index]
+        issued.append(
+            Bill(
+                bill_id=first_id + index,
+                customer_id=int(customer["customer_id"]),
+                billing_month=line.billing_month,
+                units_used=line.units_used,
+                rate_per_unit=line.rate_per_unit,
+                total_amount=line.total_amount,
+                amount_paid=ZERO,
+                payment_status=PaymentStatus.UNPAID,
+                due_date=default_due_date(line.billing_month, state.due_days),
+            )
         )
-        for index in wanted
-    ]
+    return issued
 
 
 # ---------------------------------------------------------------------------------------------

@@ -195,7 +195,8 @@ async def edit_by_admin(
 # Activation codes
 
 
-def _code_hash(code: str) -> str:
+def activation_code_hash(code: str) -> str:
+    """What is stored (and what a conversation may keep) instead of the code itself."""
     return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
 
@@ -217,7 +218,7 @@ async def issue_activation_code(
         await uow.execute(
             "insert_activation_code",
             {
-                "code_hash": _code_hash(code),
+                "code_hash": activation_code_hash(code),
                 "customer_id": customer_id,
                 "expires_at": db_time(moment + ttl),
                 "admin_id": admin_id,
@@ -233,7 +234,7 @@ async def check_activation_code(
     db: Database, code: str, *, now: datetime | None = None
 ) -> Customer:
     """The customer an unused, unexpired code belongs to (nothing is changed)."""
-    row = await db.fetch_one("lock_activation_code", {"code_hash": _code_hash(code)})
+    row = await db.fetch_one("lock_activation_code", {"code_hash": activation_code_hash(code)})
     _ensure_code_usable(row, now or now_utc())
     assert row is not None
     return await get(db, int(row["customer_id"]))
@@ -255,11 +256,6 @@ async def redeem_activation_code(
     return await redeem_activation_code_hash(
         db, activation_code_hash(code), password, telegram_user_id, now=now
     )
-
-
-def activation_code_hash(code: str) -> str:
-    """What is stored (and what a conversation may keep) instead of the code itself."""
-    return _code_hash(code)
 
 
 async def redeem_activation_code_hash(

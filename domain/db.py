@@ -154,6 +154,11 @@ def _batch(statements: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[str, di
 _JSON_AGGREGATE_MAX = 8 * 1024 * 1024
 
 
+def _parsed_json(text: str) -> Any:
+    """A JSON value from the server, its numbers with decimals read as Decimals (money)."""
+    return json.loads(text, parse_float=Decimal)
+
+
 class ValuesList(str):
     """The text of a VALUES list made by :func:`values_list` (typed values only)."""
 
@@ -434,11 +439,7 @@ class UnitOfWork:
             )
             await cur.nextset()
             row = await cur.fetchone()
-        return json.loads(row[0]) if row and row[0] is not None else []
-
-    async def execute_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
-        async with self.connection.cursor() as cur:
-            return int(await cur.executemany(query(name), rows))
+        return _parsed_json(row[0]) if row and row[0] is not None else []
 
     async def fetch_all(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         async with self.connection.cursor(aiomysql.DictCursor) as cur:
@@ -455,7 +456,7 @@ class UnitOfWork:
         """A named SELECT of one JSON value (one row at most), parsed, with numbers as
         Decimals; None when there is no row."""
         value = await self.fetch_value(name, params)
-        return None if value is None else json.loads(value, parse_float=Decimal)
+        return None if value is None else _parsed_json(value)
 
     async def fetch_value(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
         async with self.connection.cursor() as cur:

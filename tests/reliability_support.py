@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -439,6 +440,25 @@ async def until(
         await asyncio.sleep(0.02)
 
 
+class LogRecords(logging.Handler):
+    """Every record at ``level`` or above, from any logger, while it is attached (``with``,
+    or added to the root logger by hand); unhandled exceptions end up here too."""
+
+    def __init__(self, level: int = logging.ERROR) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def __enter__(self) -> LogRecords:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().removeHandler(self)
+
+
 class Stopwatch:
     def __init__(self) -> None:
         self.started = time.monotonic()
@@ -476,6 +496,21 @@ async def fetch_receipt(
 # The bot as a separate process (`python run_bot.py run`)
 
 RUN_BOT = Path(__file__).resolve().parent.parent / "run_bot.py"
+
+
+async def fetch_deferred_receipts(db: Database, payers: Iterable[Payer]) -> list[str]:
+    """Each receipt a payer was promised but not sent, asked for with /receipt as a customer
+    would (it must be a recorded payment); the file names that came."""
+    names = []
+    for payer in payers:
+        for number in payer.log.deferred:
+            rows = await sql_rows(
+                db, "SELECT payment_id FROM payments WHERE receipt_number = %s", (number,)
+            )
+            assert rows, f"receipt {number} was promised but is not recorded"
+            name, _ = await fetch_receipt(payer.user, int(rows[0][0]))
+            names.append(name)
+    return names
 
 
 def bot_environment(config: Config, server: FakeTelegramServer, **extra: str) -> dict[str, str]:

@@ -23,10 +23,11 @@ from tests.e2e_support import Harness, harness, running_bot
 from tests.factories import make_bill, make_customer
 from tests.reliability_support import (
     UNAVAILABLE,
+    LogRecords,
     Payer,
     Stopwatch,
     TcpProxy,
-    fetch_receipt,
+    fetch_deferred_receipts,
     invariant_violations,
     link_telegram,
     record_figures,
@@ -40,24 +41,6 @@ __all__ = ["harness"]
 PAYERS = 16
 HOLDING = 4  # payers whose Confirm is pressed during the cut
 OUTAGE_SECONDS = 3.0
-
-
-class ErrorRecords(logging.Handler):
-    """Every record at ERROR or above, from any logger (unhandled exceptions end up here)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def __enter__(self) -> ErrorRecords:
-        logging.getLogger().addHandler(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger().removeHandler(self)
 
 
 @pytest.mark.timeout(90)
@@ -117,7 +100,7 @@ async def test_customers_paying_through_a_database_outage_are_told_plainly_and_l
                 await asyncio.sleep(0.3)  # a person reads the reply, then tries again
 
     clock = Stopwatch()
-    with ErrorRecords() as errors:
+    with LogRecords(logging.ERROR) as errors:
         async with running_bot(proxied):
             tasks = [asyncio.create_task(keep_paying(p)) for p in payers]
             try:
@@ -152,16 +135,7 @@ async def test_customers_paying_through_a_database_outage_are_told_plainly_and_l
             await users[0].send("/dashboard")
             board = await users[0].wait_for_reply(10)
             # A payment recorded while its receipt could not be made is fetched with /receipt.
-            fetched = []
-            for payer in payers:
-                for number in payer.log.deferred:
-                    rows = await sql_rows(
-                        harness.admin_db,
-                        "SELECT payment_id FROM payments WHERE receipt_number = %s",
-                        (number,),
-                    )
-                    name, _ = await fetch_receipt(payer.user, int(rows[0][0]))
-                    fetched.append(name)
+            fetched = await fetch_deferred_receipts(harness.admin_db, payers)
     await proxy.close()
 
     logs = [p.log for p in payers]

@@ -23,7 +23,7 @@ from tests.reliability_support import (
     Stopwatch,
     bot_environment,
     confirm_key,
-    fetch_receipt,
+    fetch_deferred_receipts,
     invariant_violations,
     link_telegram,
     receipt_numbers,
@@ -111,15 +111,7 @@ async def test_a_bot_killed_mid_payment_load_loses_nothing_and_records_nothing_t
             stop.set()
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
         # Receipts that never came as a PDF (the bot died in between) are asked for again.
-        fetched = []
-        for payer in payers:
-            for number in payer.log.deferred:
-                rows = await sql_rows(
-                    harness.admin_db,
-                    "SELECT payment_id FROM payments WHERE receipt_number = %s",
-                    (number,),
-                )
-                fetched.append((await fetch_receipt(payer.user, int(rows[0][0])))[0])
+        fetched = await fetch_deferred_receipts(harness.admin_db, payers)
         second.send_signal(signal.SIGTERM)
         exit_code = await second.wait()
         output = first.output() + second.output()

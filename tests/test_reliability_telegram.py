@@ -13,9 +13,10 @@ from domain import admins
 from tests.e2e_support import Harness, harness, running_bot
 from tests.factories import make_bill, make_customer
 from tests.reliability_support import (
+    LogRecords,
     Payer,
     Stopwatch,
-    fetch_receipt,
+    fetch_deferred_receipts,
     invariant_violations,
     link_telegram,
     receipt_numbers,
@@ -30,22 +31,12 @@ PAYERS = 8
 OWN_MODULES = ("bot", "handlers", "domain")
 
 
-class Records(logging.Handler):
-    """Records at WARNING and above from any logger, for counting afterwards."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def errors_from_our_code(self) -> list[str]:
-        return [
-            r.getMessage()
-            for r in self.records
-            if r.levelno >= logging.ERROR and r.name.split(".")[0] in OWN_MODULES
-        ]
+def errors_from_our_code(log: LogRecords) -> list[str]:
+    return [
+        r.getMessage()
+        for r in log.records
+        if r.levelno >= logging.ERROR and r.name.split(".")[0] in OWN_MODULES
+    ]
 
 
 @pytest.mark.timeout(120)
@@ -82,7 +73,7 @@ async def test_telegram_errors_and_timeouts_neither_crash_the_bot_nor_double_rec
         "sendDocument hangs 6 s": ("sendDocument", 2, None, 6.0),
         "editMessageText hangs 6 s": ("editMessageText", 1, None, 6.0),
     }
-    log = Records()
+    log = LogRecords(logging.WARNING)
     logging.getLogger().addHandler(log)
     clock = Stopwatch()
     try:
@@ -117,17 +108,7 @@ async def test_telegram_errors_and_timeouts_neither_crash_the_bot_nor_double_rec
                 stop.set()
                 await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
             # Receipts the bot could not send are recorded: /receipt sends them.
-            fetched = []
-            for payer in payers:
-                for number in payer.log.deferred:
-                    rows = await sql_rows(
-                        harness.admin_db,
-                        "SELECT payment_id FROM payments WHERE receipt_number = %s",
-                        (number,),
-                    )
-                    assert rows, f"receipt {number} was promised but is not recorded"
-                    name, _ = await fetch_receipt(payer.user, int(rows[0][0]))
-                    fetched.append(name)
+            fetched = await fetch_deferred_receipts(harness.admin_db, payers)
             await payers[0].user.send("/help")
             assert "What I can do" in (await payers[0].user.wait_for_reply(10)).body
     finally:
@@ -155,7 +136,7 @@ async def test_telegram_errors_and_timeouts_neither_crash_the_bot_nor_double_rec
         for p in payers
         if any(n in m.body for m in p.user.messages() for n in missing)
     ]
-    assert not log.errors_from_our_code(), log.errors_from_our_code()
+    assert not errors_from_our_code(log), errors_from_our_code(log)
     failed_replies = [text for p in payers for _, text in p.log.unavailable + p.log.other]
     record_figures(
         "telegram_faults",
@@ -172,7 +153,7 @@ async def test_telegram_errors_and_timeouts_neither_crash_the_bot_nor_double_rec
             "actions_repeated_after_7_s_of_silence": sum(p.log.repeated_actions for p in payers),
             "updates_never_answered": sum(p.log.no_reply for p in payers),
             "every_customer_paid_again_after_faults_s": recovered,
-            "unhandled_errors_logged_by_the_bot": len(log.errors_from_our_code()),
+            "unhandled_errors_logged_by_the_bot": len(errors_from_our_code(log)),
             "ptb_network_errors_logged": sum(
                 1 for r in log.records if r.name.startswith("telegram")
             ),
