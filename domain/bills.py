@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from itertools import islice
+from typing import NamedTuple
 
 from domain import audit, report_totals, validation
 from domain.db import Database, Row, UnitOfWork, ValuesList, error_code, values_list
@@ -56,6 +57,11 @@ def _check_figures(units_used: Decimal, rate_per_unit: Decimal) -> Decimal:
         or rate_per_unit != rate_per_unit.quantize(Decimal("0.0001"))
     ):
         raise InvalidAmount("The rate must be greater than zero, with at most four decimals.")
+    return _checked_total(units_used, rate_per_unit)
+
+
+def _checked_total(units_used: Decimal, rate_per_unit: Decimal) -> Decimal:
+    """The bill total of figures each already within its limits."""
     total = bill_total(units_used, rate_per_unit)
     # Both limits hold for each figure alone; their product can still round to 0.00 or
     # overflow DECIMAL(12,2), which the database would refuse with a raw error.
@@ -276,9 +282,9 @@ IMPORT_CHUNK = 2_000
 _READ_BETWEEN_TURNS = 200  # lines read (and checked) at a time while looking ahead
 
 
-@dataclass(frozen=True)
-class BillLine:
-    """One valid line of a bulk-billing file, before the database has been consulted."""
+class BillLine(NamedTuple):
+    """One valid line of a bulk-billing file, before the database has been consulted (a
+    named tuple: a file makes a hundred thousand of them)."""
 
     line: int
     meter_number: str
@@ -416,8 +422,8 @@ def _import_line(
         if rate_text
         else default_rate
     )
-    total = _check_figures(units, rate)
-    return BillLine(number, meter, month, units, rate, total)
+    # parse_decimal has checked each figure's decimals and limits: only the total is left.
+    return BillLine(number, meter, month, units, rate, _checked_total(units, rate))
 
 
 async def import_bills(
@@ -576,44 +582,33 @@ def _checked_chunk(
     good: list[tuple[BillLine, Row]] = []
     here: dict[tuple[int, date], int] = {}
     problems: list[tuple[int, str]] = []
-    for line in chunk:
-        customer = by_meter.get(line.meter_number)
-        if customer is None:
-            problems.append((line.line, f"No customer has meter number {line.meter_number}."))
-            continue
-        key = (int(customer["customer_id"]), line.billing_month)
-        if key in here:
-            problems.append(
-                (
-                    line.line,
-                    f"{line.meter_number} {line.billing_month:%Y-%m} is already on "
-                    f"line {here[key]}.",
-                )
-            )
-            continue
-        here[key] = line.line
-        good.append((line, customer))
     rows = []
-    figures: dict[tuple[date, date], report_totals.ImportedFigures] = {}
-    for line, customer in good:
-        due = default_due_date(line.billing_month, due_days)
-        rows.append(
-            (
-                int(customer["customer_id"]),
-                line.billing_month,
-                line.units_used,
-                line.rate_per_unit,
-                line.total_amount,
-                due,
-                import_id,
-            )
+    by_due: dict[tuple[date, date], list[BillLine]] = {}
+    due_of = functools.lru_cache(maxsize=64)(functools.partial(_due_after, due_days))
+    for line in chunk:
+        number, meter, month, units, rate, total = line
+        customer = by_meter.get(meter)
+        if customer is None:
+            problems.append((number, f"No customer has meter number {meter}."))
+            continue
+        customer_id = customer["customer_id"]  # an int, as the JSON document gives it
+        key = (customer_id, month)
+        if (earlier := here.get(key)) is not None:
+            problems.append((number, f"{meter} {month:%Y-%m} is already on line {earlier}."))
+            continue
+        here[key] = number
+        good.append((line, customer))
+        due = due_of(month)
+        rows.append((customer_id, month, units, rate, total, due, import_id))
+        by_due.setdefault((month, due), []).append(line)
+    figures: dict[tuple[date, date], report_totals.ImportedFigures] = {
+        key: (
+            len(lines),
+            sum([line.units_used for line in lines], ZERO),
+            sum([line.total_amount for line in lines], ZERO),
         )
-        count, units, billed = figures.get((line.billing_month, due), (0, ZERO, ZERO))
-        figures[(line.billing_month, due)] = (
-            count + 1,
-            units + line.units_used,
-            billed + line.total_amount,
-        )
+        for key, lines in by_due.items()
+    }
     return _Chunk(good, here, problems, values_list(rows), figures)
 
 
@@ -663,6 +658,10 @@ async def _import_chunk(
             state.bills.append(item)
         if item.telegram_user_id is not None:
             state.linked.append(item)
+
+
+def _due_after(due_days: int, billing_month: date) -> date:
+    return default_due_date(billing_month, due_days)
 
 
 def _pairs(good: list[tuple[BillLine, Row]]) -> str:

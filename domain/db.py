@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import aiomysql
@@ -171,25 +171,35 @@ def values_list(rows: Iterable[Sequence[int | Decimal | date]]) -> ValuesList:
     a 100,000-row insert.
     """
 
-    dates: dict[date, str] = {}  # a file's bills share a few dates: each is written once
+    try:
+        return ValuesList(
+            ",".join(
+                "(" + ",".join([_LITERALS[type(value)](value) for value in row]) + ")"
+                for row in rows
+            )
+        )
+    except KeyError as exc:  # exact types: a bool (or any other subclass) is refused
+        kind = exc.args[0]
+        name = getattr(kind, "__name__", repr(kind))
+        raise TypeError(f"values_list cannot write a {name}") from None
 
-    def literal(value: int | Decimal | date) -> str:
-        kind = type(value)  # exact types: a bool (or any other subclass) is refused
-        if kind is int:
-            return str(value)
-        if kind is Decimal:
-            number = cast(Decimal, value)
-            if number.is_finite():
-                return format(number, "f")
-        elif kind is date:
-            day = cast(date, value)
-            text = dates.get(day)
-            if text is None:
-                text = dates[day] = f"'{day.isoformat()}'"
-            return text
-        raise TypeError(f"values_list cannot write {kind.__name__} {value!r}")
 
-    return ValuesList(",".join("(" + ",".join(map(literal, row)) + ")" for row in rows))
+def _decimal_literal(number: Decimal) -> str:
+    if not number.is_finite():
+        raise TypeError(f"values_list cannot write {number!r}")
+    return format(number, "f")
+
+
+@lru_cache(maxsize=1024)  # a file's bills share a few dates: each is written once
+def _date_literal(day: date) -> str:
+    return f"'{day.isoformat()}'"
+
+
+_LITERALS: dict[type, Callable[[Any], str]] = {
+    int: int.__repr__,
+    Decimal: _decimal_literal,
+    date: _date_literal,
+}
 
 
 # ---------------------------------------------------------------------------------------------
