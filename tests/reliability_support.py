@@ -325,10 +325,11 @@ class Payer:
         self.log = PayerLog()
 
     async def _act(
-        self, name: str, action: Callable[[], Awaitable[object]], expect: str
+        self, name: str, action: Callable[[], Awaitable[object]], expect: str | tuple[str, ...]
     ) -> ChatMessage | None:
-        """Do ``action``; return the next screen if it contains ``expect``, else None after
-        logging what came instead (or that nothing came)."""
+        """Do ``action``; return the next screen if it contains ``expect`` (or one of them),
+        else None after logging what came instead (or that nothing came)."""
+        expected = (expect,) if isinstance(expect, str) else expect
         await action()
         deadline = time.monotonic() + self.step_timeout
         silence = self.repeat_after_silence
@@ -346,7 +347,7 @@ class Payer:
                 self.log.no_reply += 1
                 self.log.last = (name, "")
                 return None
-            if expect in screen.body:
+            if any(text in screen.body for text in expected):
                 return screen
             refusal = any(word in screen.body for word in REFUSALS)
             if self.tolerate_repeats and not refusal:
@@ -398,7 +399,11 @@ class Payer:
             self.hold_confirm = None
         for _ in range(20):
             screen = await self._act(
-                "confirm", lambda: user.press("Confirm payment", confirm), "recorded for"
+                "confirm",
+                lambda: user.press("Confirm payment", confirm),
+                # Recorded; or recorded while the receipt could not be drawn (the database
+                # went away right after the commit): the customer is sent to /receipt.
+                ("recorded for", DEFERRED_RECEIPT),
             )
             if screen is not None:
                 number = RECEIPT_NUMBER.search(screen.body)
@@ -407,7 +412,11 @@ class Payer:
                 # After a crash the PDF may never come (the process died between the two
                 # messages): the customer has the receipt number and asks with /receipt.
                 wait = self.repeat_after_silence or self.step_timeout
-                as_pdf = await wait_for_receipt(user, receipt, wait)
+                as_pdf = (
+                    False
+                    if DEFERRED_RECEIPT in screen.body
+                    else await wait_for_receipt(user, receipt, wait)
+                )
                 if as_pdf is None and self.repeat_after_silence is None:
                     self.log.other.append(("receipt", f"no receipt {receipt}"))
                     return False
