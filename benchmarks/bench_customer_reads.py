@@ -22,12 +22,7 @@ TARGET_MS = 5.0
 # (query name, parameters besides customer_id) for each read, in the order the domain runs it.
 Statements = tuple[tuple[str, dict[str, Any]], ...]
 BY_ID = {"telegram_user_id": None}  # the dashboard's statements take an id or a Telegram user
-DASHBOARD: Statements = (
-    ("get_dashboard_customer", BY_ID),
-    ("get_dashboard", BY_ID),
-    ("last_customer_bill", BY_ID),
-    ("last_customer_payment", BY_ID),
-)
+DASHBOARD: Statements = (("get_dashboard", BY_ID),)  # one statement: a JSON object
 BILLS_PAGE: Statements = (
     ("count_customer_bills", {"include_paid": False}),
     ("customer_bills", {"include_paid": False, "limit": 5, "offset": 0}),

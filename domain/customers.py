@@ -428,22 +428,20 @@ async def linked_dashboard(db: Database, telegram_user_id: int) -> Dashboard | N
 
 
 async def _dashboard(db: Database, who: dict[str, int | None]) -> Dashboard | None:
-    # One round trip: the four reads, and the end of the read transaction.
-    customer, summary, bill, payment = await db.read_batch(
-        [
-            ("get_dashboard_customer", who),
-            ("get_dashboard", who),
-            ("last_customer_bill", who),
-            ("last_customer_payment", who),
-        ]
-    )
-    if not customer:
+    # One round trip: one JSON value, and the end of the read transaction.
+    board = await db.read_json("get_dashboard", who)
+    if board is None:
         return None
+    summary, bill, payment = board["summary"], board["last_bill"], board["last_payment"]
     return Dashboard(
-        customer=Customer.from_row(customer[0]),
-        balance_due=Decimal(summary[0]["balance_due"]),
-        open_bills=int(summary[0]["open_bills"]),
-        next_due_date=summary[0]["next_due_date"],
-        last_bill=Bill.from_row(bill[0]) if bill else None,
-        last_payment=Payment.from_row(payment[0]) if payment else None,
+        customer=Customer.from_json(board["customer"]),
+        balance_due=Decimal(summary["balance_due"]),
+        open_bills=int(summary["open_bills"]),
+        next_due_date=_json_date(summary["next_due_date"]),
+        last_bill=Bill.from_json(bill) if bill else None,
+        last_payment=Payment.from_json(payment) if payment else None,
     )
+
+
+def _json_date(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)

@@ -296,6 +296,14 @@ class Database:
     async def fetch_all(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         return (await self.read_batch([(name, params or {})]))[0]
 
+    async def read_json(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
+        """A named SELECT of one JSON value (one row at most), parsed as
+        :meth:`UnitOfWork.fetch_json` does, in one round trip that also ends the read; None
+        when there is no row."""
+        rows = (await self.read_batch([(name, params or {})]))[0]
+        value = next(iter(rows[0].values())) if rows else None
+        return None if value is None else _parsed_json(value)
+
     async def fetch_one(self, name: str, params: Mapping[str, Any] | None = None) -> Row | None:
         rows = (await self.read_batch([(name, params or {})]))[0]
         return rows[0] if rows else None

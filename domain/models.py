@@ -63,6 +63,11 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _json_datetime(text: str | None) -> datetime | None:
+    """A DATETIME as the server writes it in JSON (``2026-11-24 07:28:33.181536``)."""
+    return None if text is None else datetime.fromisoformat(text)
+
+
 def db_time(value: datetime) -> datetime:
     """An aware datetime as the naive UTC value stored in DATETIME columns."""
     return value.astimezone(UTC).replace(tzinfo=None)
@@ -96,6 +101,17 @@ class Customer:
             telegram_user_id=row["telegram_user_id"],
             has_password=bool(row.get("password_hash")),
             created_at=utc(row["created_at"]) or now_utc(),
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Customer:
+        """A customer from a JSON object of its columns, with ``has_password`` for the hash."""
+        return cls.from_row(
+            {
+                **data,
+                "password_hash": "yes" if data["has_password"] else None,
+                "created_at": _json_datetime(data["created_at"]),
+            }
         )
 
 
@@ -196,6 +212,18 @@ class Payment:
             recorded_by_admin_id=row["recorded_by_admin_id"],
             voided_at=utc(row["voided_at"]),
             void_reason=row["void_reason"],
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Payment:
+        """A payment from a JSON object of its columns (dates as text, numbers Decimal)."""
+        return cls.from_row(
+            {
+                **data,
+                "date_of_payment": _json_datetime(data["date_of_payment"]),
+                "billing_month": date.fromisoformat(data["billing_month"]),
+                "voided_at": _json_datetime(data["voided_at"]),
+            }
         )
 
 

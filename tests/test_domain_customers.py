@@ -420,3 +420,68 @@ async def test_check_password_is_throttled_per_customer(
             await customers.check_password(customer_db, customer.customer_id, "guess", now=NOW)
     with pytest.raises(TooManyAttempts):
         await customers.check_password(customer_db, customer.customer_id, PASSWORD, now=NOW)
+
+
+async def test_the_dashboard_shows_the_customer_balance_newest_bill_and_last_valid_payment(
+    admin_db: Database, customer_db: Database
+) -> None:
+    """Every figure of the dashboard, read in one JSON value, equals what the other reads
+    give: the customer as stored (password or not), the open bills' balance, count and next
+    due date, the newest bill, and the newest payment that is not voided (with its time)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from domain import admins, bills, payments
+    from domain.models import PaymentMethod
+    from tests.factories import make_bill
+
+    clerk = await admins.create_admin(
+        admin_db, admin_name="Board Clerk", email="board@utility.example", password="clerk-1-x"
+    )
+    person = await make_customer(admin_db, full_name="Ngozi <b>Board</b> Ọkafọr")
+    empty = await customers.dashboard(customer_db, person.customer_id)
+    assert empty == customers.Dashboard(person, Decimal("0"), 0, None, None, None)
+
+    old = await make_bill(admin_db, person, month=date(2026, 8, 1), units="10", rate="2.5")
+    mid = await make_bill(admin_db, person, month=date(2026, 9, 1), units="100.25", rate="1.2345")
+    new = await make_bill(admin_db, person, month=date(2026, 10, 1), units="7", rate="3")
+    await payments.pay_bill(
+        admin_db, bill_id=old.bill_id, amount=old.total_amount, method="cash",
+        idempotency_key="board-1", admin_id=clerk.admin_id, now=NOW - timedelta(days=3),
+    )  # fmt: skip
+    kept = await payments.pay_bill(
+        admin_db, bill_id=mid.bill_id, amount=Decimal("10.05"), method=PaymentMethod.CARD,
+        idempotency_key="board-2", customer_id=person.customer_id,
+        now=NOW - timedelta(days=2, microseconds=-123456),
+    )  # fmt: skip
+    voided = await payments.pay_bill(
+        admin_db, bill_id=new.bill_id, amount=Decimal("1"), method="cash",
+        idempotency_key="board-3", admin_id=clerk.admin_id, now=NOW - timedelta(days=1),
+    )  # fmt: skip
+    await payments.void_payment(
+        admin_db, voided.payment.payment_id, admin_id=clerk.admin_id, reason="wrong bill"
+    )
+    code = await customers.issue_activation_code(admin_db, person.customer_id)
+    await customers.redeem_activation_code(customer_db, code, PASSWORD, 7_000_001)
+
+    board = await customers.dashboard(customer_db, person.customer_id)
+    stored = await customers.get(admin_db, person.customer_id)
+    assert stored.has_password and board.customer == stored
+    open_bills = [await bills.get(admin_db, b.bill_id) for b in (mid, new)]
+    assert board.balance_due == sum((b.total_amount - b.amount_paid for b in open_bills), 0)
+    assert board.balance_due == mid.total_amount - Decimal("10.05") + new.total_amount
+    assert (board.open_bills, board.next_due_date) == (2, mid.due_date)
+    assert board.last_bill == await bills.get(admin_db, new.bill_id)
+    assert board.last_payment == kept.payment
+    assert board.last_payment is not None
+    assert board.last_payment.date_of_payment.microsecond == 123456
+
+    # The same dashboard for the Telegram account linked to the customer; none for others.
+    linked = await customers.linked_dashboard(customer_db, 7_000_001)
+    assert linked is not None and linked.customer.telegram_user_id == 7_000_001
+    assert (linked.balance_due, linked.last_bill, linked.last_payment) == (
+        board.balance_due, board.last_bill, board.last_payment,
+    )  # fmt: skip
+    assert await customers.linked_dashboard(customer_db, 7_000_002) is None
+    with pytest.raises(CustomerNotFound):
+        await customers.dashboard(customer_db, person.customer_id + 10_000)

@@ -51,16 +51,6 @@ SELECT COUNT(*) FROM bills
 WHERE customer_id = :customer_id
   AND (:include_paid OR payment_status IN ('unpaid', 'partial'))
 
--- name: last_customer_bill
--- A customer's newest bill (the customer as in customers.sql's get_dashboard_customer).
-SELECT bill_id, customer_id, billing_month, units_used, rate_per_unit, total_amount,
-       amount_paid, payment_status, due_date
-FROM bills
-WHERE customer_id = COALESCE(:customer_id,
-                             (SELECT customer_id FROM customers
-                              WHERE telegram_user_id = :telegram_user_id))
-ORDER BY billing_month DESC LIMIT 1
-
 -- name: list_bills
 -- A page of all bills, optionally of one status and one month, with their customer.
 SELECT b.bill_id, b.customer_id, b.billing_month, b.units_used, b.rate_per_unit,

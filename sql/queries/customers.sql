@@ -79,26 +79,52 @@ FROM activation_codes WHERE code_hash = :code_hash FOR UPDATE
 -- Spend an activation code.
 UPDATE activation_codes SET used_at = :now WHERE code_hash = :code_hash
 
--- The dashboard's four reads (customers.dashboard) take the customer by :customer_id, or,
--- when that is NULL, the one linked to :telegram_user_id (found once, by its unique index),
--- so a customer's own /dashboard needs no look-up of its own first.
-
--- name: get_dashboard_customer
--- The customer of a dashboard.
-SELECT customer_id, meter_number, full_name, address, phone_number, email, password_hash,
-       telegram_user_id, created_at
-FROM customers
-WHERE customer_id = COALESCE(:customer_id,
-                             (SELECT customer_id FROM customers
-                              WHERE telegram_user_id = :telegram_user_id))
-
 -- name: get_dashboard
--- A customer's balance due, bill count and next due date in one pass.
-SELECT COALESCE(SUM(total_amount - amount_paid), 0) AS balance_due,
-       MIN(due_date) AS next_due_date,
-       COUNT(*) AS open_bills
-FROM bills
-WHERE customer_id = COALESCE(:customer_id,
-                             (SELECT customer_id FROM customers
-                              WHERE telegram_user_id = :telegram_user_id))
-  AND payment_status IN ('unpaid', 'partial')
+-- A customer's dashboard (customers.dashboard) as one JSON object: the customer; balance due,
+-- open bill count and next due date in one pass over the open bills; the newest bill; the
+-- newest payment not voided. The customer is taken by :customer_id or, when that is NULL, as
+-- the one linked to :telegram_user_id (found once, by its unique index), so a customer's own
+-- /dashboard needs no look-up of its own first. One JSON value instead of four result sets:
+-- the driver parses one column's description instead of thirty-three, and the value is read
+-- in C (docs/benchmarks.md, the bot end to end). JSON_EXTRACT(…, '$') keeps each part an
+-- object, not a quoted string; a part with no row is null.
+SELECT JSON_OBJECT(
+    'customer', JSON_OBJECT(
+        'customer_id', c.customer_id, 'meter_number', c.meter_number,
+        'full_name', c.full_name, 'address', c.address, 'phone_number', c.phone_number,
+        'email', c.email, 'has_password', COALESCE(c.password_hash, '') <> '',
+        'telegram_user_id', c.telegram_user_id, 'created_at', c.created_at),
+    'summary', JSON_EXTRACT((
+        SELECT JSON_OBJECT('balance_due', COALESCE(SUM(b.total_amount - b.amount_paid), 0),
+                           'next_due_date', MIN(b.due_date), 'open_bills', COUNT(*))
+        FROM bills b
+        WHERE b.customer_id = c.customer_id AND b.payment_status IN ('unpaid', 'partial')
+    ), '$'),
+    'last_bill', JSON_EXTRACT((
+        SELECT JSON_OBJECT('bill_id', b.bill_id, 'customer_id', b.customer_id,
+                           'billing_month', b.billing_month, 'units_used', b.units_used,
+                           'rate_per_unit', b.rate_per_unit, 'total_amount', b.total_amount,
+                           'amount_paid', b.amount_paid, 'payment_status', b.payment_status,
+                           'due_date', b.due_date)
+        FROM bills b
+        WHERE b.customer_id = c.customer_id
+        ORDER BY b.billing_month DESC LIMIT 1
+    ), '$'),
+    'last_payment', JSON_EXTRACT((
+        SELECT JSON_OBJECT('payment_id', p.payment_id, 'bill_id', p.bill_id,
+                           'date_of_payment', p.date_of_payment, 'amount_paid', p.amount_paid,
+                           'payment_method', p.payment_method,
+                           'billing_month', p.billing_month,
+                           'payment_status', p.payment_status,
+                           'receipt_number', p.receipt_number,
+                           'idempotency_key', p.idempotency_key,
+                           'recorded_by_admin_id', p.recorded_by_admin_id,
+                           'voided_at', p.voided_at, 'void_reason', p.void_reason)
+        FROM payments p JOIN bills b ON b.bill_id = p.bill_id
+        WHERE b.customer_id = c.customer_id AND p.voided_at IS NULL
+        ORDER BY p.payment_id DESC LIMIT 1
+    ), '$'))
+FROM customers c
+WHERE c.customer_id = COALESCE(:customer_id,
+                               (SELECT customer_id FROM customers
+                                WHERE telegram_user_id = :telegram_user_id))

@@ -72,19 +72,6 @@ LIMIT :limit OFFSET :offset
 SELECT COUNT(*) FROM payments p JOIN bills b ON b.bill_id = p.bill_id
 WHERE b.customer_id = :customer_id
 
--- name: last_customer_payment
--- A customer's newest non-void payment (the columns a Payment record holds; the customer
--- as in customers.sql's get_dashboard_customer).
-SELECT p.payment_id, p.bill_id, p.date_of_payment, p.amount_paid, p.payment_method,
-       p.billing_month, p.payment_status, p.receipt_number, p.idempotency_key,
-       p.recorded_by_admin_id, p.voided_at, p.void_reason
-FROM payments p JOIN bills b ON b.bill_id = p.bill_id
-WHERE b.customer_id = COALESCE(:customer_id,
-                               (SELECT customer_id FROM customers
-                                WHERE telegram_user_id = :telegram_user_id))
-  AND p.voided_at IS NULL
-ORDER BY p.payment_id DESC LIMIT 1
-
 -- name: list_payments
 -- A page of payments, optionally in one calendar month (by date of payment).
 SELECT p.payment_id, p.bill_id, p.date_of_payment, p.amount_paid, p.payment_method,
