@@ -243,7 +243,7 @@ class World:
     victim_meter: str  # a customer with an open bill and a payment, for the staff flows
     victim_bill: int
     victim_payment: int
-    edited_meter: str  # the customer whose address /editcustomer changes
+    edited_meters: dict[str, str]  # detail → the customer whose detail /editcustomer changes
 
 
 def prompts(world: World) -> list[Prompt]:
@@ -371,16 +371,19 @@ def prompts(world: World) -> list[Prompt]:
             ),
             ("Add this customer?",),
         ),
-        Prompt(
-            "admin: /editcustomer address",
-            "editor",
-            chain(
-                say(f"/editcustomer {world.edited_meter}", "Which detail"),
-                press("Address", "Send the new"),
-            ),
-            ("saved. Anything else?",),
-            press("Address", "Send the new"),
-            stores=True,
+        *(
+            Prompt(
+                f"admin: /editcustomer {what}",
+                "editor",
+                chain(
+                    say(f"/editcustomer {world.edited_meters[what]}", "Which detail"),
+                    press(label, "Send the new"),
+                ),
+                ("saved. Anything else?",),
+                press(label, "Send the new"),
+                stores=True,
+            )
+            for what, label in EDITED_DETAILS.items()
         ),
         Prompt(
             "admin: /newbill meter",
@@ -415,14 +418,17 @@ def prompts(world: World) -> list[Prompt]:
             ),
             ("→", "Due"),
         ),
-        Prompt(
-            "admin: /editbill units",
-            "admin",
-            chain(
-                say(f"/editbill {world.victim_bill}", "Correct a bill"),
-                press("Units", "Send the new"),
-            ),
-            ("Correct bill #",),
+        *(
+            Prompt(
+                f"admin: /editbill {what.lower()}",
+                "admin",
+                chain(
+                    say(f"/editbill {world.victim_bill}", "Correct a bill"),
+                    press(what, "Send the new"),
+                ),
+                ("Correct bill #",),
+            )
+            for what in ("Month", "Units", "Rate")
         ),
         Prompt(
             "admin: /recordpayment meter",
@@ -452,7 +458,17 @@ def prompts(world: World) -> list[Prompt]:
     ]
 
 
+# /editcustomer's details (the last word of a prompt's name) and their buttons.
+EDITED_DETAILS = {
+    "name": "Name",
+    "meter": "Meter number",
+    "phone": "Phone",
+    "email": "Email",
+    "address": "Address",
+}
 STORED: dict[str, tuple[str, Callable[[str], str]]] = {
+    "name": ("full_name", validation.full_name),
+    "meter": ("meter_number", validation.meter_number),
     "phone": ("phone_number", validation.phone_number),
     "email": ("email", validation.email),
     "address": ("address", validation.address),
@@ -617,9 +633,12 @@ async def test_hostile_input_at_every_prompt_gets_a_clear_reply_and_changes_noth
         idempotency_key="hostile-victim",
         customer_id=victim_id,
     )
-    edited = await customers.add_customer(
-        db, meter_number="MTR-EDITED1", full_name="Edna Edited", address="1 Edit Road"
-    )
+    edited = {
+        what: await customers.add_customer(
+            db, meter_number=f"MTR-EDITED-{what}", full_name="Edna Edited", address="1 Edit Road"
+        )
+        for what in EDITED_DETAILS
+    }
     codes = []
     for n in range(2):
         waiting = await customers.add_customer(
@@ -627,11 +646,15 @@ async def test_hostile_input_at_every_prompt_gets_a_clear_reply_and_changes_noth
         )
         codes.append(await customers.issue_activation_code(db, waiting.customer_id))
     world = World(
-        codes, victim.meter_number, int(victim_bill), paid.payment.payment_id, edited.meter_number
+        codes,
+        victim.meter_number,
+        int(victim_bill),
+        paid.payment.payment_id,
+        {what: customer.meter_number for what, customer in edited.items()},
     )
     world_prompts = prompts(world)
     users: dict[str, FakeUser] = {}
-    stored_on = {"admin: /editcustomer address": edited.customer_id}
+    stored_on = {f"admin: /editcustomer {what}": c.customer_id for what, c in edited.items()}
     for prompt in world_prompts:
         if prompt.role in ("customer", "profile"):
             user, customer_id = await linked_customer(prompt.name[:40])
