@@ -405,8 +405,10 @@ def _import_header(record: list[str]) -> tuple[dict[str, int], str | None]:
     return {name: index for index, name in enumerate(names)}, None
 
 
-# A file's lines share a few months: each month's text is read once.
+# A file's lines share a few months: each month's text is read, and its due date worked out,
+# once.
 _billing_month = functools.lru_cache(maxsize=256)(validation.billing_month)
+_due_date = functools.lru_cache(maxsize=256)(default_due_date)
 
 
 def _import_line(
@@ -584,7 +586,6 @@ def _checked_chunk(
     problems: list[tuple[int, str]] = []
     rows = []
     by_due: dict[tuple[date, date], list[BillLine]] = {}
-    due_of = functools.lru_cache(maxsize=64)(functools.partial(_due_after, due_days))
     for line in chunk:
         number, meter, month, units, rate, total = line
         customer = by_meter.get(meter)
@@ -598,7 +599,7 @@ def _checked_chunk(
             continue
         here[key] = number
         good.append((line, customer))
-        due = due_of(month)
+        due = _due_date(month, due_days)
         rows.append((customer_id, month, units, rate, total, due, import_id))
         by_due.setdefault((month, due), []).append(line)
     figures: dict[tuple[date, date], report_totals.ImportedFigures] = {
@@ -658,10 +659,6 @@ async def _import_chunk(
             state.bills.append(item)
         if item.telegram_user_id is not None:
             state.linked.append(item)
-
-
-def _due_after(due_days: int, billing_month: date) -> date:
-    return default_due_date(billing_month, due_days)
 
 
 def _pairs(good: list[tuple[BillLine, Row]]) -> str:
@@ -738,7 +735,7 @@ async def _issued_bills(
                 total_amount=line.total_amount,
                 amount_paid=ZERO,
                 payment_status=PaymentStatus.UNPAID,
-                due_date=default_due_date(line.billing_month, state.due_days),
+                due_date=_due_date(line.billing_month, state.due_days),
             )
         )
     return issued

@@ -18,7 +18,7 @@ from domain.errors import (
     DuplicateMeterNumber,
     InvalidInput,
 )
-from domain.models import Bill, Customer, Page, Payment, db_time, now_utc, utc
+from domain.models import Bill, Customer, Page, Payment, db_time, json_date, now_utc, utc
 
 ACTIVATION_TTL = timedelta(hours=72)
 
@@ -437,11 +437,7 @@ async def _dashboard(db: Database, who: dict[str, int | None]) -> Dashboard | No
         customer=Customer.from_json(board["customer"]),
         balance_due=Decimal(summary["balance_due"]),
         open_bills=int(summary["open_bills"]),
-        next_due_date=_json_date(summary["next_due_date"]),
+        next_due_date=json_date(summary["next_due_date"]),
         last_bill=Bill.from_json(bill) if bill else None,
         last_payment=Payment.from_json(payment) if payment else None,
     )
-
-
-def _json_date(text: str | None) -> date | None:
-    return None if text is None else date.fromisoformat(text)

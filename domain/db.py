@@ -300,8 +300,8 @@ class Database:
         """A named SELECT of one JSON value (one row at most), parsed as
         :meth:`UnitOfWork.fetch_json` does, in one round trip that also ends the read; None
         when there is no row."""
-        rows = (await self.read_batch([(name, params or {})]))[0]
-        value = next(iter(rows[0].values())) if rows else None
+        row = await self.fetch_one(name, params)
+        value = next(iter(row.values())) if row else None
         return None if value is None else _parsed_json(value)
 
     async def fetch_one(self, name: str, params: Mapping[str, Any] | None = None) -> Row | None:

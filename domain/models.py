@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -63,7 +63,12 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _json_datetime(text: str | None) -> datetime | None:
+def json_date(text: str | None) -> date | None:
+    """A DATE as the server writes it in JSON (``2026-11-01``)."""
+    return None if text is None else date.fromisoformat(text)
+
+
+def json_datetime(text: str | None) -> datetime | None:
     """A DATETIME as the server writes it in JSON (``2026-11-24 07:28:33.181536``)."""
     return None if text is None else datetime.fromisoformat(text)
 
@@ -105,14 +110,10 @@ class Customer:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Customer:
-        """A customer from a JSON object of its columns, with ``has_password`` for the hash."""
-        return cls.from_row(
-            {
-                **data,
-                "password_hash": "yes" if data["has_password"] else None,
-                "created_at": _json_datetime(data["created_at"]),
-            }
-        )
+        """A customer from a JSON object of its columns, with ``has_password`` (a boolean)
+        instead of the password's hash."""
+        customer = cls.from_row({**data, "created_at": json_datetime(data["created_at"])})
+        return replace(customer, has_password=bool(data["has_password"]))
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,8 @@ class Bill:
         return cls.from_row(
             {
                 **data,
-                "billing_month": date.fromisoformat(data["billing_month"]),
-                "due_date": date.fromisoformat(data["due_date"]),
+                "billing_month": json_date(data["billing_month"]),
+                "due_date": json_date(data["due_date"]),
             }
         )
 
@@ -220,9 +221,9 @@ class Payment:
         return cls.from_row(
             {
                 **data,
-                "date_of_payment": _json_datetime(data["date_of_payment"]),
-                "billing_month": date.fromisoformat(data["billing_month"]),
-                "voided_at": _json_datetime(data["voided_at"]),
+                "date_of_payment": json_datetime(data["date_of_payment"]),
+                "billing_month": json_date(data["billing_month"]),
+                "voided_at": json_datetime(data["voided_at"]),
             }
         )
 

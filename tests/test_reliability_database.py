@@ -11,7 +11,6 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-import aiomysql
 import pymysql
 import pytest
 
@@ -311,32 +310,22 @@ async def test_pooled_connections_the_server_timed_out_are_replaced_transparentl
 ) -> None:
     """A pool whose connections the server closes after 1 idle second (``wait_timeout=1``)
     keeps working: reads and a payment after the timeout succeed on fresh connections."""
-    url = test_database.customer
-    pool = await aiomysql.create_pool(
-        host=url.host,
-        port=url.port,
-        user=url.user,
-        password=url.password,
-        db=url.database,
-        minsize=4,
-        maxsize=4,
-        autocommit=False,
-        charset="utf8mb4",
-        pool_recycle=-1,  # no help from recycling: the pool must notice on its own
-        init_command="SET SESSION wait_timeout = 1",
-    )
-    db = Database(pool, url)
+    # The bot's own pool, with no help from recycling: it must notice on its own.
+    db = await Database.connect(test_database.customer, minsize=4, maxsize=4, pool_recycle=-1)
     try:
         customer = await make_customer(admin_db)
         bill = await make_bill(admin_db, customer, units="100", rate="2")
 
-        async def connection_id() -> int:
+        async def connection_id(*, idle_timeout: int | None = None) -> int:
             async with db.unit_of_work() as uow:
                 found = await _connection_id(uow)
+                if idle_timeout is not None:  # the server closes it after this idle time
+                    async with uow.connection.cursor() as cur:
+                        await cur.execute("SET SESSION wait_timeout = %s", (idle_timeout,))
                 await asyncio.sleep(0.05)  # hold it, so four calls use four connections
                 return found
 
-        before = set(await asyncio.gather(*(connection_id() for _ in range(4))))
+        before = set(await asyncio.gather(*(connection_id(idle_timeout=1) for _ in range(4))))
         await asyncio.sleep(2.5)
         alive = await sql_rows(
             admin_db,

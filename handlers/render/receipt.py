@@ -49,11 +49,6 @@ def receipt_filename(receipt_number: str) -> str:
     return f"receipt-{receipt_number}.pdf"
 
 
-def prepare_receipt_font() -> None:
-    """Prepare the font subset now (~0.5 s), e.g. in post_init, not on a customer's /pay."""
-    fonts.receipt_font()
-
-
 def render_receipt_pdf(
     receipt: Receipt, *, utility_name: str, currency: Currency, timezone: tzinfo
 ) -> bytes:
