@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from benchmarks.dataset import iter_csv_rows
-from benchmarks.harness import PROJECT, Context, Figure, connect
+from benchmarks.harness import PROJECT, Context, Figure, connect, settle
 from domain import report_totals
 from domain.bills import default_due_date
 from domain.db import query, values_list
@@ -63,6 +63,8 @@ def _write_tsv(csv_path: Path, tsv_path: Path, month: date) -> int:
 
 
 def _undo(ctx: Context, month: date) -> None:
+    """Delete the bills (and audit entries) the last step wrote, and wait for the server to
+    purge them before the next step is timed."""
     conn = connect(ctx.database.admin)
     try:
         with conn.cursor() as cur:
@@ -74,6 +76,7 @@ def _undo(ctx: Context, month: date) -> None:
             cur.execute("DELETE FROM bills WHERE billing_month = %s", (month,))
     finally:
         conn.close()
+    settle(ctx.database.root)
 
 
 async def _import(ctx: Context, path: Path) -> dict[str, float]:

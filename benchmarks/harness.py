@@ -198,6 +198,32 @@ def connect(url: DatabaseUrl, *, local_infile: bool = False) -> pymysql.connecti
     )
 
 
+def settle(root: DatabaseUrl, *, timeout: float = 120.0) -> float:
+    """Wait until InnoDB has purged every row deleted or changed so far (its history list
+    is empty); return the seconds waited.
+
+    Undoing a benchmark's writes leaves the server purging the old rows for a few seconds;
+    a figure timed meanwhile shares the server's cores with that purge (seen here: the same
+    import took 1.8 s after the purge and 2.4–3.1 s during it). Every timed write waits.
+    """
+    started = time.perf_counter()
+    conn = connect(root)
+    try:
+        with conn.cursor() as cur:
+            while time.perf_counter() - started < timeout:
+                cur.execute(
+                    "SELECT `count` FROM information_schema.innodb_metrics "
+                    "WHERE name = 'trx_rseg_history_len'"
+                )
+                found = cur.fetchone()
+                if not found or int(found[0]) == 0:
+                    break
+                time.sleep(0.2)
+    finally:
+        conn.close()
+    return time.perf_counter() - started
+
+
 # ---------------------------------------------------------------------------------------------
 # The machine
 

@@ -36,6 +36,7 @@ from benchmarks.harness import (
     create_bench_database,
     drop_bench_database,
     machine,
+    settle,
 )
 from domain import report_totals
 from domain.db import DatabaseUrl
@@ -156,6 +157,7 @@ def prepare(root: DatabaseUrl, args: argparse.Namespace, customers: int) -> Benc
 
 async def run_all(ctx: Context, names: list[str]) -> None:
     for name in names:
+        settle(ctx.database.root)  # the last area's (or the load's) old rows purged first
         started = time.perf_counter()
         await BENCHMARKS[name](ctx)
         print(f"   ({name} took {time.perf_counter() - started:.0f} s)", flush=True)
