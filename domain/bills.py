@@ -405,10 +405,9 @@ def _import_header(record: list[str]) -> tuple[dict[str, int], str | None]:
     return {name: index for index, name in enumerate(names)}, None
 
 
-# A file's lines share a few months: each month's text is read, and its due date worked out,
-# once.
+# A file's lines share a few months: each month's text is read once (and each due date is
+# worked out once: default_due_date is cached).
 _billing_month = functools.lru_cache(maxsize=256)(validation.billing_month)
-_due_date = functools.lru_cache(maxsize=256)(default_due_date)
 
 
 def _import_line(
@@ -599,7 +598,7 @@ def _checked_chunk(
             continue
         here[key] = number
         good.append((line, customer))
-        due = _due_date(month, due_days)
+        due = default_due_date(month, due_days)
         rows.append((customer_id, month, units, rate, total, due, import_id))
         by_due.setdefault((month, due), []).append(line)
     figures: dict[tuple[date, date], report_totals.ImportedFigures] = {
@@ -735,7 +734,7 @@ async def _issued_bills(
                 total_amount=line.total_amount,
                 amount_paid=ZERO,
                 payment_status=PaymentStatus.UNPAID,
-                due_date=_due_date(line.billing_month, state.due_days),
+                due_date=default_due_date(line.billing_month, state.due_days),
             )
         )
     return issued
