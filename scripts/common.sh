@@ -1,5 +1,5 @@
-# Shared by scripts/run.sh and scripts/test.sh: a virtualenv with the project installed, and a
-# running MariaDB. Sourced, not run.
+# Shared by scripts/run.sh and scripts/test.sh: a virtualenv with the project installed, a
+# running MariaDB and a private .env. Sourced, not run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -38,4 +38,34 @@ ensure_mariadb() {
     fi
     echo "error: MariaDB is not reachable at 127.0.0.1:3306 and could not be started." >&2
     exit 1
+}
+
+# .env holds both database passwords and the bot token: only its owner may read it. A new one
+# is written to a mktemp file (always 0600) under umask 077 and renamed into place, so it is
+# never readable by others, not even for a moment; one left readable by others (an old
+# checkout, a copy) is narrowed to 0600 with a notice.
+ensure_env_file() {
+    if [ -f .env ]; then
+        local mode
+        mode=$(stat -L -c '%a' .env)
+        if (( 8#$mode & 8#077 )); then
+            chmod 600 .env
+            echo "==> .env was readable by others (mode $mode); changed it to 600"
+        fi
+        return 0
+    fi
+    echo "==> creating .env from .env.example with fresh database passwords"
+    local admin_pw customer_pw
+    admin_pw=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(18))')
+    customer_pw=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(18))')
+    (
+        umask 077
+        new=$(mktemp .env.XXXXXX)
+        if ! sed -e "s/change-me-admin/$admin_pw/" -e "s/change-me-customer/$customer_pw/" \
+            .env.example > "$new"; then
+            rm -f "$new"
+            exit 1
+        fi
+        mv "$new" .env
+    )
 }
