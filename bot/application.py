@@ -37,7 +37,7 @@ from bot.rate_limits import MAX_IN_FLIGHT, ReplyFirstRateLimiter
 from bot.update_processor import ChatOrderedUpdateProcessor
 from domain.db import Database
 from domain.errors import DatabaseUnavailable, DomainError
-from handlers import customer_account, customer_bills, payments, receipts
+from handlers import customer_account, customer_bills, payments, private_only, receipts
 from handlers.admin_gate import UNKNOWN_COMMAND
 from handlers.common import FLOW_TIMEOUT_SECONDS, NOOP_DATA, answer_query, esc
 from handlers.render.receipt_renderer import RECEIPT_WORKERS, ReceiptRenderer
@@ -228,6 +228,12 @@ def build_application(
 
     from handlers import admin_access
 
+    # Private chats only (SPEC §6): group -1 runs before group 0, where every other handler
+    # is, and the gate raises ApplicationHandlerStop for an update from a group, supergroup or
+    # channel, so no command, flow (the conversations included: they can be neither entered
+    # nor advanced) or button there is read, and nothing about anyone is sent there. Keep it
+    # in the lowest group: a handler in an earlier group would see those updates first.
+    application.add_handler(TypeHandler(Update, private_only.private_chats_only), group=-1)
     # Order matters: within a group the first matching handler wins. Staff commands come
     # first (gated by the admin filter), then the customer conversation, then one-shot
     # commands and buttons, then the catch-alls.

@@ -3,7 +3,8 @@
 ``FakeTelegramServer`` answers ``/bot<token>/<method>`` over real HTTP the way
 python-telegram-bot calls it (JSON, form or multipart bodies), in the real API's shapes, and
 keeps every private chat's history. ``server.user(...)`` acts as a phone user: it sends text
-and commands, presses inline buttons, uploads documents and reads what the bot answered.
+and commands, presses inline buttons, uploads documents and reads what the bot answered;
+``server.group_chat(user, ...)`` is the same person writing in a group or supergroup.
 
 It also models what production code must cope with: Telegram's HTML parsing rules, "message
 is not modified", removing an inline keyboard on an edit that omits it, the flood limit
@@ -595,7 +596,8 @@ def _now() -> int:
 
 
 class FakeUser:
-    """A phone user in a private chat with the bot (the chat id is the user id).
+    """A phone user in a private chat with the bot (the chat id is the user id), or that
+    user's view of a group chat (``FakeTelegramServer.group_chat``).
 
     Actions (``send``, ``press``, ``upload``) queue an update for the bot and return it.
     Waits (``wait_for_reply`` and friends) look at what the bot did since the user's last
@@ -610,6 +612,7 @@ class FakeUser:
         last_name: str | None,
         username: str | None,
         language_code: str | None,
+        chat: JSONDict | None = None,
     ) -> None:
         self._server = server
         self.id = user_id
@@ -626,6 +629,8 @@ class FakeUser:
                 self.chat_dict[key] = value
         if language_code is not None:
             self.user_dict["language_code"] = language_code
+        if chat is not None:  # a group or supergroup instead of the private chat
+            self.chat_dict = chat
         self.chat_instance = str(secrets.randbits(62))
         self._messages: dict[int, ChatMessage] = {}
         self._order: list[ChatMessage] = []
@@ -638,10 +643,16 @@ class FakeUser:
 
     @property
     def chat_id(self) -> int:
-        return self.id
+        return int(self.chat_dict["id"])
+
+    @property
+    def chat_type(self) -> str:
+        """``private``, or ``group`` or ``supergroup`` for a group chat's view."""
+        return str(self.chat_dict["type"])
 
     def __repr__(self) -> str:
-        return f"FakeUser(id={self.id}, first_name={self.first_name!r})"
+        chat = "" if self.chat_id == self.id else f", chat_id={self.chat_id}"
+        return f"FakeUser(id={self.id}, first_name={self.first_name!r}{chat})"
 
     # ---- actions
 
@@ -677,7 +688,7 @@ class FakeUser:
                 if button is not None:
                     return await self.send(button.text)
         raise ButtonNotFoundError(
-            f"no button matching {label!r} in chat {self.id}; on screen: {self._on_screen()}"
+            f"no button matching {label!r} in chat {self.chat_id}; on screen: {self._on_screen()}"
         )
 
     async def press_data(self, message_id: int, data: str) -> JSONDict:
@@ -853,7 +864,7 @@ class FakeUser:
 
     def menu(self) -> list[tuple[str, str]]:
         """The command menu this user sees (setMyCommands, narrowest scope first)."""
-        return self._server.commands_for(self.id, self.id, self.language_code or "")
+        return self._server.commands_for(self.chat_id, self.id, self.language_code or "")
 
     def transcript(self, last: int | None = None) -> str:
         """The conversation as text, both sides, for failure messages and the sandbox."""
@@ -869,7 +880,7 @@ class FakeUser:
         message_id = ref.message_id if isinstance(ref, ChatMessage) else ref
         message = self._messages.get(message_id)
         if message is None or message.deleted or not message.from_bot:
-            raise FakeTelegramError(f"no bot message {message_id} in chat {self.id}")
+            raise FakeTelegramError(f"no bot message {message_id} in chat {self.chat_id}")
         return message
 
     def _on_screen(self) -> str:
@@ -910,7 +921,7 @@ class FakeUser:
         self._consumed.clear()
 
     def _add_message(self, *, from_bot: bool, **fields: Any) -> ChatMessage:
-        message = ChatMessage(self.id, self._next_message_id, from_bot, _now(), **fields)
+        message = ChatMessage(self.chat_id, self._next_message_id, from_bot, _now(), **fields)
         self._next_message_id += 1
         self._messages[message.message_id] = message
         self._order.append(message)
@@ -938,7 +949,7 @@ class FakeUser:
             left = math.inf if deadline is None else deadline - loop.time()
             if left <= 0:
                 raise NoReplyError(
-                    f"no {what} from the bot in chat {self.id} within {timeout} s; "
+                    f"no {what} from the bot in chat {self.chat_id} within {timeout} s; "
                     f"the chat so far:\n{self.transcript(last=8) or '(empty)'}"
                 )
             step = min(left, poll or math.inf)
@@ -1014,6 +1025,7 @@ class FakeTelegramServer:
         self._port = port
         self._runner: web.AppRunner | None = None
         self._users: dict[int, FakeUser] = {}
+        self._group_chats: dict[int, FakeUser] = {}  # by (negative) chat id
         self._pending: deque[JSONDict] = deque()  # unconfirmed updates, update_id ascending
         self._forced: deque[JSONDict] = deque()  # re-deliveries, handed out once
         self._next_update_id = 1
@@ -1187,6 +1199,35 @@ class FakeTelegramServer:
             return existing
         created = FakeUser(self, user_id, first_name, last_name, username, language_code)
         self._users[user_id] = created
+        return created
+
+    def group_chat(
+        self,
+        user: FakeUser,
+        chat_id: int = -1001,
+        title: str = "Neighbours",
+        chat_type: Literal["group", "supergroup"] = "group",
+    ) -> FakeUser:
+        """``user`` writing in a group chat the bot is in (created on first use): what they send
+        comes from that chat, and the bot's answers there are read from this view. One member
+        per group chat here; group chat ids are negative, as in Telegram."""
+        existing = self._group_chats.get(chat_id)
+        if existing is not None:
+            if existing.id != user.id:
+                raise FakeTelegramError(f"group chat {chat_id} already belongs to {existing!r}")
+            return existing
+        if chat_id >= 0:
+            raise FakeTelegramError("a group chat's id is negative")
+        created = FakeUser(
+            self,
+            user.id,
+            user.first_name,
+            user.last_name,
+            user.username,
+            user.language_code,
+            chat={"id": chat_id, "type": chat_type, "title": title},
+        )
+        self._group_chats[chat_id] = created
         return created
 
     @property
@@ -1494,7 +1535,9 @@ class FakeTelegramServer:
         chat_id = params.get("chat_id")
         if chat_id is None or chat_id == "":
             raise _bad_request("chat_id is empty")
-        user = self._users.get(chat_id) if isinstance(chat_id, int) else None
+        user = None
+        if isinstance(chat_id, int):
+            user = self._users.get(chat_id) or self._group_chats.get(chat_id)
         if user is None:
             raise _bad_request("chat not found")
         if user.blocked:
