@@ -50,6 +50,17 @@ class InvalidInput(DomainError):
     """A value typed by someone is not acceptable; the message says what is expected."""
 
 
+class ControlCharacters(InvalidInput):
+    """Typed text holds control characters (NUL, ESC…); ``what`` names the field."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"That {what} contains control characters (such as NUL or ESC), "
+            "which cannot be stored."
+        )
+        self.what = what
+
+
 class BillAlreadyPaid(DomainError):
     def __init__(self) -> None:
         super().__init__("This bill is already fully paid; no further payment is needed.")

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from datetime import date
 
-from domain.errors import InvalidInput
+from domain.errors import ControlCharacters, InvalidInput
 
 _METER_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,31}$")
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()-]{5,19}$")
@@ -15,10 +15,27 @@ _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 _JOINERS = "\u200c\u200d"
+# Line breaks and tabs come from pasting a multi-line address or name: folded into spaces.
+_TYPED_WHITESPACE = "\t\n\r"
+
+
+def refuse_control_characters(value: str, what: str) -> None:
+    """Refuse C0/C1 control characters (NUL, ESC, BEL, DEL…) in a value that will be stored.
+
+    No phone keyboard types them, and dropping them quietly would store something other than
+    what was sent (``a\\x00b@example.com`` is not ``ab@example.com``): the person is asked
+    to type the value again. Tabs and line breaks are ordinary whitespace and pass.
+    """
+    if any(unicodedata.category(ch) == "Cc" and ch not in _TYPED_WHITESPACE for ch in value):
+        raise ControlCharacters(what)
 
 
 def clean_text(value: str) -> str:
-    """NFC-normalise, drop control/zero-width/direction characters, fold inner whitespace."""
+    """NFC-normalise, drop control/zero-width/direction characters, fold inner whitespace.
+
+    For text that is looked up, not stored (a search, a login's email); the validators of
+    stored fields refuse control characters first (:func:`refuse_control_characters`).
+    """
     value = unicodedata.normalize("NFC", value)
     kept: list[str] = []
     for index, ch in enumerate(value):
@@ -28,12 +45,15 @@ def clean_text(value: str) -> str:
             after = value[index + 1] if index + 1 < len(value) else " "
             if not before.isspace() and not after.isspace() and before not in _JOINERS:
                 kept.append(ch)
+        elif ch.isspace():
+            kept.append(" ")  # a line break between two words must not glue them together
         elif unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co"):
             kept.append(ch)
     return " ".join("".join(kept).split())
 
 
 def meter_number(value: str) -> str:
+    refuse_control_characters(value, "meter number")
     cleaned = unicodedata.normalize("NFKC", value).strip().upper()
     if not cleaned.isascii() or not _METER_RE.match(cleaned):
         raise InvalidInput("A meter number is 3 to 32 letters, digits or dashes, e.g. MTR-10001.")
@@ -41,6 +61,7 @@ def meter_number(value: str) -> str:
 
 
 def full_name(value: str) -> str:
+    refuse_control_characters(value, "name")
     cleaned = clean_text(value)
     if not 2 <= len(cleaned) <= 200:
         raise InvalidInput("Please give a name of 2 to 200 characters.")
@@ -48,6 +69,7 @@ def full_name(value: str) -> str:
 
 
 def address(value: str) -> str:
+    refuse_control_characters(value, "address")
     cleaned = clean_text(value)
     if not 3 <= len(cleaned) <= 500:
         raise InvalidInput("Please give an address of 3 to 500 characters.")
@@ -55,6 +77,7 @@ def address(value: str) -> str:
 
 
 def phone_number(value: str) -> str:
+    refuse_control_characters(value, "phone number")
     cleaned = unicodedata.normalize("NFKC", value).strip()
     if not cleaned.isascii() or not _PHONE_RE.match(cleaned):
         raise InvalidInput("Please give a phone number of digits, e.g. +2348012345678.")
@@ -62,6 +85,7 @@ def phone_number(value: str) -> str:
 
 
 def email(value: str) -> str:
+    refuse_control_characters(value, "email address")
     cleaned = unicodedata.normalize("NFKC", value).strip()
     if not cleaned.isascii() or not _EMAIL_RE.match(cleaned):
         raise InvalidInput("Please give an email address like name@example.com.")
@@ -69,6 +93,7 @@ def email(value: str) -> str:
 
 
 def admin_name(value: str) -> str:
+    refuse_control_characters(value, "admin name")
     cleaned = clean_text(value)
     if not 2 <= len(cleaned) <= 100:
         raise InvalidInput("Please give an admin name of 2 to 100 characters.")

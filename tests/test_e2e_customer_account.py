@@ -31,6 +31,33 @@ async def test_profile_changes_are_validated_and_saved(harness: Harness) -> None
     assert stored.email == "amina@example.com" and stored.phone_number == "+234 801 234 5678"
 
 
+async def test_an_email_with_control_characters_is_refused_and_the_stored_one_kept(
+    harness: Harness,
+) -> None:
+    """/profile → email with a NUL byte, then with an ANSI escape: each is refused with a reply
+    naming the problem, and the email saved before is still the one stored."""
+    user = harness.server.user(6006, "Control")
+    async with running_bot(harness):
+        customer = await activated_customer(harness, user, meter_number="MTR-30006")
+        await user.send("/profile")
+        await user.wait_for_reply()
+        await user.press("Edit email")
+        await user.wait_for_edit()
+        await user.send("amina@example.com")
+        await user.wait_for_reply(predicate=lambda m: "Saved." in m.body)
+        await user.press("Edit email")
+        await user.wait_for_edit()
+        refusals = []
+        for typed in ("a\x00b@example.com", "a\x1b[31mred@example.com"):
+            await user.send(typed)  # each refusal asks again at the same prompt
+            refusals.append((await user.wait_for_reply()).body)
+    for body in refusals:
+        assert "email address contains control characters" in body, body
+        assert "Please try again, or /cancel." in body and "Saved." not in body
+    stored = await customers.get(harness.admin_db, customer.customer_id)
+    assert stored.email == "amina@example.com"
+
+
 async def test_a_password_change_needs_the_current_password_and_two_equal_entries(
     harness: Harness,
 ) -> None:

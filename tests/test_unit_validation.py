@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from domain import validation
-from domain.errors import InvalidInput
+from domain.errors import ControlCharacters, InvalidInput
 
 
 @pytest.mark.parametrize(
@@ -151,3 +151,40 @@ def test_names_keep_joiners_inside_words_but_lose_direction_and_zero_width_trick
     assert clean_text(persian) == persian
     assert clean_text("\u202eAmina\u200b Bello\ufeff") == "Amina Bello"
     assert clean_text("\u200dAmina") == "Amina"
+
+
+@pytest.mark.parametrize("typed", ["a\x00b@example.com", "a\x1b[31mred@example.com"])
+def test_an_email_with_a_nul_or_escape_byte_is_refused_not_stored_stripped(typed: str) -> None:
+    """``a\\x00b@example.com`` is not ``ab@example.com``: the person is asked again."""
+    with pytest.raises(ControlCharacters, match="email address contains control characters"):
+        validation.email(typed)
+
+
+STORED_FIELDS: list[tuple[Callable[[str], object], str]] = [
+    (validation.full_name, "Amina{}Bello"),
+    (validation.address, "12 Marina{}Road"),
+    (validation.admin_name, "Chief{}Cashier"),
+    (validation.email, "amina{}@example.com"),
+    (validation.phone_number, "+234801{}2345678"),
+    (validation.meter_number, "MTR-{}10001"),
+]
+CONTROL_CHARACTERS = ["\x00", "\x07", "\x08", "\x1b", "\x1f", "\x7f", "\x85", "\x9b"]
+
+
+@pytest.mark.parametrize(("check", "template"), STORED_FIELDS)
+@pytest.mark.parametrize("control", CONTROL_CHARACTERS)
+def test_every_stored_field_refuses_control_characters_wherever_they_are(
+    check: Callable[[str], object], template: str, control: str
+) -> None:
+    """NUL, BEL, backspace, ESC, unit separator, DEL and C1 codes: inside a value or at its
+    ends (where ``strip()`` would quietly drop some of them), each field refuses them."""
+    for typed in (template.format(control), control + template.format(""), template + control):
+        with pytest.raises(ControlCharacters):
+            check(typed)
+
+
+def test_line_breaks_and_tabs_in_free_text_are_whitespace_not_control_characters() -> None:
+    """A pasted two-line address or a tab between names is folded into single spaces."""
+    assert validation.address("12 Marina Road\r\nLagos") == "12 Marina Road Lagos"
+    assert validation.full_name("Amina\tBello\n") == "Amina Bello"
+    assert validation.email(" amina@example.com\n") == "amina@example.com"
