@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import warnings
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
@@ -261,12 +263,20 @@ def build_application(
 
 def webhook_options(config: Config, *, webhook_url: str, listen: str, port: int) -> dict[str, Any]:
     """Arguments of ``run_webhook``/``Updater.start_webhook``: Telegram must send the secret
-    token with every update, and a request without it is refused (403) unprocessed."""
+    token with every update, and a request without it is refused (403) unprocessed.
+
+    The webhook is served at the path of ``webhook_url`` (the URL Telegram is given), with or
+    without a trailing slash; other paths answer 404.
+    """
     secret = config.webhook_secret or secrets.token_urlsafe(32)
     redact_secrets(secret)
+    # PTB serves ``url_path`` as a regular expression (a tornado route): escape the path so
+    # it is matched as written.
+    path = urlsplit(webhook_url).path.rstrip("/")
     return {
         "listen": listen,
         "port": port,
+        "url_path": re.escape(path),
         "webhook_url": webhook_url,
         "secret_token": secret,
         "allowed_updates": Update.ALL_TYPES,
