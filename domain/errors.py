@@ -71,6 +71,16 @@ class InvalidAmount(DomainError):
         super().__init__(reason)
 
 
+class WrongCurrency(InvalidAmount):
+    """An amount typed in another currency: ``typed`` is its code or sign as typed (``USD``,
+    ``$``), ``expected`` the configured currency's code."""
+
+    def __init__(self, typed: str, expected: str) -> None:
+        super().__init__(f"Amounts are in {expected}; {typed} is another currency.")
+        self.typed = typed
+        self.expected = expected
+
+
 class AmountExceedsBalance(DomainError):
     def __init__(self, outstanding: str) -> None:
         super().__init__(f"The amount is more than the outstanding balance of {outstanding}.")

@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from domain.errors import InvalidAmount
+from domain.errors import InvalidAmount, WrongCurrency
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999.99")  # DECIMAL(12,2)
@@ -28,23 +28,54 @@ _AMOUNT_RE = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 # Minus signs as phones type them (NFKC leaves U+2212 and the dashes alone): never mistaken
 # for a currency sign, so "−5" is refused as negative instead of read as 5.
 _MINUS_SIGNS = "-\u2212\u2010\u2011\u2012\u2013\u2014\u2015"
-# A currency code ("NGN 1500") may lead; a currency sign is recognised by its Unicode category.
-_CODE_PREFIX_RE = re.compile(r"^[A-Za-z]{3}\s*(?=[\d.])")
+_CODE_RE = re.compile(r"^[A-Za-z]{3}$")
 _GROUPED_RE = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")
 
 
-def parse_amount(text: str) -> Decimal:
-    """Read an amount a person typed: ``1500``, ``1500.5``, ``1,500.50``, ``₦1,500``.
+def _names_a_currency(marker: str) -> bool:
+    """A three-letter code (``USD``) or a short run with a currency sign (``$``, ``US$``)."""
+    return bool(_CODE_RE.match(marker)) or (
+        len(marker) <= 4 and any(unicodedata.category(ch) == "Sc" for ch in marker)
+    )
 
-    Anything ambiguous or odd (``1.000,00``, ``1e9``, ``NaN``, ``-5``, ``0.001``, other
+
+def _without_currency(text: str, currency: Currency) -> str:
+    """``text`` without the configured currency's code and/or sign before or after the number
+    (``₦1,500``, ``NGN 1500``, ``NGN ₦1,500``, ``1500 NGN``).
+
+    Another currency's code or sign is refused with :class:`WrongCurrency`: ``$7`` is not
+    ``₦7``. Anything else around the number is left for the format check to refuse.
+    """
+    digits = [i for i, ch in enumerate(text) if unicodedata.category(ch) == "Nd"]
+    if not digits or text.startswith(tuple(_MINUS_SIGNS)):
+        return text  # not a number, or a negative one ("-₦5"): refused for that
+    first, last = digits[0], digits[-1] + 1
+    before = text[:first].rstrip()
+    if before.endswith(tuple(_MINUS_SIGNS)):
+        first = len(before) - 1  # "₦-5" is a negative amount in naira, refused as negative
+    own = {
+        "".join(unicodedata.normalize("NFKC", mark).split()).casefold()
+        for mark in (currency.code, currency.symbol, currency.code + currency.symbol)
+    }
+    for around in (text[:first], text[last:]):
+        marker = "".join(around.split())
+        if not marker or marker.casefold() in own:
+            continue
+        if _names_a_currency(marker):
+            raise WrongCurrency(typed=around.strip(), expected=currency.code)
+        return text  # something else around the number: the format check refuses it all
+    return text[first:last]
+
+
+def parse_amount(text: str, *, currency: Currency) -> Decimal:
+    """Read an amount a person typed in ``currency``: ``1500``, ``1500.5``, ``1,500.50``,
+    ``₦1,500``, ``NGN 1500``.
+
+    An amount in another currency (``$7``, ``USD 7``, ``€7``) raises :class:`WrongCurrency`;
+    anything ambiguous or odd (``1.000,00``, ``1e9``, ``NaN``, ``-5``, ``0.001``, other
     scripts' digits) is refused with a message that says what to type instead.
     """
-    cleaned = unicodedata.normalize("NFKC", text).strip()
-    # Drop a leading currency sign or code the person may have typed.
-    if cleaned[:1] and unicodedata.category(cleaned[0]) == "Sc":
-        cleaned = cleaned[1:].lstrip()
-    else:
-        cleaned = _CODE_PREFIX_RE.sub("", cleaned)
+    cleaned = _without_currency(unicodedata.normalize("NFKC", text).strip(), currency)
     if cleaned.startswith(tuple(_MINUS_SIGNS)):
         raise InvalidAmount("The amount must be greater than zero.")
     if not cleaned.isascii():

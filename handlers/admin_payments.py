@@ -41,6 +41,7 @@ from handlers.common import (
     reply,
 )
 from handlers.notifications import Notice, send_one
+from handlers.payments import amount_refusal
 from handlers.receipts import send_receipt
 from handlers.render.tables import admin_payments_html
 
@@ -287,9 +288,9 @@ async def rp_type_amount(update: Update, context: BillingContext, admin: Admin) 
     if "bill_id" not in state:
         return await out_of_date(update, context)
     try:
-        amount = parse_amount(typed[:100])
+        amount = parse_amount(typed[:100], currency=context.config.currency)
     except DomainError as exc:
-        await reply(update, esc(exc), buttons([cancel_row()]))
+        await reply(update, amount_refusal(exc, context.config.currency), buttons([cancel_row()]))
         return RP_AMOUNT
     bill = await _open_bill(update, context, int(state["bill_id"]))
     if bill is None:

@@ -23,9 +23,9 @@ from telegram.ext import (
 from bot.context import BillingContext
 from bot.update_processor import after_update
 from domain import bills, payments
-from domain.errors import DatabaseUnavailable, DomainError
+from domain.errors import DatabaseUnavailable, DomainError, WrongCurrency
 from domain.models import CUSTOMER_METHODS, Bill, Customer, Payment, PaymentMethod
-from domain.money import parse_amount
+from domain.money import Currency, parse_amount
 from handlers.common import (
     answer_query,
     buttons,
@@ -148,6 +148,17 @@ async def choose_amount(update: Update, context: BillingContext) -> str | int:
     return PAY_TYPE_AMOUNT
 
 
+def amount_refusal(exc: DomainError, currency: Currency) -> str:
+    """The reply to a typed amount that was refused (also used by staff /recordpayment)."""
+    if isinstance(exc, WrongCurrency):
+        return (
+            f"I can only take amounts in {esc(currency.code)} ({esc(currency.symbol)}); "
+            f"“{esc(exc.typed)}” is not {esc(currency.code)}. Please type the amount in "
+            f"{esc(currency.code)}, e.g. 1500.50 or {esc(currency.format(Decimal('1500.50')))}."
+        )
+    return esc(exc)
+
+
 async def type_amount(update: Update, context: BillingContext) -> str | int:
     """Read a typed amount; it must be more than zero and at most the outstanding balance."""
     message = update.effective_message
@@ -157,9 +168,11 @@ async def type_amount(update: Update, context: BillingContext) -> str | int:
     if not isinstance(state, dict) or "bill_id" not in state:
         return await _restart(update, context)
     try:
-        amount = parse_amount(message.text[:100])
+        amount = parse_amount(message.text[:100], currency=context.config.currency)
     except DomainError as exc:
-        await message.reply_text(f"{esc(exc)}", reply_markup=buttons([cancel_row()]))
+        await message.reply_text(
+            amount_refusal(exc, context.config.currency), reply_markup=buttons([cancel_row()])
+        )
         return PAY_TYPE_AMOUNT
     bill = await _own_open_bill(update, context, int(state["bill_id"]))
     if bill is None:

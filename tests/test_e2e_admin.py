@@ -596,3 +596,23 @@ async def test_bulk_notices_wait_out_429_answers_and_all_arrive_once(harness: Ha
     assert sent == len(users)
     assert harness.server.rate_limited_count > 0
     assert all([m.body for m in u.messages()] == [f"Notice {u.id}"] for u in users)
+
+
+async def test_an_office_payment_in_another_currency_is_refused_and_nothing_recorded(
+    harness: Harness,
+) -> None:
+    """/recordpayment → Another amount → '$7' and 'USD 7': refused, naming NGN; no payment."""
+    admin_user = harness.server.user(ADMIN_ID, "Olu")
+    await make_admin(harness, ADMIN_ID)
+    customer = await make_customer(harness.admin_db, meter_number="MTR-70002")
+    bill = await make_bill(harness.admin_db, customer, units="100", rate="10")
+    async with running_bot(harness):
+        await say(admin_user, "/recordpayment MTR-70002")
+        await tap(admin_user, f"#{bill.bill_id}")
+        await tap(admin_user, "Another amount")
+        refusals = [(await say(admin_user, typed)).body for typed in ("$7", "USD 7")]
+        accepted = await say(admin_user, "NGN 7")
+    assert all("only take amounts in NGN (₦)" in body for body in refusals), refusals
+    assert "How was it paid" in accepted.body
+    assert await count(harness.admin_db, "payments") == 0
+    assert (await bills.get(harness.admin_db, bill.bill_id)).amount_paid == 0

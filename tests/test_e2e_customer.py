@@ -113,6 +113,35 @@ async def test_confirming_twice_and_a_redelivered_update_record_one_payment(
     assert len(numbers) == 1
 
 
+async def test_an_amount_in_another_currency_is_refused_and_nothing_is_paid(
+    harness: Harness,
+) -> None:
+    """/pay → Another amount → 'USD 7', '$7', '€7', 'EUR 7': each is refused with a reply
+    naming the currency taken (NGN, ₦), and the flow stays at the amount; '₦7' then goes on
+    to the method. Nothing is recorded: the bill is untouched and has no payment."""
+    user = harness.server.user(5008, "Dollar")
+    async with running_bot(harness):
+        customer = await activated_customer(harness, user, meter_number="MTR-20008")
+        bill = await make_bill(harness.admin_db, customer)
+        await start_payment(user, "Another amount")
+        refusals = []
+        for typed in ("USD 7", "$7", "€7", "EUR 7"):
+            await user.send(typed)
+            refusals.append((typed, (await user.wait_for_reply()).body))
+        await user.send("₦7")
+        accepted = await user.wait_for_reply()
+        await user.send("/cancel")
+        await user.wait_for_reply()
+    for typed, body in refusals:
+        assert "only take amounts in NGN (₦)" in body, (typed, body)
+        assert "How will you pay" not in body
+    assert "“USD” is not NGN" in refusals[0][1] and "“$” is not NGN" in refusals[1][1]
+    assert "How will you pay" in accepted.body
+    assert await _payment_count(harness, bill.bill_id) == 0
+    after = await bills.get(harness.admin_db, bill.bill_id)
+    assert after.amount_paid == 0 and after.payment_status is PaymentStatus.UNPAID
+
+
 async def test_a_customer_cannot_see_pay_or_fetch_receipts_of_another_customer(
     harness: Harness,
 ) -> None:

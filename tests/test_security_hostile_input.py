@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from bot.fake_telegram import ChatMessage, FakeUser, NoReplyError
 from domain import admins, customers, passwords, validation
 from domain.errors import DomainError
-from domain.money import parse_amount, parse_decimal
+from domain.money import Currency, parse_amount, parse_decimal
 from tests.e2e_support import Harness, harness, running_bot
 from tests.factories import make_bill
 from tests.reliability_support import (
@@ -123,7 +123,7 @@ FRESH_PASSWORD = "Fresh-Staple-Password-9"
 def test_parsers_refuse_anything_odd_with_a_domain_error_and_never_crash(text: str) -> None:
     """Every parser of typed input returns a clean value or raises DomainError."""
     checks: list[Callable[[str], object]] = [
-        parse_amount,
+        functools.partial(parse_amount, currency=Currency("NGN", "₦")),
         functools.partial(parse_decimal, places=2, what="units", maximum=Decimal(10**9)),
         validation.meter_number,
         validation.full_name,

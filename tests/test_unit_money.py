@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import InvalidAmount
+from domain.errors import InvalidAmount, WrongCurrency
 from domain.money import (
     MAX_AMOUNT,
     Currency,
@@ -41,7 +41,7 @@ def test_parse_amount_accepts_plain_grouped_and_currency_prefixed_amounts(
     typed: str, amount: Decimal
 ) -> None:
     """Amounts typed the usual ways are read as the exact Decimal meant."""
-    parsed = parse_amount(typed)
+    parsed = parse_amount(typed, currency=NAIRA)
     assert parsed == amount
     assert isinstance(parsed, Decimal)
 
@@ -75,22 +75,23 @@ def test_parse_amount_accepts_plain_grouped_and_currency_prefixed_amounts(
 def test_parse_amount_refuses_ambiguous_negative_zero_and_foreign_digit_input(typed: str) -> None:
     """Anything that is not clearly a positive amount in whole cents is refused."""
     with pytest.raises(InvalidAmount):
-        parse_amount(typed)
+        parse_amount(typed, currency=NAIRA)
 
 
 @pytest.mark.parametrize("typed", ["-5", "−5", "–5", "₦-5", "-0"])
 def test_a_negative_amount_is_refused_with_the_greater_than_zero_message(typed: str) -> None:
     """A minus sign, however it is typed, gets the message that explains the real problem."""
     with pytest.raises(InvalidAmount, match="greater than zero"):
-        parse_amount(typed)
+        parse_amount(typed, currency=NAIRA)
 
 
 @given(st.integers(min_value=1, max_value=int(MAX_AMOUNT * 100)))
 def test_parse_amount_reads_back_every_amount_it_formats(cents: int) -> None:
     """Whatever the bot shows with thousands separators, a person can type back unchanged."""
     amount = Decimal(cents) / 100
-    assert parse_amount(NAIRA.format(amount)) == amount
-    assert parse_amount(f"{amount:.2f}") == amount
+    assert parse_amount(NAIRA.format(amount), currency=NAIRA) == amount
+    assert parse_amount(NAIRA.format_with_code(amount), currency=NAIRA) == amount
+    assert parse_amount(f"{amount:.2f}", currency=NAIRA) == amount
 
 
 @pytest.mark.parametrize(
@@ -196,16 +197,65 @@ def test_parse_decimal_refuses_values_above_the_maximum() -> None:
 
 def test_only_a_currency_sign_or_three_letter_code_may_lead_an_amount() -> None:
     """'₦1,500' and 'NGN 1500' read as 1500; 'abcd5' and 'x5' are refused, not read as 5."""
-    from decimal import Decimal
-
-    import pytest
-
-    from domain.errors import InvalidAmount
-    from domain.money import parse_amount
-
-    assert parse_amount("₦1,500") == Decimal("1500")
-    assert parse_amount("$ 12.50") == Decimal("12.50")
-    assert parse_amount("NGN 1500") == Decimal("1500")
+    assert parse_amount("₦1,500", currency=NAIRA) == Decimal("1500")
+    assert parse_amount("₦ 12.50", currency=NAIRA) == Decimal("12.50")
+    assert parse_amount("NGN 1500", currency=NAIRA) == Decimal("1500")
     for text in ("abcd5", "x5", "NGNN5", "ab 5"):
         with pytest.raises(InvalidAmount):
-            parse_amount(text)
+            parse_amount(text, currency=NAIRA)
+
+
+@pytest.mark.parametrize(
+    ("typed", "marker"),
+    [
+        ("USD 7", "USD"),
+        ("$7", "$"),
+        ("€7", "€"),
+        ("EUR 7", "EUR"),
+        ("usd7", "usd"),
+        ("US$ 7", "US$"),
+        ("£7.50", "£"),
+        ("7 USD", "USD"),
+        ("7€", "€"),
+        ("€5,00", "€"),
+        ("NGN $7", "NGN $"),
+    ],
+)
+def test_an_amount_in_another_currency_is_refused_not_read_as_naira(
+    typed: str, marker: str
+) -> None:
+    """'$7' is not ₦7.00: the other currency's code or sign, as typed, comes back with the
+    configured code, for the handler to say which currency it takes."""
+    with pytest.raises(WrongCurrency) as refused:
+        parse_amount(typed, currency=NAIRA)
+    assert (refused.value.typed, refused.value.expected) == (marker, "NGN")
+
+
+@pytest.mark.parametrize(
+    ("typed", "amount"),
+    [
+        ("₦7", Decimal("7")),
+        ("NGN 7", Decimal("7")),
+        ("ngn7", Decimal("7")),
+        ("7", Decimal("7")),
+        ("1,500.50", Decimal("1500.50")),
+        ("NGN ₦1,500.50", Decimal("1500.50")),
+        ("7 NGN", Decimal("7")),
+        ("7₦", Decimal("7")),
+    ],
+)
+def test_the_configured_currency_code_or_sign_or_none_is_accepted(
+    typed: str, amount: Decimal
+) -> None:
+    """The utility's own code or sign, before or after the number, or none at all."""
+    assert parse_amount(typed, currency=NAIRA) == amount
+
+
+def test_the_currency_accepted_is_the_configured_one() -> None:
+    """With dollars configured, '$7' and 'USD 7' are 7 and '₦7' is the foreign one."""
+    dollars = Currency("USD", "$")
+    assert parse_amount("$7", currency=dollars) == Decimal("7")
+    assert parse_amount("USD 7", currency=dollars) == Decimal("7")
+    with pytest.raises(WrongCurrency, match="Amounts are in USD"):
+        parse_amount("₦7", currency=dollars)
+    assert parse_amount("KSh 1,000", currency=Currency("KES", "KSh")) == Decimal("1000")
