@@ -49,7 +49,13 @@ async def _with_database(url: DatabaseUrl, work: Callable[[Database], Awaitable[
 
 
 def cmd_init_db(config: Config, args: argparse.Namespace) -> None:
-    report = schema.init_db(config.root_database, config.database, config.customer_database)
+    report = schema.init_db(
+        config.root_database,
+        config.database,
+        config.customer_database,
+        account_host=config.database_account_host,
+        max_user_connections=config.database_max_user_connections,
+    )
     state = "created" if report.created_database else "already existed"
     print(f"Database {config.database.database!r} {state}; accounts and grants are in place.")
     print(f"Migrations applied now: {', '.join(report.applied_migrations) or 'none (up to date)'}")

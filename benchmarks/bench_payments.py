@@ -2,7 +2,8 @@
 
 Both run on the customer account's pool (as the chat does) with 1, 4 and 16 concurrent
 payers, first each on its own bills and then all on one bill. The bare transaction is the
-least a payment can be: lock the bill, insert the payment, update the bill, commit. Every
+least a payment can be: lock the bill, insert the payment, commit (the database's triggers,
+migration 0005, move the bill and the report totals in the INSERT, for both sides). Every
 payment is 0.01, so open bills stay open and both sides do the same work.
 """
 
@@ -34,13 +35,12 @@ BARE_INSERT = (
     "billing_month, payment_status, receipt_number, idempotency_key, bill_total, paid_to_date, "
     "units_used, rate_per_unit) VALUES (%s, %s, %s, 'card', %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-BARE_UPDATE = "UPDATE bills SET amount_paid = %s, payment_status = %s WHERE bill_id = %s"
 
 Pay = Callable[[int], Awaitable[None]]
 
 
 async def _bare_payment(db: Database, bill_id: int) -> None:
-    """Lock, insert, update, commit: the reference transaction."""
+    """Lock, insert, commit: the reference transaction."""
     async with db.unit_of_work() as uow:
         async with uow.connection.cursor() as cur:
             await cur.execute(BARE_LOCK, (bill_id,))
@@ -65,7 +65,6 @@ async def _bare_payment(db: Database, bill_id: int) -> None:
                     rate,
                 ),
             )
-            await cur.execute(BARE_UPDATE, (paid_to_date, status, bill_id))
         await uow.commit()
 
 

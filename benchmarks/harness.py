@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import secrets
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import pymysql
+import sqlparse
 
-from domain import schema
+from domain import report_totals, schema
 from domain.db import DatabaseUrl
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -196,6 +199,34 @@ def connect(url: DatabaseUrl, *, local_infile: bool = False) -> pymysql.connecti
         autocommit=True,
         local_infile=local_infile,
     )
+
+
+def _trigger_statements() -> list[tuple[str, str]]:
+    """Migration 0005's triggers: (name, CREATE TRIGGER statement) each."""
+    text = report_totals.TRIGGERS.read_text(encoding="utf-8")
+    found = []
+    for statement in sqlparse.split(text):
+        body = sqlparse.format(statement, strip_comments=True).strip().rstrip(";")
+        if match := re.match(r"CREATE TRIGGER (\w+)", body):
+            found.append((match.group(1), body))
+    return found
+
+
+@contextmanager
+def triggers_set_aside(conn: pymysql.connections.Connection) -> Iterator[None]:
+    """Bulk-load a data set as it stands (bills already paid, then their payments) with the
+    money triggers dropped, and create them again afterwards: the classic load-then-constrain.
+    The caller rebuilds the report totals (the triggers did not move them)."""
+    triggers = _trigger_statements()
+    with conn.cursor() as cur:
+        for name, _ in triggers:
+            cur.execute(f"DROP TRIGGER IF EXISTS {name}")
+    try:
+        yield
+    finally:
+        with conn.cursor() as cur:
+            for _, create in triggers:
+                cur.execute(create)
 
 
 def settle(root: DatabaseUrl, *, timeout: float = 120.0) -> float:

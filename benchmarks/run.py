@@ -37,6 +37,7 @@ from benchmarks.harness import (
     drop_bench_database,
     machine,
     settle,
+    triggers_set_aside,
 )
 from domain import report_totals
 from domain.db import DatabaseUrl
@@ -134,7 +135,8 @@ def prepare(root: DatabaseUrl, args: argparse.Namespace, customers: int) -> Benc
     data = dataset.DataSet(customers, args.months, date.today())
     conn = connect(database.admin, local_infile=True)
     try:
-        report = dataset.load(data, conn)
+        with triggers_set_aside(conn):
+            report = dataset.load(data, conn)
         started = time.perf_counter()
         report_totals.rebuild_sync(conn)
         rebuilt = time.perf_counter() - started

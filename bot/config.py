@@ -13,6 +13,7 @@ from dotenv import dotenv_values
 
 from domain.db import DatabaseUrl
 from domain.money import Currency
+from domain.schema import DEFAULT_MAX_USER_CONNECTIONS
 
 DEFAULT_ROOT_URL = "mysql://root@127.0.0.1:3306"
 
@@ -28,6 +29,9 @@ class Config:
     database: DatabaseUrl
     customer_database: DatabaseUrl
     root_database: DatabaseUrl
+    # The host both MySQL accounts are made for (None: the host init-db connects from).
+    database_account_host: str | None
+    database_max_user_connections: int
     utility_name: str
     currency: Currency
     default_tariff: Decimal
@@ -89,10 +93,10 @@ def load_config(
             raise ConfigError(f"{name} must be greater than zero, got {raw!r}.")
         return value
 
-    def integer(name: str, default: int) -> int:
+    def integer(name: str, default: int, unit: str = "days") -> int:
         raw = get(name, str(default)) or str(default)
         if not raw.isdigit():
-            raise ConfigError(f"{name} must be a whole number of days, got {raw!r}.")
+            raise ConfigError(f"{name} must be a whole number of {unit}, got {raw!r}.")
         return int(raw)
 
     tz_name = get("TIMEZONE", "Africa/Lagos") or "Africa/Lagos"
@@ -110,6 +114,10 @@ def load_config(
         database=database,
         customer_database=url("CUSTOMER_DATABASE_URL"),
         root_database=url("DATABASE_ROOT_URL", DEFAULT_ROOT_URL),
+        database_account_host=get("DATABASE_ACCOUNT_HOST"),
+        database_max_user_connections=integer(
+            "DATABASE_MAX_USER_CONNECTIONS", DEFAULT_MAX_USER_CONNECTIONS, "connections"
+        ),
         utility_name=get("UTILITY_NAME", "City Power & Light") or "",
         currency=Currency(
             code=get("CURRENCY_CODE", "NGN") or "NGN", symbol=get("CURRENCY_SYMBOL", "₦") or "₦"

@@ -16,7 +16,7 @@ from decimal import Decimal
 from itertools import islice
 from typing import NamedTuple
 
-from domain import audit, report_totals, validation
+from domain import audit, validation
 from domain.db import Database, Row, UnitOfWork, ValuesList, error_code, values_list
 from domain.errors import (
     BillNotFound,
@@ -114,7 +114,6 @@ async def create_bill(
         row = await uow.fetch_one("get_bill", {"bill_id": bill_id})
         assert row is not None
         bill = Bill.from_row(row)
-        await report_totals.bill_changed(uow, None, bill)
         await audit.record(
             uow,
             admin_id=admin_id,
@@ -184,7 +183,6 @@ async def update_bill(
         fresh = await uow.fetch_one("get_bill", {"bill_id": bill_id})
         assert fresh is not None
         after = Bill.from_row(fresh)
-        await report_totals.bill_changed(uow, before, after)
         await audit.record(
             uow,
             admin_id=admin_id,
@@ -527,7 +525,7 @@ class _Chunk:
     here: dict[tuple[int, date], int]  # (customer id, month) → the line that bills it
     problems: list[tuple[int, str]]  # unknown meters, repeats within the chunk
     values: ValuesList  # the good lines' bills, for the INSERT
-    figures: dict[tuple[date, date], report_totals.ImportedFigures]  # by month and due date
+    total: Decimal  # what the good lines' bills add up to
 
 
 async def _prepared_chunks(
@@ -584,9 +582,9 @@ def _checked_chunk(
     here: dict[tuple[int, date], int] = {}
     problems: list[tuple[int, str]] = []
     rows = []
-    by_due: dict[tuple[date, date], list[BillLine]] = {}
+    total = ZERO
     for line in chunk:
-        number, meter, month, units, rate, total = line
+        number, meter, month, units, rate, bill_total = line
         customer = by_meter.get(meter)
         if customer is None:
             problems.append((number, f"No customer has meter number {meter}."))
@@ -599,17 +597,9 @@ def _checked_chunk(
         here[key] = number
         good.append((line, customer))
         due = default_due_date(month, due_days)
-        rows.append((customer_id, month, units, rate, total, due, import_id))
-        by_due.setdefault((month, due), []).append(line)
-    figures: dict[tuple[date, date], report_totals.ImportedFigures] = {
-        key: (
-            len(lines),
-            sum([line.units_used for line in lines], ZERO),
-            sum([line.total_amount for line in lines], ZERO),
-        )
-        for key, lines in by_due.items()
-    }
-    return _Chunk(good, here, problems, values_list(rows), figures)
+        rows.append((customer_id, month, units, rate, bill_total, due, import_id))
+        total += bill_total
+    return _Chunk(good, here, problems, values_list(rows), total)
 
 
 async def _import_chunk(
@@ -619,9 +609,9 @@ async def _import_chunk(
 
     The bills go in as one multi-row INSERT of checked, typed values (a bill already issued
     for a customer and month makes it fail on the unique key, and is then looked for to be
-    reported by line). The report totals go in the same round trip: the chunk's bill totals
-    as added up while it was prepared, the customers' balances added up by the server from
-    the bills just written. A chunk costs one or two round trips however many lines it has.
+    reported by line). The report totals move with each bill, in the INSERT itself (the
+    triggers of migration 0005). A chunk costs one or two round trips however many lines it
+    has.
     """
     good, here = chunk.good, chunk.here
     errors.extend(chunk.problems)
@@ -630,10 +620,7 @@ async def _import_chunk(
         await _report_clashes(uow, good, here, errors, state)
         return
     try:
-        totals = report_totals.bills_imported_statements(
-            state.import_id, chunk.figures, seed=uow.shard_seed
-        )
-        first_id = await uow.insert_values("insert_bills_values", chunk.values, then=totals)
+        first_id = await uow.insert_values("insert_bills_values", chunk.values)
     except Exception as exc:
         if error_code(exc) != 1062:
             raise
@@ -648,7 +635,7 @@ async def _import_chunk(
     wanted = [i for i, (_, c) in enumerate(good) if state.keep_all or c["telegram_user_id"]]
     issued = await _issued_bills(uow, good, wanted, first_id, state)
     state.count += len(good)
-    state.total += sum((billed for _, _, billed in chunk.figures.values()), ZERO)
+    state.total += chunk.total
     for bill, index in zip(issued, wanted, strict=True):
         customer = good[index][1]
         item = ImportedBill(

@@ -318,15 +318,6 @@ class UnitOfWork:
         # True right after a COMMIT (or a batched ROLLBACK): no transaction is open.
         self._no_transaction = False
 
-    @property
-    def shard_seed(self) -> int:
-        """The connection's id on the server: concurrent transactions run on different
-        connections, so writes that may go to any of several rows (domain.report_totals) pick
-        the row by it and do not queue on one another."""
-        if self._conn is None:
-            raise RuntimeError("unit of work used outside 'async with'")
-        return int(self._conn.server_thread_id[0])
-
     async def __aenter__(self) -> UnitOfWork:
         self._conn = await self._pool.acquire()
         self._no_transaction = False
@@ -411,31 +402,14 @@ class UnitOfWork:
         self._no_transaction = end_read  # after the ROLLBACK no transaction is open
         return results
 
-    async def insert_values(
-        self,
-        name: str,
-        values: ValuesList,
-        *,
-        then: Sequence[tuple[str, Mapping[str, Any]]] = (),
-    ) -> int:
+    async def insert_values(self, name: str, values: ValuesList) -> int:
         """Run a named ``INSERT … VALUES`` followed by ``values`` (made by
-        :func:`values_list`); return LAST_INSERT_ID(), the first row's id.
-
-        ``then``: named statements run right after it in the same round trip (they may use
-        LAST_INSERT_ID()); as with :meth:`execute_batch`, a failure stops the rest and is
-        raised here.
-        """
+        :func:`values_list`); return LAST_INSERT_ID(), the first row's id."""
         if not isinstance(values, ValuesList):
             raise TypeError("insert_values takes a values_list() only")
         async with self.connection.cursor() as cur:
-            if not then:
-                # No parameters: the statement is sent as it is, not %-formatted.
-                await cur.execute(query(name) + "\n" + values)
-            else:
-                sql, params = _batch(then)
-                # A values_list() holds no "%", but the text is %-formatted now: keep it so.
-                inserted = query(name) + "\n" + values.replace("%", "%%")
-                await cur.execute(inserted + ";\n" + sql, params)
+            # No parameters: the statement is sent as it is, not %-formatted.
+            await cur.execute(query(name) + "\n" + values)
             return int(cur.lastrowid or 0)
 
     async def fetch_json_in(self, name: str, key: str, values: Sequence[Any]) -> Any:

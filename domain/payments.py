@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from domain import audit, bills, report_totals
+from domain import audit, bills
 from domain.db import Database, UnitOfWork, error_code, refused_by_server
 from domain.errors import (
     AmountExceedsBalance,
@@ -139,51 +139,34 @@ async def pay_bill(
         moment = now or now_utc()
         stored = db_time(moment)
         receipt_number = new_receipt_number(moment)
-        # The payment, the bill, the report totals and the COMMIT in one round trip (domain.db
-        # execute_batch). The unique idempotency key makes a repeat fail at the INSERT, before
+        # The payment and the COMMIT in one round trip (domain.db execute_batch): the
+        # database's triggers (migration 0005) move the bill and the report totals in the
+        # INSERT itself. The unique idempotency key makes a repeat fail at the INSERT, before
         # anything else runs; it has committed by then (the key's lock is waited for). An
-        # office payment commits after its audit entry instead.
+        # office payment names its recorder (a column the customer account may not write) and
+        # commits after its audit entry instead.
         commit_now = admin_id is None
+        values = {
+            "bill_id": bill.bill_id,
+            "date_of_payment": stored,
+            "amount_paid": paying,
+            "payment_method": payment_method.value,
+            "billing_month": bill.billing_month,
+            "payment_status": status.value,
+            "receipt_number": receipt_number,
+            "idempotency_key": idempotency_key,
+            "bill_total": bill.total_amount,
+            "paid_to_date": paid_to_date,
+            "units_used": bill.units_used,
+            "rate_per_unit": bill.rate_per_unit,
+        }
+        insert = (
+            ("insert_payment", values)
+            if admin_id is None
+            else ("insert_office_payment", {**values, "recorded_by_admin_id": admin_id})
+        )
         try:
-            payment_id = await uow.execute_batch(
-                [
-                    (
-                        "insert_payment",
-                        {
-                            "bill_id": bill.bill_id,
-                            "date_of_payment": stored,
-                            "amount_paid": paying,
-                            "payment_method": payment_method.value,
-                            "billing_month": bill.billing_month,
-                            "payment_status": status.value,
-                            "receipt_number": receipt_number,
-                            "idempotency_key": idempotency_key,
-                            "recorded_by_admin_id": admin_id,
-                            "bill_total": bill.total_amount,
-                            "paid_to_date": paid_to_date,
-                            "units_used": bill.units_used,
-                            "rate_per_unit": bill.rate_per_unit,
-                        },
-                    ),
-                    (
-                        "set_bill_paid_amount",
-                        {
-                            "bill_id": bill.bill_id,
-                            "amount_paid": paid_to_date,
-                            "payment_status": status.value,
-                        },
-                    ),
-                    *report_totals.bill_change_statements(bill, after, seed=uow.shard_seed),
-                    report_totals.payment_statement(
-                        seed=uow.shard_seed,
-                        moment=stored,
-                        method=payment_method.value,
-                        amount=paying,
-                        payments=1,
-                    ),
-                ],
-                commit=commit_now,
-            )
+            payment_id = await uow.execute_batch([insert], commit=commit_now)
         except Exception as exc:
             if commit_now and not refused_by_server(exc):
                 commit_unconfirmed = True  # the COMMIT may have run: the answer was lost
@@ -274,30 +257,12 @@ async def void_payment(
                 "reason": reason,
             },
         )
-        paid = to_cents(
-            Decimal(await uow.fetch_value("sum_bill_payments", {"bill_id": before.bill_id}))
-        )
-        status = PaymentStatus.for_amounts(before.total_amount, paid)
-        await uow.execute(
-            "set_bill_paid_amount",
-            {"bill_id": before.bill_id, "amount_paid": paid, "payment_status": status.value},
-        )
+        # The database's triggers (migration 0005) take the payment off its bill and its
+        # day's revenue and move the report totals, in the UPDATE itself.
         payment_row = await uow.fetch_one("get_payment", {"payment_id": payment_id})
         fresh = await uow.fetch_one("get_bill", {"bill_id": before.bill_id})
         assert payment_row is not None and fresh is not None
         after = Bill.from_row(fresh)
-        await uow.execute_batch(
-            [
-                *report_totals.bill_change_statements(before, after, seed=uow.shard_seed),
-                report_totals.payment_statement(
-                    seed=uow.shard_seed,
-                    moment=row["date_of_payment"],
-                    method=row["payment_method"],
-                    amount=-Decimal(row["amount_paid"]),
-                    payments=-1,
-                ),
-            ]
-        )
         await audit.record(
             uow,
             admin_id=admin_id,

@@ -17,7 +17,11 @@ from domain.db import SQL_DIR, DatabaseUrl
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 GRANTS_FILE = SQL_DIR / "grants.sql"
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-ACCOUNT_HOST = "%"
+# An account's host: a name or address, optionally with the % and _ wildcards of MySQL.
+_HOST = re.compile(r"^[A-Za-z0-9_.:%-]{1,255}$")
+# Each account's connection limit: the bot's two pools hold 20 each; room for a second
+# instance, the command line and a DBA.
+DEFAULT_MAX_USER_CONNECTIONS = 100
 
 
 class SetupError(Exception):
@@ -65,8 +69,42 @@ class InitReport:
     applied_migrations: list[str]
 
 
-def init_db(root: DatabaseUrl, admin: DatabaseUrl, customer: DatabaseUrl) -> InitReport:
-    """Create the database and both accounts, migrate, grant. Safe to run again."""
+def _account_host(value: str) -> str:
+    if not _HOST.match(value):
+        raise SetupError(
+            f"DATABASE_ACCOUNT_HOST {value!r} is not a host name, address or MySQL host pattern."
+        )
+    return value
+
+
+def _client_host(cur: pymysql.cursors.Cursor) -> str:
+    """The host the server sees this connection come from (the bot runs where init-db does)."""
+    cur.execute("SELECT SUBSTRING_INDEX(USER(), '@', -1)")
+    row = cur.fetchone()
+    return str(row[0]) if row and row[0] else "%"
+
+
+def _hosts_of(cur: pymysql.cursors.Cursor, user: str) -> list[str]:
+    cur.execute("SELECT Host FROM mysql.user WHERE User = %s", (user,))
+    return [str(host) for (host,) in cur.fetchall()]
+
+
+def init_db(
+    root: DatabaseUrl,
+    admin: DatabaseUrl,
+    customer: DatabaseUrl,
+    *,
+    account_host: str | None = None,
+    max_user_connections: int = DEFAULT_MAX_USER_CONNECTIONS,
+) -> InitReport:
+    """Create the database and both accounts, migrate, grant. Safe to run again.
+
+    The accounts are created for ``account_host`` (a MySQL host pattern), by default the host
+    the server sees this process connect from, not for any host; an account of the same name
+    for another host (an older install's ``'%'``) is dropped. Each account may hold at most
+    ``max_user_connections`` connections. Both accounts lose every privilege before the grants
+    of sql/grants.sql are given again, so the grants are exactly what that file says.
+    """
     if admin.database != customer.database:
         raise SetupError("DATABASE_URL and CUSTOMER_DATABASE_URL must name the same database.")
     db = _identifier(admin.database, "Database name")
@@ -83,21 +121,31 @@ def init_db(root: DatabaseUrl, admin: DatabaseUrl, customer: DatabaseUrl) -> Ini
                 f"CREATE DATABASE IF NOT EXISTS `{db}` "
                 "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
             )
-            host = ACCOUNT_HOST.replace("%", "%%")  # PyMySQL formats these with %s
+            host = _account_host(account_host or _client_host(cur))
+            quoted = host.replace("%", "%%")  # PyMySQL formats these with %s
+            limit = int(max_user_connections)
             for user, password in (
                 (admin_user, admin.password),
                 (customer_user, customer.password),
             ):
+                for other in _hosts_of(cur, user):
+                    if other != host:
+                        cur.execute(f"DROP USER '{user}'@'{_account_host(other)}'")
                 cur.execute(
-                    f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY %s",
+                    f"CREATE USER IF NOT EXISTS '{user}'@'{quoted}' IDENTIFIED BY %s",
                     (password,),
                 )
-                cur.execute(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY %s", (password,))
+                cur.execute(
+                    f"ALTER USER '{user}'@'{quoted}' IDENTIFIED BY %s "
+                    f"WITH MAX_USER_CONNECTIONS {limit}",
+                    (password,),
+                )
+                cur.execute(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{user}'@'{host}'")
             # The admin account runs the migrations, so it needs its grant first.
-            cur.execute(f"GRANT ALL PRIVILEGES ON `{db}`.* TO '{admin_user}'@'{ACCOUNT_HOST}'")
+            cur.execute(f"GRANT ALL PRIVILEGES ON `{db}`.* TO '{admin_user}'@'{host}'")
         applied = migrate(admin)
         with conn.cursor() as cur:
-            for statement in _grant_statements(db, admin_user, customer_user):
+            for statement in _grant_statements(db, admin_user, customer_user, host):
                 cur.execute(statement)
     except pymysql.err.MySQLError as exc:
         raise SetupError(f"MySQL refused a set-up step: {exc.args[-1]}") from exc
@@ -106,12 +154,12 @@ def init_db(root: DatabaseUrl, admin: DatabaseUrl, customer: DatabaseUrl) -> Ini
     return InitReport(created, applied)
 
 
-def _grant_statements(db: str, admin_user: str, customer_user: str) -> list[str]:
+def _grant_statements(db: str, admin_user: str, customer_user: str, host: str) -> list[str]:
     text = GRANTS_FILE.read_text(encoding="utf-8")
     body = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
     return [
         stmt.strip().format(
-            db=db, admin_user=admin_user, customer_user=customer_user, host=ACCOUNT_HOST
+            db=db, admin_user=admin_user, customer_user=customer_user, host=host
         )
         for stmt in body.split(";")
         if stmt.strip()
@@ -132,6 +180,16 @@ def migrate(admin: DatabaseUrl, migrations_dir: Path = MIGRATIONS_DIR) -> list[s
         backend.connection.close()
 
 
+def account_hosts(root: DatabaseUrl, user: str) -> list[str]:
+    """The hosts an account of this name exists for."""
+    conn = connect(root)
+    try:
+        with conn.cursor() as cur:
+            return _hosts_of(cur, user)
+    finally:
+        conn.close()
+
+
 def drop_db(root: DatabaseUrl, admin: DatabaseUrl, customer: DatabaseUrl) -> None:
     """Remove the database and both accounts (used by the tests to clean up)."""
     conn = connect(root)
@@ -139,6 +197,7 @@ def drop_db(root: DatabaseUrl, admin: DatabaseUrl, customer: DatabaseUrl) -> Non
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{_identifier(admin.database, 'Database')}`")
             for user in (admin.user, customer.user):
-                cur.execute(f"DROP USER IF EXISTS '{_identifier(user, 'User')}'@'{ACCOUNT_HOST}'")
+                for host in _hosts_of(cur, _identifier(user, "User")):
+                    cur.execute(f"DROP USER '{user}'@'{_account_host(host)}'")
     finally:
         conn.close()

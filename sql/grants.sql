@@ -1,21 +1,26 @@
 -- Grants for the two application accounts (SPEC §3). {db}, {admin_user}, {customer_user} and
--- {host} are identifiers checked by domain/schema.py before they are put in.
+-- {host} are identifiers checked by domain/schema.py before they are put in. init-db revokes
+-- everything from both accounts first, so a privilege taken out of this file is taken away.
 
 -- The admin account: everything on the billing database only (no GRANT OPTION).
 GRANT ALL PRIVILEGES ON `{db}`.* TO '{admin_user}'@'{host}';
 
 -- The customer account: only what the customer-facing flows need. No DELETE anywhere,
--- nothing on admins or audit_log.
+-- nothing on admins, the audit log or the report totals (migration 0005's triggers move the
+-- totals with the definer's rights, in the statement that changes the rows they sum).
 GRANT SELECT ON `{db}`.customers TO '{customer_user}'@'{host}';
 GRANT UPDATE (phone_number, email, address, password_hash, telegram_user_id)
     ON `{db}`.customers TO '{customer_user}'@'{host}';
 GRANT SELECT ON `{db}`.bills TO '{customer_user}'@'{host}';
+-- The seed's model: a customer's payment moves their bill. The triggers of migration 0005
+-- refuse any amount_paid that is not the sum of the bill's payments.
 GRANT UPDATE (amount_paid, payment_status) ON `{db}`.bills TO '{customer_user}'@'{host}';
-GRANT SELECT, INSERT ON `{db}`.payments TO '{customer_user}'@'{host}';
+-- A payment made in the chat: never one recorded by staff, never one already void (those
+-- columns are not in the list, so naming them is refused).
+GRANT SELECT ON `{db}`.payments TO '{customer_user}'@'{host}';
+GRANT INSERT (bill_id, date_of_payment, amount_paid, payment_method, billing_month,
+              payment_status, receipt_number, idempotency_key, bill_total, paid_to_date,
+              units_used, rate_per_unit)
+    ON `{db}`.payments TO '{customer_user}'@'{host}';
 GRANT SELECT, UPDATE (used_at) ON `{db}`.activation_codes TO '{customer_user}'@'{host}';
 GRANT SELECT, INSERT, UPDATE ON `{db}`.login_throttle TO '{customer_user}'@'{host}';
--- Report totals (migration 0003): a customer's payment moves them in its own transaction.
--- SELECT because "owed = owed + VALUES(owed)" reads the row it updates; no DELETE.
-GRANT SELECT, INSERT, UPDATE ON `{db}`.bill_totals TO '{customer_user}'@'{host}';
-GRANT SELECT, INSERT, UPDATE ON `{db}`.payment_totals TO '{customer_user}'@'{host}';
-GRANT SELECT, INSERT, UPDATE ON `{db}`.customer_balances TO '{customer_user}'@'{host}';

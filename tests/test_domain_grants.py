@@ -1,4 +1,5 @@
-"""The two MySQL accounts (SPEC §3), made real by ``init-db``'s grants.
+"""The two MySQL accounts (SPEC §3), made real by ``init-db``'s grants, and the money
+invariants (SPEC §4) the database enforces for every writer (migration 0005's triggers).
 
 The customer account is refused everything customer flows do not need (deletes, drops, changing
 a bill's figures or a payment, anything on admins or the audit log) and can still run every
@@ -12,11 +13,12 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pymysql
 import pytest
 
-from domain import bills, customers, payments, schema
+from domain import bills, customers, payments, report_totals, schema
 from domain.db import Database, DatabaseUrl
 from domain.errors import AuthenticationFailed
 from domain.models import PaymentMethod, PaymentStatus
@@ -284,9 +286,174 @@ def test_the_admin_account_has_no_grant_option(
     assert not any("ON *.*" in g and "USAGE" not in g for g in grants), grants
 
     customer_user = test_database.customer.user
+    (host,) = schema.account_hosts(test_database.root, customer_user)
     with pytest.raises(pymysql.err.MySQLError) as refused:
         with admin_conn.cursor() as cur:
-            cur.execute(
-                f"GRANT DELETE ON `{db}`.bills TO '{customer_user}'@'{schema.ACCOUNT_HOST}'"
-            )
+            cur.execute(f"GRANT DELETE ON `{db}`.bills TO '{customer_user}'@'{host}'")
     assert refused.value.args[0] in ACCESS_DENIED, refused.value
+
+
+# ---------------------------------------------------------------------------------------------
+# The money invariants, enforced by the database itself (migration 0005, issue 17)
+
+PAYMENT_COLUMNS = (
+    "bill_id, date_of_payment, amount_paid, payment_method, billing_month, payment_status, "
+    "receipt_number, idempotency_key, bill_total, paid_to_date, units_used, rate_per_unit"
+)
+PAYMENT_VALUES = (
+    "{bill_id}, UTC_TIMESTAMP(), {amount}, 'card', '2026-10-01', 'paid', '{receipt}', "
+    "'{receipt}', 1.00, 1.00, 1.00, 1.0000"
+)
+
+# Each would commit a falsified balance or report on the seed's grants alone.
+FALSIFYING_AS_CUSTOMER = {
+    "mark a bill paid with no payment": (
+        "UPDATE bills SET amount_paid = total_amount, payment_status = 'paid' "
+        "WHERE bill_id = {bill_id}"
+    ),
+    "zero a bill that has payments": (
+        "UPDATE bills SET amount_paid = 0, payment_status = 'unpaid' WHERE bill_id = {bill_id}"
+    ),
+    "claim a payment recorded by staff": (
+        f"INSERT INTO payments ({PAYMENT_COLUMNS}, recorded_by_admin_id) VALUES "
+        f"({PAYMENT_VALUES.format(bill_id='{bill_id}', amount='5.00', receipt='FAKE-1')}, "
+        "{admin_id})"
+    ),
+    "insert a payment already void": (
+        f"INSERT INTO payments ({PAYMENT_COLUMNS}, voided_at, void_reason) VALUES "
+        f"({PAYMENT_VALUES.format(bill_id='{bill_id}', amount='5.00', receipt='FAKE-2')}, "
+        "UTC_TIMESTAMP(), 'void')"
+    ),
+    "pay more than the bill owes": (
+        f"INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES "
+        f"({PAYMENT_VALUES.format(bill_id='{bill_id}', amount='99999.00', receipt='FAKE-3')})"
+    ),
+    "inflate the revenue totals": (
+        "INSERT INTO payment_totals (payment_date, payment_method, shard, payments, amount) "
+        "VALUES ('2026-11-01', 'card', 1, 1, 99999999) "
+        "ON DUPLICATE KEY UPDATE amount = amount + 99999999"
+    ),
+    "clear the debtors' balances": "UPDATE customer_balances SET owed = 0",
+    "mark the billed months collected": "UPDATE bill_totals SET collected = billed, owed = 0",
+}
+# The database's own refusal (SIGNAL from a trigger), besides access denied.
+REFUSED_BY_TRIGGER = 1644
+
+
+@pytest.mark.parametrize(
+    "statement", FALSIFYING_AS_CUSTOMER.values(), ids=FALSIFYING_AS_CUSTOMER.keys()
+)
+async def test_the_customer_account_cannot_falsify_a_balance_or_a_report(
+    seeded: Seeded,
+    customer_conn: pymysql.connections.Connection,
+    admin_conn: pymysql.connections.Connection,
+    statement: str,
+) -> None:
+    """Each statement is refused (by a grant or by the database's triggers), and every table,
+    the bill and the report totals included, is left as it was."""
+    with admin_conn.cursor() as cur:
+        cur.execute("SELECT admin_id FROM admins")
+        (admin_id,) = _one_row(cur)
+    sql = statement.format(bill_id=seeded.bill_id, admin_id=admin_id)
+    before = _snapshot(admin_conn)
+    with pytest.raises(pymysql.err.MySQLError) as refused:
+        with customer_conn.cursor() as cur:
+            cur.execute(sql)
+    assert refused.value.args[0] in ACCESS_DENIED | {REFUSED_BY_TRIGGER}, refused.value
+    assert _snapshot(admin_conn) == before
+
+
+def _one_row(cur: pymysql.cursors.Cursor) -> tuple[Any, ...]:
+    row = cur.fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+FALSIFYING_AS_ANYONE = {
+    "set a bill's paid amount by hand": "UPDATE bills SET amount_paid = 20.00, "
+    "payment_status = 'partial' WHERE bill_id = {bill_id}",
+    "issue a bill already paid": (
+        "INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount,"
+        " amount_paid, payment_status, due_date) "
+        "VALUES ({customer_id}, '2030-01-01', 1, 1, 1, 1, 'paid', '2030-02-14')"
+    ),
+    "change a payment's amount": (
+        "UPDATE payments SET amount_paid = 1.00 WHERE payment_id = {payment_id}"
+    ),
+    "move a payment to another bill": (
+        "UPDATE payments SET bill_id = bill_id + 1000 WHERE payment_id = {payment_id}"
+    ),
+    "move a bill to another customer": (
+        "UPDATE bills SET customer_id = customer_id + 1000 WHERE bill_id = {bill_id}"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "statement", FALSIFYING_AS_ANYONE.values(), ids=FALSIFYING_AS_ANYONE.keys()
+)
+async def test_the_admin_account_too_is_refused_a_bill_that_disagrees_with_its_payments(
+    seeded: Seeded, admin_conn: pymysql.connections.Connection, statement: str
+) -> None:
+    """The bill invariant holds for every writer, not only the customer account: the triggers
+    refuse these from the account that owns the tables, and nothing changes."""
+    sql = statement.format(
+        bill_id=seeded.bill_id, customer_id=seeded.customer_id, payment_id=seeded.payment_id
+    )
+    before = _snapshot(admin_conn)
+    with pytest.raises(pymysql.err.MySQLError) as refused:
+        with admin_conn.cursor() as cur:
+            cur.execute(sql)
+    assert refused.value.args[0] == REFUSED_BY_TRIGGER, refused.value
+    assert _snapshot(admin_conn) == before
+
+
+async def test_a_void_is_final_and_moves_the_bill_and_the_totals_by_itself(
+    seeded: Seeded, admin_conn: pymysql.connections.Connection, admin_db: Database
+) -> None:
+    """A void sent as bare SQL takes the payment off its bill and off the revenue; taking the
+    void back is refused."""
+    with admin_conn.cursor() as cur:
+        cur.execute(
+            "UPDATE payments SET voided_at = UTC_TIMESTAMP(), void_reason = 'test' "
+            f"WHERE payment_id = {seeded.payment_id}"
+        )
+        cur.execute(
+            f"SELECT amount_paid, payment_status FROM bills WHERE bill_id = {seeded.bill_id}"
+        )
+        assert _one_row(cur) == (Decimal("0.00"), "unpaid")
+        with pytest.raises(pymysql.err.MySQLError) as refused:
+            cur.execute(
+                "UPDATE payments SET voided_at = NULL, void_reason = NULL "
+                f"WHERE payment_id = {seeded.payment_id}"
+            )
+    assert refused.value.args[0] == REFUSED_BY_TRIGGER
+    assert await report_totals.differences(admin_db) == []
+
+
+async def test_a_bare_payment_by_the_customer_account_moves_its_bill_and_every_total(
+    seeded: Seeded, customer_conn: pymysql.connections.Connection, admin_db: Database
+) -> None:
+    """A payment inserted with nothing else (no bill update, no totals, figures made up) is
+    added to its bill and to the report totals by the database, and carries the bill's real
+    figures for its receipt."""
+    with customer_conn.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute(
+            f"INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES "
+            f"({PAYMENT_VALUES.format(bill_id=seeded.bill_id, amount='5.00', receipt='BARE-1')})"
+        )
+        cur.execute("COMMIT")
+        cur.execute(
+            "SELECT amount_paid, payment_status, total_amount, billing_month FROM bills "
+            f"WHERE bill_id = {seeded.bill_id}"
+        )
+        paid, status, total, month = _one_row(cur)
+        cur.execute(
+            "SELECT paid_to_date, bill_total, payment_status, billing_month FROM payments "
+            "WHERE receipt_number = 'BARE-1'"
+        )
+        receipt = _one_row(cur)
+    assert (paid, status) == (Decimal("15.00"), "partial")
+    assert receipt == (Decimal("15.00"), total, "partial", month)
+    assert await report_totals.differences(admin_db) == []

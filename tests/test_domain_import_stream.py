@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from domain import admins, audit, bills, customers, report_totals
+from domain import admins, audit, bills, report_totals
 from domain.db import Database, UnitOfWork, values_list
 from domain.errors import ImportRejected
 from domain.models import Bill
@@ -121,50 +121,6 @@ async def test_a_file_of_many_chunks_is_issued_whole_under_one_audit_entry_with_
         assert shown[0].after == {"import": audit_id}
 
 
-async def test_a_chunks_totals_leave_out_another_writers_bill_among_its_ids(
-    admin_db: Database,
-) -> None:
-    """A chunk's customer balances count its own import's bills from its first id on:
-    another writer's bill with an id among the chunk's (as where a multi-row INSERT's ids
-    interleave with others', MySQL 8's default) is not counted a second time; every total
-    equals a recount."""
-    await _customers(admin_db, 3)
-    ids = [(await customers.get_by_meter(admin_db, f"CHK-{i:04d}")).customer_id for i in range(3)]
-    month, due = date(2026, 10, 1), date(2026, 11, 14)
-
-    async def written_by_the_import(customer_id: int, import_id: int) -> int:
-        row = (customer_id, month, Decimal("2"), RATE, Decimal("137.00"), due, import_id)
-        async with admin_db.unit_of_work() as uow:
-            bill_id = await uow.insert_values("insert_bills_values", values_list([row]))
-            await uow.commit()
-        return bill_id
-
-    async with admin_db.unit_of_work() as uow:
-        import_id = await audit.record(
-            uow, admin_id=None, action="bill.import", entity_type="import", entity_id=""
-        )
-        await uow.commit()
-    first_id = await written_by_the_import(ids[0], import_id)
-    other = await bills.create_bill(
-        admin_db,
-        customer_id=ids[1],
-        billing_month=month,
-        units_used=Decimal("5"),
-        rate_per_unit=RATE,
-    )
-    last_id = await written_by_the_import(ids[2], import_id)
-    assert first_id < other.bill_id < last_id
-    async with admin_db.unit_of_work() as uow:
-        async with uow.connection.cursor() as cur:
-            await cur.execute("SELECT LAST_INSERT_ID(%s)", (first_id,))  # as after the INSERT
-        figures = {(month, due): (2, Decimal("4.00"), Decimal("274.00"))}
-        await uow.execute_batch(
-            report_totals.bills_imported_statements(import_id, figures, seed=uow.shard_seed),
-            commit=True,
-        )
-    assert await report_totals.differences(admin_db) == []
-
-
 async def test_a_repeat_or_a_clash_in_a_later_chunk_refuses_the_whole_file(
     admin_db: Database, monkeypatch: pytest.MonkeyPatch, id_path: str
 ) -> None:
@@ -191,9 +147,8 @@ async def test_a_repeat_or_a_clash_in_a_later_chunk_refuses_the_whole_file(
 def test_a_values_list_holds_typed_values_only() -> None:
     """Bulk inserts are written without escaping, so anything but integers, finite Decimals
     and dates is refused (text from a file never gets there unchecked)."""
-    from datetime import date, datetime
+    from datetime import datetime
 
-    from domain.db import values_list
 
     assert values_list(
         [(7, date(2026, 10, 1), Decimal("1.50")), (8, date(2026, 11, 1), Decimal("1E+2"))]

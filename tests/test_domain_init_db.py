@@ -49,7 +49,8 @@ def _state(created: conftest.TestDatabase) -> SchemaState:
                 create_tables[table] = _one(cur)[1]
             grants = {}
             for account in (created.admin, created.customer):
-                cur.execute(f"SHOW GRANTS FOR '{account.user}'@'{schema.ACCOUNT_HOST}'")
+                (host,) = schema.account_hosts(created.root, account.user)
+                cur.execute(f"SHOW GRANTS FOR '{account.user}'@'{host}'")
                 grants[account.user] = sorted(row[0] for row in cur.fetchall())
             cur.execute(f"SELECT COUNT(*) FROM `{db}`.`_yoyo_migration`")
             migrations = int(_one(cur)[0])
@@ -126,3 +127,57 @@ def test_a_first_init_db_reports_the_database_it_created_and_every_migration() -
         ]
     finally:
         schema.drop_db(root, admin, customer)
+
+
+def test_the_accounts_are_made_for_this_host_only_with_a_connection_limit(
+    fresh_database: conftest.TestDatabase,
+) -> None:
+    """Both accounts exist for the host the server sees init-db (and so the bot) connect
+    from, not for any host ('%'), and each may hold at most the configured connections."""
+    conn = _root_connection(fresh_database.root)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT SUBSTRING_INDEX(USER(), '@', -1)")
+            (here,) = _one(cur)
+            for account in (fresh_database.admin, fresh_database.customer):
+                cur.execute(
+                    "SELECT Host, max_user_connections FROM mysql.user WHERE User = %s",
+                    (account.user,),
+                )
+                assert cur.fetchall() == ((here, schema.DEFAULT_MAX_USER_CONNECTIONS),), (
+                    account.user
+                )
+    finally:
+        conn.close()
+    assert here != "%"
+
+
+def test_init_db_takes_back_what_an_older_install_granted(
+    fresh_database: conftest.TestDatabase,
+) -> None:
+    """An install made before issue 17 (accounts for any host; the customer account allowed to
+    write the report totals) is brought to today's grants by running init-db again: the '%'
+    accounts are gone and the customer account holds nothing on the totals."""
+    db, customer = fresh_database.admin.database, fresh_database.customer
+    conn = _root_connection(fresh_database.root)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                f"CREATE USER '{customer.user}'@'%%' IDENTIFIED BY %s", (customer.password,)
+            )
+            (host,) = [
+                h for h in schema.account_hosts(fresh_database.root, customer.user) if h != "%"
+            ]
+            for table in ("payment_totals", "bill_totals", "customer_balances"):
+                cur.execute(
+                    f"GRANT INSERT, UPDATE ON `{db}`.{table} TO '{customer.user}'@'{host}'"
+                )
+    finally:
+        conn.close()
+
+    schema.init_db(fresh_database.root, fresh_database.admin, fresh_database.customer)
+
+    assert schema.account_hosts(fresh_database.root, customer.user) == [host]
+    grants = "\n".join(_state(fresh_database).grants[customer.user])
+    assert "_totals" not in grants and "customer_balances" not in grants
+    assert "INSERT (" in grants  # payments: named columns only

@@ -29,11 +29,6 @@ SET billing_month = :billing_month, units_used = :units_used, rate_per_unit = :r
     total_amount = :total_amount, payment_status = :payment_status, due_date = :due_date
 WHERE bill_id = :bill_id
 
--- name: set_bill_paid_amount
--- Store a bill's new paid amount and status (after a payment or a void).
-UPDATE bills SET amount_paid = :amount_paid, payment_status = :payment_status
-WHERE bill_id = :bill_id
-
 -- name: customer_bills
 -- A page of one customer's bills: unpaid and partial first (oldest due first), then paid.
 SELECT bill_id, customer_id, billing_month, units_used, rate_per_unit, total_amount,

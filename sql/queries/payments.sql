@@ -24,23 +24,31 @@ SELECT payment_id, bill_id, date_of_payment, amount_paid, payment_method, billin
 FROM payments WHERE payment_id = :payment_id FOR UPDATE
 
 -- name: insert_payment
--- Record a payment (inside the transaction that holds the bill's lock).
+-- Record a payment made in the chat (inside the transaction that holds the bill's lock). The
+-- triggers of migration 0005 add it to its bill and to the report totals, and take the
+-- receipt's copy of the bill's figures from the bill itself.
 INSERT INTO payments (bill_id, date_of_payment, amount_paid, payment_method, billing_month,
-                      payment_status, receipt_number, idempotency_key, recorded_by_admin_id,
-                      bill_total, paid_to_date, units_used, rate_per_unit)
+                      payment_status, receipt_number, idempotency_key, bill_total,
+                      paid_to_date, units_used, rate_per_unit)
 VALUES (:bill_id, :date_of_payment, :amount_paid, :payment_method, :billing_month,
-        :payment_status, :receipt_number, :idempotency_key, :recorded_by_admin_id,
-        :bill_total, :paid_to_date, :units_used, :rate_per_unit)
+        :payment_status, :receipt_number, :idempotency_key, :bill_total, :paid_to_date,
+        :units_used, :rate_per_unit)
+
+-- name: insert_office_payment
+-- Record a payment taken by staff (admin account only: the customer account may not name
+-- who recorded a payment). As insert_payment otherwise.
+INSERT INTO payments (bill_id, date_of_payment, amount_paid, payment_method, billing_month,
+                      payment_status, receipt_number, idempotency_key, bill_total,
+                      paid_to_date, units_used, rate_per_unit, recorded_by_admin_id)
+VALUES (:bill_id, :date_of_payment, :amount_paid, :payment_method, :billing_month,
+        :payment_status, :receipt_number, :idempotency_key, :bill_total, :paid_to_date,
+        :units_used, :rate_per_unit, :recorded_by_admin_id)
 
 -- name: void_payment
--- Mark a payment void (it is never deleted).
+-- Mark a payment void (it is never deleted); migration 0005's triggers take it off its bill
+-- and off the report totals.
 UPDATE payments SET voided_at = :now, voided_by_admin_id = :admin_id, void_reason = :reason
 WHERE payment_id = :payment_id AND voided_at IS NULL
-
--- name: sum_bill_payments
--- What the non-void payments on one bill add up to.
-SELECT COALESCE(SUM(amount_paid), 0) FROM payments
-WHERE bill_id = :bill_id AND voided_at IS NULL
 
 -- name: move_bill_payments_month
 -- Keep the payments' billing month equal to their bill's after the bill's month changed.

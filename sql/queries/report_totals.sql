@@ -1,32 +1,5 @@
--- Report totals (migration 0003): changed in the transaction of every write to bills and
--- payments, read by the reports, recounted by the tests and after bulk loads.
-
--- name: add_bill_totals
--- Add a bill's change to its (billing month, due date, shard) totals.
-INSERT INTO bill_totals (billing_month, due_date, shard, bills, units_used, billed, collected,
-                         open_bills, owed)
-VALUES (:billing_month, :due_date, :shard, :bills, :units_used, :billed, :collected,
-        :open_bills, :owed)
-ON DUPLICATE KEY UPDATE bills = bills + VALUES(bills),
-                        units_used = units_used + VALUES(units_used),
-                        billed = billed + VALUES(billed),
-                        collected = collected + VALUES(collected),
-                        open_bills = open_bills + VALUES(open_bills),
-                        owed = owed + VALUES(owed)
-
--- name: add_customer_balance
--- Add a change of open bills and amount owed to a customer's balance.
-INSERT INTO customer_balances (customer_id, open_bills, owed)
-VALUES (:customer_id, :open_bills, :owed)
-ON DUPLICATE KEY UPDATE open_bills = open_bills + VALUES(open_bills),
-                        owed = owed + VALUES(owed)
-
--- name: add_payment_totals
--- Add payments (or, negative, a voided one) to their (UTC day, method, shard) totals.
-INSERT INTO payment_totals (payment_date, payment_method, shard, payments, amount)
-VALUES (:payment_date, :payment_method, :shard, :payments, :amount)
-ON DUPLICATE KEY UPDATE payments = payments + VALUES(payments),
-                        amount = amount + VALUES(amount)
+-- Report totals (migration 0003): moved by migration 0005's triggers in every statement that
+-- writes bills and payments, read by the reports, recounted by the tests and by a rebuild.
 
 -- name: clear_bill_totals
 -- Forget the bill totals (before a rebuild).
@@ -107,17 +80,3 @@ SELECT customer_id, COUNT(*) AS open_bills, SUM(total_amount - amount_paid) AS o
 FROM bills
 WHERE payment_status <> 'paid'
 GROUP BY customer_id
-
--- name: add_imported_customer_balances
--- Add the new (unpaid) bills just imported to their customers' balances, counted by the
--- server: the bills of import :import_id from LAST_INSERT_ID() on, sent in the same round
--- trip as the chunk's INSERT (its first id; the totals tables have no AUTO_INCREMENT to change
--- it). The import's later chunks are not written yet; other writers' bills are not its own.
-INSERT INTO customer_balances (customer_id, open_bills, owed)
-SELECT b.customer_id, COUNT(*), SUM(b.total_amount)
-FROM bills b
-WHERE b.bill_id >= LAST_INSERT_ID() AND b.import_audit_id = :import_id
-GROUP BY b.customer_id
-ON DUPLICATE KEY UPDATE
-    customer_balances.open_bills = customer_balances.open_bills + VALUES(open_bills),
-    customer_balances.owed = customer_balances.owed + VALUES(owed)
