@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from domain import audit, bills
+from domain import audit, bills, validation
 from domain.db import Database, UnitOfWork, error_code, refused_by_server
 from domain.errors import (
     AmountExceedsBalance,
@@ -234,9 +234,7 @@ async def void_payment(
     db: Database, payment_id: int, *, admin_id: int, reason: str, now: datetime | None = None
 ) -> PaymentResult:
     """Void a payment: it stays on record, the bill's paid amount and status are recomputed."""
-    reason = " ".join(reason.split())[:500]
-    if len(reason) < 3:
-        raise InvalidInput("Please give a reason for voiding (at least 3 characters).")
+    reason = validation.void_reason(reason)
 
     async def work(uow: UnitOfWork) -> PaymentResult:
         # Lock order is bill, then payment, as in pay_bill, so the two cannot deadlock.

@@ -100,6 +100,15 @@ def admin_name(value: str) -> str:
     return cleaned
 
 
+def void_reason(value: str) -> str:
+    """Why staff voided a payment: kept in the audit log and shown to the customer."""
+    refuse_control_characters(value, "reason")
+    cleaned = clean_text(value)[:500]
+    if len(cleaned) < 3:
+        raise InvalidInput("Please give a reason of at least 3 characters.")
+    return cleaned
+
+
 def billing_month(value: str | date) -> date:
     """``YYYY-MM`` (or a date) as the first day of that month."""
     if isinstance(value, date):

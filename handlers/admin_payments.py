@@ -24,7 +24,7 @@ from telegram.ext import (
 
 from bot.context import BillingContext
 from domain import bills, customers, payments, validation
-from domain.errors import DatabaseUnavailable, DomainError
+from domain.errors import DatabaseUnavailable, DomainError, InvalidInput
 from domain.models import Admin, Bill, Customer, PaymentMethod
 from domain.money import parse_amount
 from handlers.admin_gate import FLOW_KEY, end_flow, flow_state, out_of_date, staff_only, typed_text
@@ -473,9 +473,10 @@ async def void_reason(update: Update, context: BillingContext, admin: Admin) -> 
         return VOID_REASON
     if "payment_id" not in state:
         return await out_of_date(update, context)
-    reason = validation.clean_text(typed)[:500]
-    if len(reason) < 3:
-        await reply(update, "Please give a reason of at least 3 characters.")
+    try:
+        reason = validation.void_reason(typed)
+    except InvalidInput as exc:
+        await reply(update, f"{esc(exc)} Please type the reason again, or /cancel.")
         return VOID_REASON
     state["reason"] = reason
     await reply(

@@ -11,7 +11,7 @@ import pytest
 
 from domain import admins, payments
 from domain.db import Database
-from domain.errors import InvalidInput, PaymentAlreadyVoided, PaymentNotFound
+from domain.errors import ControlCharacters, InvalidInput, PaymentAlreadyVoided, PaymentNotFound
 from domain.models import PaymentStatus
 from tests.factories import make_bill, make_customer
 
@@ -180,7 +180,8 @@ async def test_a_bill_whose_payment_was_voided_can_be_paid_again(admin_db: Datab
 
 
 async def test_voiding_needs_a_known_payment_and_a_reason(admin_db: Database) -> None:
-    """An unknown payment is not found; a reason under three characters is refused."""
+    """An unknown payment is not found; a reason under three characters, or holding a
+    control character, is refused."""
     admin_id = await _admin_id(admin_db)
     customer = await make_customer(admin_db)
     bill = await make_bill(admin_db, customer)
@@ -198,6 +199,10 @@ async def test_voiding_needs_a_known_payment_and_a_reason(admin_db: Database) ->
     with pytest.raises(InvalidInput):
         await payments.void_payment(
             admin_db, paid.payment.payment_id, admin_id=admin_id, reason="  x "
+        )
+    with pytest.raises(ControlCharacters):
+        await payments.void_payment(
+            admin_db, paid.payment.payment_id, admin_id=admin_id, reason="typed\x1b[31m twice"
         )
     [row] = await _rows(admin_db, "SELECT voided_at FROM payments")
     assert row["voided_at"] is None

@@ -167,6 +167,7 @@ STORED_FIELDS: list[tuple[Callable[[str], object], str]] = [
     (validation.email, "amina{}@example.com"),
     (validation.phone_number, "+234801{}2345678"),
     (validation.meter_number, "MTR-{}10001"),
+    (validation.void_reason, "Entered{}twice"),
 ]
 CONTROL_CHARACTERS = ["\x00", "\x07", "\x08", "\x1b", "\x1f", "\x7f", "\x85", "\x9b"]
 
