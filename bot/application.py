@@ -191,6 +191,7 @@ def build_application(
         config.customer_database.password,
         config.root_database.password,
         config.webhook_secret,
+        config.payment_provider_token,
     )
     if persistence is None:
         config.persistence_file.parent.mkdir(parents=True, exist_ok=True)

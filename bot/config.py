@@ -39,12 +39,19 @@ class Config:
     timezone: ZoneInfo
     reminder_days: int
     webhook_secret: str | None
+    # Telegram Payments (BotFather → Payments): None, no card payments are offered.
+    payment_provider_token: str | None
+    # How long an invoice can be paid; after that the pre-checkout is refused.
+    invoice_lifetime_minutes: int
+    # Where customers send a bank transfer or mobile money (shown in the chat), one line each.
+    transfer_details: str
     persistence_file: Path
 
     def __repr__(self) -> str:  # never print the token or passwords
         return (
             f"Config(utility_name={self.utility_name!r}, database={self.database!r}, "
-            f"customer_database={self.customer_database!r}, token_set={bool(self.bot_token)})"
+            f"customer_database={self.customer_database!r}, token_set={bool(self.bot_token)}, "
+            f"payments={bool(self.payment_provider_token)})"
         )
 
     __str__ = __repr__
@@ -127,5 +134,8 @@ def load_config(
         timezone=timezone,
         reminder_days=integer("REMINDER_DAYS", 3),
         webhook_secret=get("WEBHOOK_SECRET"),
+        payment_provider_token=get("PAYMENT_PROVIDER_TOKEN"),
+        invoice_lifetime_minutes=integer("INVOICE_LIFETIME_MINUTES", 30, "minutes"),
+        transfer_details=(get("TRANSFER_DETAILS", "") or "").replace("\\n", "\n"),
         persistence_file=Path(get("PERSISTENCE_FILE", "data/bot-state.pickle") or ""),
     )
