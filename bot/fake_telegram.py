@@ -10,6 +10,11 @@ It also models what production code must cope with: Telegram's HTML parsing rule
 is not modified", removing an inline keyboard on an edit that omits it, the flood limit
 (HTTP 429 with ``retry_after``), network latency, a second poller (409), and calls that fail
 or hang on demand.
+
+Payments are served as Telegram does them: ``sendInvoice`` (checked against ``CURRENCIES``, the
+per-currency bounds of an invoice's total), ``FakeUser.pay_invoice`` (a pre-checkout query, the
+bot's ``answerPreCheckoutQuery`` within a deadline, then a ``successful_payment`` message with
+fresh charge ids) and ``answerPreCheckoutQuery``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -36,7 +42,9 @@ T = TypeVar("T")
 
 DEFAULT_TOKEN = "123456789:FAKE-telegram-token"  # noqa: S105 - the fake server's own token
 # Methods that count against the flood limit (Telegram's ~30 messages per second per bot).
-RATE_LIMITED_METHODS = frozenset({"sendmessage", "senddocument", "sendphoto", "editmessagetext"})
+RATE_LIMITED_METHODS = frozenset(
+    {"sendmessage", "senddocument", "sendphoto", "sendinvoice", "editmessagetext"}
+)
 
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
@@ -44,6 +52,14 @@ MAX_CALLBACK_DATA_BYTES = 64
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_GET_FILE_BYTES = 20 * 1024 * 1024
+MAX_INVOICE_TITLE_LENGTH = 32
+MAX_INVOICE_DESCRIPTION_LENGTH = 255
+MAX_INVOICE_PAYLOAD_BYTES = 128
+MAX_SUGGESTED_TIPS = 4
+# TDLib refuses any price part or total beyond this before Telegram sees it.
+MAX_CURRENCY_AMOUNT = 9_999_999_999_999
+# Telegram drops a pre-checkout query the bot has not answered within 10 seconds.
+PRE_CHECKOUT_TIMEOUT = 10.0
 
 _INT_PARAMS = frozenset(
     {
@@ -57,6 +73,10 @@ _INT_PARAMS = frozenset(
         "user_id",
         "message_thread_id",
         "max_connections",
+        "max_tip_amount",
+        "photo_size",
+        "photo_width",
+        "photo_height",
     }
 )
 _BOOL_PARAMS = frozenset(
@@ -71,6 +91,14 @@ _BOOL_PARAMS = frozenset(
         "disable_content_type_detection",
         "show_caption_above_media",
         "allow_paid_broadcast",
+        "ok",
+        "need_name",
+        "need_phone_number",
+        "need_email",
+        "need_shipping_address",
+        "send_phone_number_to_provider",
+        "send_email_to_provider",
+        "is_flexible",
     }
 )
 _JSON_PARAMS = frozenset(
@@ -83,6 +111,8 @@ _JSON_PARAMS = frozenset(
         "scope",
         "reply_parameters",
         "link_preview_options",
+        "prices",
+        "suggested_tip_amounts",
     }
 )
 _CHAT_ACTIONS = frozenset(
@@ -158,6 +188,45 @@ def _bad_request(description: str) -> _ApiError:
     return _ApiError(400, f"Bad Request: {description}")
 
 
+# --------------------------------------------------------------------------- currencies
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyInfo:
+    """A currency Telegram Payments takes, as its currencies.json describes it.
+
+    Amounts are integers in the currency's smallest unit (kobo, cents); ``exp`` is the number
+    of decimal places; an invoice's total must lie within ``min_amount``..``max_amount``.
+    """
+
+    exp: int
+    min_amount: int
+    max_amount: int
+    symbol: str
+
+    def format(self, amount: int) -> str:
+        """``amount`` (smallest unit) as the payment button shows it, e.g. ``₦1,500.00``."""
+        value = Decimal(amount).scaleb(-self.exp)
+        return f"{self.symbol}{value:,.{self.exp}f}"
+
+
+# Telegram bounds every currency's total at about 1 and 10,000 US dollars' worth and moves
+# the bounds with exchange rates (https://core.telegram.org/bots/payments/currencies.json).
+# These are those bounds at fixed rates, per US dollar: EUR 0.92, GBP 0.79, NGN 1,600,
+# JPY 150, KWD 0.307, BHD 0.376 — close to the live file, not a copy of it. A test that
+# needs other bounds changes ``FakeTelegramServer.currencies`` (a copy of this table).
+CURRENCIES: dict[str, CurrencyInfo] = {
+    "USD": CurrencyInfo(exp=2, min_amount=100, max_amount=1_000_000, symbol="$"),
+    "EUR": CurrencyInfo(exp=2, min_amount=92, max_amount=920_000, symbol="€"),
+    "GBP": CurrencyInfo(exp=2, min_amount=79, max_amount=790_000, symbol="£"),
+    # ₦1,600.00 to ₦16,000,000.00 in kobo.
+    "NGN": CurrencyInfo(exp=2, min_amount=160_000, max_amount=1_600_000_000, symbol="₦"),
+    "JPY": CurrencyInfo(exp=0, min_amount=150, max_amount=1_500_000, symbol="¥"),
+    "KWD": CurrencyInfo(exp=3, min_amount=307, max_amount=3_070_000, symbol="KWD "),
+    "BHD": CurrencyInfo(exp=3, min_amount=376, max_amount=3_760_000, symbol="BHD "),
+}
+
+
 # --------------------------------------------------------------------------- records
 
 
@@ -218,6 +287,7 @@ class Button:
     text: str
     callback_data: str | None = None
     url: str | None = None
+    pay: bool = False  # an invoice's pay button
 
 
 @dataclass(slots=True, eq=False)
@@ -241,17 +311,28 @@ class ChatMessage:
     edit_date: int | None = None
     versions: list[str | None] = field(default_factory=list)  # earlier text/caption, oldest first
     deleted: bool = False
+    invoice: SentInvoice | None = None
+    successful_payment: JSONDict | None = None  # on the payer's own payment message
 
     @property
     def body(self) -> str:
-        """The text, or the caption of a document or photo, or an empty string."""
+        """The text, the caption of a document or photo, an invoice's title and description,
+        or an empty string."""
         if self.text is not None:
             return self.text
+        if self.invoice is not None:
+            return f"{self.invoice.title}\n{self.invoice.description}"
         return self.caption or ""
 
     @property
     def inline_keyboard(self) -> list[list[Button]]:
-        """The inline keyboard's rows (empty when the message has none)."""
+        """The inline keyboard's rows (empty when the message has none).
+
+        An invoice sent without a keyboard shows Telegram's own "Pay <total>" button: the
+        phone draws it, so the bot's view of the message has no reply_markup.
+        """
+        if self.invoice is not None and self.reply_markup is None:
+            return [[Button(f"Pay {self.invoice.total_text}", pay=True)]]
         return _button_rows(self.reply_markup, "inline_keyboard")
 
     @property
@@ -278,6 +359,14 @@ class ChatMessage:
     def render(self) -> str:
         """A plain-text picture of the message, as a terminal chat shows it."""
         lines: list[str] = []
+        if self.invoice is not None:
+            lines.append(f"[invoice · {self.invoice.total_text}]")
+        if self.successful_payment is not None:
+            payment = self.successful_payment
+            lines.append(
+                f"[paid {payment['total_amount']} {payment['currency']} · "
+                f"{payment['telegram_payment_charge_id']}]"
+            )
         if self.document is not None:
             lines.append(f"[document {self.document.filename} · {self.document.size} bytes]")
         if self.photo is not None:
@@ -337,6 +426,76 @@ class _CallbackQuery:
     user: FakeUser
     message_id: int
     answered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SentInvoice:
+    """An invoice the bot sent, as the server keeps it: payload and provider token included
+    (the user's Bot API view of the message shows neither)."""
+
+    title: str
+    description: str
+    payload: str
+    provider_token: str
+    currency: str
+    prices: tuple[tuple[str, int], ...]  # (label, amount in the smallest unit)
+    total_amount: int
+    total_text: str  # the total as the phone shows it, e.g. "₦1,500.00"
+    start_parameter: str = ""
+    max_tip_amount: int = 0
+    suggested_tip_amounts: tuple[int, ...] = ()
+    provider_data: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()  # need_name and the like, as sent
+
+    def api_dict(self) -> JSONDict:
+        """The Bot API's Invoice object."""
+        return {
+            "title": self.title,
+            "description": self.description,
+            "start_parameter": self.start_parameter,
+            "currency": self.currency,
+            "total_amount": self.total_amount,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PreCheckoutAnswer:
+    """The bot's answerPreCheckoutQuery, as the server received it in time."""
+
+    query_id: str
+    user_id: int
+    ok: bool
+    error_message: str | None
+    answered_in: float  # seconds after the query was queued
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    """What the payer saw after pressing Pay.
+
+    ``error_message`` is the bot's refusal, or "timed out" when no answer came in time (the
+    payer is shown an error and charged nothing); ``successful_payment`` and ``message_id``
+    describe the payment message delivered to the bot when ``ok``.
+    """
+
+    ok: bool
+    error_message: str | None
+    answered_in: float
+    successful_payment: JSONDict | None
+    message_id: int | None
+    query_id: str
+
+
+@dataclass(slots=True, eq=False)
+class _PreCheckoutQuery:
+    query_id: str
+    user: FakeUser
+    message_id: int
+    invoice: SentInvoice
+    asked_at: float  # loop time when queued
+    answer: PreCheckoutAnswer | None = None
+    expired: bool = False
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 # --------------------------------------------------------------------------- HTML
@@ -493,7 +652,11 @@ def _button_rows(markup: JSONDict | None, key: str) -> list[list[Button]]:
             if isinstance(raw, str):  # reply keyboards accept bare strings
                 buttons.append(Button(raw))
             else:
-                buttons.append(Button(raw["text"], raw.get("callback_data"), raw.get("url")))
+                buttons.append(
+                    Button(
+                        raw["text"], raw.get("callback_data"), raw.get("url"), bool(raw.get("pay"))
+                    )
+                )
         rows.append(buttons)
     return rows
 
@@ -581,6 +744,80 @@ def _str_param(params: JSONDict, key: str) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
+def _required_str(params: JSONDict, key: str) -> str:
+    value = _str_param(params, key)
+    if not value:
+        raise _bad_request(f'parameter "{key}" is required')
+    return value
+
+
+def _integer(value: Any) -> int | None:
+    """A JSON integer, or a string holding one (TDLib takes both); None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value):
+        return int(value)
+    return None
+
+
+def _labeled_prices(params: JSONDict) -> tuple[tuple[str, int], ...]:
+    raw = params.get("prices")
+    if raw is None or raw == "":
+        raise _bad_request('parameter "prices" is required')
+    if not isinstance(raw, list):
+        raise _bad_request("expected an Array of labeled prices")
+    prices: list[tuple[str, int]] = []
+    for item in raw:
+        problem = None
+        if not isinstance(item, dict):
+            problem = "LabeledPrice must be an Object"
+        elif not isinstance(item.get("label"), str):
+            problem = 'Can\'t find field "label"'
+        elif not item["label"]:
+            problem = "LabeledPrice label must be non-empty"
+        elif "amount" not in item:
+            problem = 'Can\'t find field "amount"'
+        elif _integer(item["amount"]) is None:
+            problem = 'Field "amount" must be a valid Number'
+        if problem is not None:
+            raise _bad_request(f"can't parse labeled price: {problem}")
+        amount = _integer(item["amount"])
+        assert amount is not None
+        if abs(amount) > MAX_CURRENCY_AMOUNT:
+            raise _bad_request("too big amount of the currency specified")
+        prices.append((item["label"], amount))
+    if not prices:
+        raise _bad_request("there must be at least one price")
+    return tuple(prices)
+
+
+def _tips(params: JSONDict) -> tuple[int, tuple[int, ...]]:
+    raw_max = params.get("max_tip_amount", 0)
+    max_tip = _integer(raw_max)
+    if max_tip is None:
+        raise _bad_request('can\'t parse "max_tip_amount" as Number')
+    if not 0 <= max_tip <= MAX_CURRENCY_AMOUNT:
+        raise _bad_request("invalid max_tip_amount of the currency specified")
+    raw_tips = params.get("suggested_tip_amounts")
+    if raw_tips is None or raw_tips == "":
+        return max_tip, ()
+    if not isinstance(raw_tips, list):
+        raise _bad_request("expected an Array of suggested tip amounts")
+    tips: list[int] = []
+    for raw in raw_tips:
+        tip = _integer(raw)
+        if tip is None:
+            raise _bad_request("suggested tip amount must be of type Number or String")
+        if tip <= 0:
+            raise _bad_request("suggested tip amount must be positive")
+        if tip > max_tip:
+            raise _bad_request("suggested tip amount can't be bigger than max_tip_amount")
+        tips.append(tip)
+    if len(tips) > MAX_SUGGESTED_TIPS:
+        raise _bad_request("there can be at most 4 suggested tip amounts")
+    return max_tip, tuple(tips)
+
+
 def _command_entities(text: str) -> list[JSONDict]:
     if not text.startswith("/") or len(text) < 2:
         return []
@@ -665,7 +902,9 @@ class FakeUser:
         """Press the button whose label equals (or alone contains) ``label``; returns the update.
 
         Looks in ``message`` if given, else in the newest message with a matching button. An
-        inline button sends a callback query; a reply-keyboard button sends its text.
+        inline button sends a callback query; a reply-keyboard button sends its text; an
+        invoice's pay button starts ``pay_invoice`` in the background and returns the
+        pre-checkout query's update (the outcome lands in ``server.payments``).
         """
         if message is not None:
             target = self._message(message)
@@ -677,6 +916,10 @@ class FakeUser:
                 button = _find_button(candidate.inline_keyboard, label, candidate.message_id)
                 if button is None:
                     continue
+                if button.pay and candidate.invoice is not None:
+                    query, update = self._start_payment(candidate)
+                    self._server._in_background(self._finish_payment(query))
+                    return update
                 if button.callback_data is None:
                     raise ButtonNotFoundError(
                         f"button {button.text!r} in message {candidate.message_id} has no "
@@ -708,6 +951,27 @@ class FakeUser:
         stored = self._server._store_file(filename, data, mime_type, "documents")
         message = self._add_message(from_bot=False, document=stored, caption=caption)
         return self._queue({"message": self._server._message_dict(self, message)})
+
+    async def pay_invoice(
+        self,
+        message: ChatMessage | int | None = None,
+        *,
+        deliver_twice: bool = False,
+        answer_timeout: float = PRE_CHECKOUT_TIMEOUT,
+    ) -> PaymentOutcome:
+        """Pay an invoice of this chat (``None``: the newest) as the phone's payment form does.
+
+        Queues a pre-checkout query (no chat: it comes from the payer) and waits up to
+        ``answer_timeout`` seconds for the bot's answerPreCheckoutQuery. On ok=true the card is
+        charged and a message from the payer carrying ``successful_payment`` (fresh
+        ``telegram_payment_charge_id`` and ``provider_payment_charge_id``) is queued; with
+        ``deliver_twice`` the same message comes again in a second update, as a re-delivered
+        update would. The same invoice can be paid again, with new charge ids each time.
+        """
+        query, _ = self._start_payment(self._invoice_message(message))
+        return await self._finish_payment(
+            query, deliver_twice=deliver_twice, answer_timeout=answer_timeout
+        )
 
     def block(self) -> None:
         """Block the bot: it gets 403 Forbidden in this chat until the user acts again."""
@@ -852,6 +1116,10 @@ class FakeUser:
         """Every photo the bot sent here, oldest first."""
         return [m.photo.data for m in self.messages(include_deleted=True) if m.photo is not None]
 
+    def invoices(self) -> list[ChatMessage]:
+        """The bot's invoice messages here, oldest first."""
+        return [m for m in self.messages() if m.invoice is not None]
+
     def callback_answers(self) -> list[CallbackAnswer]:
         return [e.answer for e in self._events if e.answer is not None]
 
@@ -882,6 +1150,90 @@ class FakeUser:
         if message is None or message.deleted or not message.from_bot:
             raise FakeTelegramError(f"no bot message {message_id} in chat {self.chat_id}")
         return message
+
+    def _invoice_message(self, ref: ChatMessage | int | None) -> ChatMessage:
+        if ref is None:
+            invoices = self.invoices()
+            if not invoices:
+                raise FakeTelegramError(f"no invoice in chat {self.chat_id}")
+            return invoices[-1]
+        message = self._message(ref)
+        if message.invoice is None:
+            raise FakeTelegramError(f"message {message.message_id} is not an invoice")
+        return message
+
+    def _start_payment(self, message: ChatMessage) -> tuple[_PreCheckoutQuery, JSONDict]:
+        invoice = message.invoice
+        assert invoice is not None
+        server = self._server
+        query = _PreCheckoutQuery(
+            server._next_query_id(),
+            self,
+            message.message_id,
+            invoice,
+            asyncio.get_running_loop().time(),
+        )
+        server._pre_checkout_queries[query.query_id] = query
+        self._after_action()
+        update = server._queue_update(
+            {
+                "pre_checkout_query": {
+                    "id": query.query_id,
+                    "from": self.user_dict,
+                    "currency": invoice.currency,
+                    "total_amount": invoice.total_amount,
+                    "invoice_payload": invoice.payload,
+                }
+            }
+        )
+        return query, update
+
+    async def _finish_payment(
+        self,
+        query: _PreCheckoutQuery,
+        *,
+        deliver_twice: bool = False,
+        answer_timeout: float = PRE_CHECKOUT_TIMEOUT,
+    ) -> PaymentOutcome:
+        server = self._server
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(max(0.0, answer_timeout)):
+                await query.answered.wait()
+        except TimeoutError:
+            pass
+        answer = query.answer
+        if answer is None:
+            query.expired = True  # a late answer gets "query is too old"
+            outcome = PaymentOutcome(
+                False, "timed out", loop.time() - query.asked_at, None, None, query.query_id
+            )
+        elif not answer.ok:
+            outcome = PaymentOutcome(
+                False, answer.error_message, answer.answered_in, None, None, query.query_id
+            )
+        else:
+            invoice = query.invoice
+            charge = server._next_charge()
+            payment: JSONDict = {
+                "currency": invoice.currency,
+                "total_amount": invoice.total_amount,
+                "invoice_payload": invoice.payload,
+                "telegram_payment_charge_id": f"tg_charge_{charge}",
+                "provider_payment_charge_id": f"prov_{charge}",
+            }
+            paid = self._add_message(from_bot=False, successful_payment=payment)
+            update = {"message": server._message_dict(self, paid)}
+            # Queued without _after_action: what the bot said since Pay was pressed stays
+            # visible to the waits.
+            server._queue_update(update)
+            if deliver_twice:
+                server._queue_update(update)
+            outcome = PaymentOutcome(
+                True, None, answer.answered_in, dict(payment), paid.message_id, query.query_id
+            )
+        server.payments.append(outcome)
+        return outcome
 
     def _on_screen(self) -> str:
         shown = []
@@ -1037,6 +1389,15 @@ class FakeTelegramServer:
         self._next_file = 1
         self._queries: dict[str, _CallbackQuery] = {}
         self._next_query = secrets.randbelow(10**9) * 10**9
+        # Invoice totals are checked against this copy; a test may change it.
+        self.currencies: dict[str, CurrencyInfo] = dict(CURRENCIES)
+        self.pre_checkout_answers: list[PreCheckoutAnswer] = []
+        self.payments: list[PaymentOutcome] = []  # every payment attempt's outcome, in order
+        self._pre_checkout_queries: dict[str, _PreCheckoutQuery] = {}
+        # Charge ids must stay unique across servers: a test database outlives one server.
+        self._charge_prefix = secrets.token_hex(4)
+        self._charges = 0
+        self._background: set[asyncio.Task[Any]] = set()
         self._commands: dict[tuple[tuple[Any, ...], str], list[JSONDict]] = {}
         self._faults: dict[str, deque[_Fault]] = {}
         self._rate_limit: float | None = None
@@ -1063,6 +1424,8 @@ class FakeTelegramServer:
             "sendphoto": self._send_photo,
             "sendchataction": self._send_chat_action,
             "getfile": self._get_file,
+            "sendinvoice": self._send_invoice,
+            "answerprecheckoutquery": self._answer_pre_checkout_query,
             "logout": self._ok,
             "close": self._ok,
         }
@@ -1116,6 +1479,10 @@ class FakeTelegramServer:
             return
         self._closing = True
         self._notify_pollers()
+        background, self._background = self._background, set()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await runner.cleanup()
 
     async def __aenter__(self) -> FakeTelegramServer:
@@ -1256,6 +1623,14 @@ class FakeTelegramServer:
 
     def file(self, file_id: str) -> StoredFile | None:
         return self._files.get(file_id)
+
+    def unanswered_pre_checkout_queries(self) -> list[str]:
+        """Ids of pre-checkout queries still waiting for the bot's answer."""
+        return [
+            query_id
+            for query_id, query in self._pre_checkout_queries.items()
+            if query.answer is None and not query.expired
+        ]
 
     def unanswered_callback_queries(self) -> list[str]:
         """Ids of callback queries the bot has not answered (the user sees a spinner)."""
@@ -1780,6 +2155,89 @@ class FakeTelegramServer:
         query.user._emit(BotEvent("answer", answer=answer))
         return True
 
+    async def _send_invoice(self, params: JSONDict) -> JSONDict:
+        # The Bot API's own checks come first, then TDLib's, then Telegram's servers'.
+        user = self._chat(params)
+        title = _required_str(params, "title")
+        description = _required_str(params, "description")
+        payload = _required_str(params, "payload")
+        currency = _required_str(params, "currency")
+        prices = _labeled_prices(params)
+        max_tip, suggested_tips = _tips(params)
+        total = sum(amount for _, amount in prices)
+        if total <= 0:
+            raise _bad_request("total price must be positive")
+        if total > MAX_CURRENCY_AMOUNT:
+            raise _bad_request("total price is too big")
+        info = self.currencies.get(currency)
+        if info is None:
+            raise _bad_request("CURRENCY_INVALID")
+        provider_token = _str_param(params, "provider_token") or ""
+        if not provider_token:
+            raise _bad_request("PAYMENT_PROVIDER_INVALID")
+        if not info.min_amount <= total <= info.max_amount:
+            raise _bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
+        # Telegram does not document its wording for these three; the names follow
+        # INVOICE_PAYLOAD_INVALID, which it does use.
+        if len(title) > MAX_INVOICE_TITLE_LENGTH:
+            raise _bad_request("INVOICE_TITLE_INVALID")
+        if len(description) > MAX_INVOICE_DESCRIPTION_LENGTH:
+            raise _bad_request("INVOICE_DESCRIPTION_INVALID")
+        if len(payload.encode()) > MAX_INVOICE_PAYLOAD_BYTES:
+            raise _bad_request("INVOICE_PAYLOAD_INVALID")
+        markup = self._markup(params)
+        if markup is not None:
+            rows = markup.get("inline_keyboard")
+            first = rows[0][0] if isinstance(rows, list) and rows and rows[0] else None
+            if not isinstance(first, dict) or not first.get("pay"):
+                raise _bad_request("REPLY_MARKUP_BUY_EMPTY")
+        options = tuple(
+            (key, params[key])
+            for key in sorted(params)
+            if key.startswith(("need_", "send_", "photo_")) or key == "is_flexible"
+        )
+        invoice = SentInvoice(
+            title=title,
+            description=description,
+            payload=payload,
+            provider_token=provider_token,
+            currency=currency,
+            prices=prices,
+            total_amount=total,
+            total_text=info.format(total),
+            start_parameter=_str_param(params, "start_parameter") or "",
+            max_tip_amount=max_tip,
+            suggested_tip_amounts=suggested_tips,
+            provider_data=_str_param(params, "provider_data"),
+            options=options,
+        )
+        message = user._add_message(
+            from_bot=True,
+            invoice=invoice,
+            reply_markup=markup,
+            reply_to_message_id=self._reply_to(user, params),
+        )
+        return self._bot_sent(user, message, markup)
+
+    async def _answer_pre_checkout_query(self, params: JSONDict) -> bool:
+        query_id = _str_param(params, "pre_checkout_query_id") or ""
+        ok = params.get("ok") is True
+        error_message = None if ok else _required_str(params, "error_message")
+        query = self._pre_checkout_queries.get(query_id)
+        if query is None or query.answer is not None or query.expired:
+            raise _bad_request(_QUERY_TOO_OLD.removeprefix("Bad Request: "))
+        answer = PreCheckoutAnswer(
+            query_id,
+            query.user.id,
+            ok,
+            error_message,
+            asyncio.get_running_loop().time() - query.asked_at,
+        )
+        query.answer = answer
+        self.pre_checkout_answers.append(answer)
+        query.answered.set()
+        return True
+
     async def _delete_message(self, params: JSONDict) -> bool:
         user = self._chat(params)
         message_id = params.get("message_id")
@@ -1813,11 +2271,23 @@ class FakeTelegramServer:
 
     # ---- shapes
 
-    def _new_callback_query(self, user: FakeUser, message_id: int) -> str:
+    def _next_query_id(self) -> str:
         self._next_query += 1
-        query_id = str(self._next_query)
+        return str(self._next_query)
+
+    def _new_callback_query(self, user: FakeUser, message_id: int) -> str:
+        query_id = self._next_query_id()
         self._queries[query_id] = _CallbackQuery(user, message_id)
         return query_id
+
+    def _next_charge(self) -> str:
+        self._charges += 1
+        return f"{self._charge_prefix}_{self._charges}"
+
+    def _in_background(self, work: Awaitable[T]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _message_dict(
         self, user: FakeUser, message: ChatMessage, *, nested: bool = False
@@ -1842,6 +2312,10 @@ class FakeTelegramServer:
             result["caption"] = message.caption
             if message.caption_entities:
                 result["caption_entities"] = message.caption_entities
+        if message.invoice is not None:
+            result["invoice"] = message.invoice.api_dict()
+        if message.successful_payment is not None:
+            result["successful_payment"] = dict(message.successful_payment)
         if message.reply_markup is not None and "inline_keyboard" in message.reply_markup:
             result["reply_markup"] = message.reply_markup
         if message.reply_to_message_id is not None and not nested:
