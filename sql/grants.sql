@@ -24,3 +24,12 @@ GRANT INSERT (bill_id, date_of_payment, amount_paid, payment_method, billing_mon
     ON `{db}`.payments TO '{customer_user}'@'{host}';
 GRANT SELECT, UPDATE (used_at) ON `{db}`.activation_codes TO '{customer_user}'@'{host}';
 GRANT SELECT, INSERT, UPDATE ON `{db}`.login_throttle TO '{customer_user}'@'{host}';
+
+-- Payment claims (migration 0007): a customer files a claim ("I paid by transfer, reference
+-- …") and reads its own; only staff decide one. The INSERT names its columns, without status,
+-- the decision columns (decided_at, decided_by_admin_id, reject_reason) and payment_id, so the
+-- customer account cannot file a claim already confirmed (the table's trigger refuses that
+-- from any writer as well); no UPDATE, so it cannot confirm one either. A claim moves no money.
+GRANT SELECT ON `{db}`.payment_claims TO '{customer_user}'@'{host}';
+GRANT INSERT (customer_id, bill_id, amount, payment_method, reference)
+    ON `{db}`.payment_claims TO '{customer_user}'@'{host}';

@@ -21,6 +21,7 @@ ROOT_URL = DatabaseUrl.parse(
     os.environ.get("TEST_DATABASE_ROOT_URL", "mysql://root@127.0.0.1:3306")
 )
 TABLES_CHILD_FIRST = (
+    "payment_claims",
     "bill_totals",
     "payment_totals",
     "customer_balances",
