@@ -54,6 +54,7 @@ ADMIN_COMMANDS = [
     BotCommand("payments", "List payments"),
     BotCommand("recordpayment", "Record an office payment"),
     BotCommand("voidpayment", "Void a payment"),
+    BotCommand("claims", "Transfer claims to confirm"),
     BotCommand("revenue", "Revenue report"),
     BotCommand("outstanding", "Outstanding balances"),
     BotCommand("trend", "Monthly usage trend"),

@@ -24,6 +24,7 @@ from bot.context import BillingContext
 from handlers import (
     admin_audit,
     admin_billing,
+    admin_claims,
     admin_customers,
     admin_payments,
     import_bills,
@@ -55,6 +56,7 @@ def staff_conversation(admin_filter: filters.User) -> ConversationHandler[Billin
         admin_customers.states(),
         admin_billing.states(),
         admin_payments.states(),
+        admin_claims.states(),
         import_bills.states(),
     ):
         states.update(module_states)
@@ -64,6 +66,7 @@ def staff_conversation(admin_filter: filters.User) -> ConversationHandler[Billin
             *admin_customers.entry_points(admin_filter),
             *admin_billing.entry_points(admin_filter),
             *admin_payments.entry_points(admin_filter),
+            *admin_claims.entry_points(admin_filter),
             *import_bills.entry_points(admin_filter),
         ],
         states=states,
@@ -89,11 +92,13 @@ def staff_handlers(admin_filter: filters.User) -> list[BaseHandler[Update, Billi
         *admin_customers.commands(admin_filter),
         *admin_billing.commands(admin_filter),
         *admin_payments.commands(admin_filter),
+        *admin_claims.commands(admin_filter),
         *reports.commands(admin_filter),
         *admin_audit.commands(admin_filter),
         *admin_customers.buttons_handlers(),
         *admin_billing.buttons_handlers(),
         *admin_payments.buttons_handlers(),
+        *admin_claims.buttons_handlers(),
         *reports.buttons_handlers(),
         *admin_audit.buttons_handlers(),
     ]

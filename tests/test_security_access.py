@@ -9,6 +9,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -16,8 +17,10 @@ import pytest
 
 from bot.application import build_application, post_init, post_shutdown, webhook_options
 from bot.fake_telegram import BotEvent
+from domain import claims, customers
 from handlers.admin_gate import STALE_BUTTON, UNKNOWN_COMMAND
 from tests.e2e_support import Harness, harness, running_bot
+from tests.factories import make_bill
 from tests.reliability_support import record_figures
 from tests.security_support import (
     ROLES,
@@ -93,6 +96,7 @@ def commands(cast: Cast) -> list[str]:
         "/recordpayment",
         f"/recordpayment {meter}",
         f"/voidpayment {a.payment_id}",
+        "/claims",
         "/revenue",
         "/outstanding",
         "/trend",
@@ -107,7 +111,7 @@ def commands(cast: Cast) -> list[str]:
     ]
 
 
-def buttons(cast: Cast) -> list[str]:
+def buttons(cast: Cast, claim_id: int = 0) -> list[str]:
     a = cast.a
     cid = a.customer.customer_id
     return [
@@ -149,12 +153,36 @@ def buttons(cast: Cast) -> list[str]:
         "acsvo:20261124",
         "acsvt:12:202611",
         f"aaud:{cid}",
+        "aclp:0",
+        f"aclok:{claim_id}",
+        f"aclrj:{claim_id}",
     ]
+
+
+async def claim_to_check(harness: Harness) -> int:
+    """A pending transfer claim of a customer with no Telegram account: confirming it sends
+    nobody in the cast a message."""
+    customer = await customers.add_customer(
+        harness.admin_db,
+        meter_number="MTR-CLAIM77",
+        full_name="Carol Claimant",
+        address="3 Transfer Row",
+    )
+    bill = await make_bill(harness.admin_db, customer)
+    claim = await claims.submit(
+        harness.customer_db,
+        customer_id=customer.customer_id,
+        bill_id=bill.bill_id,
+        amount=Decimal("5.00"),
+        method="bank_transfer",
+        reference="ACCESS-0001",
+    )
+    return claim.claim_id
 
 
 STAFF_READ_COMMANDS = {
     "customers", "customer", "pending", "payments", "revenue", "outstanding", "trend",
-    "audit", "notify",
+    "audit", "notify", "claims",
 }  # fmt: skip
 STAFF_WRITE_COMMANDS = {
     "addcustomer", "editcustomer", "newbill", "editbill", "recordpayment", "voidpayment",
@@ -162,8 +190,8 @@ STAFF_WRITE_COMMANDS = {
 }  # fmt: skip
 CUSTOMER_COMMANDS = {"dashboard", "pay", "receipt", "profile", "password", "logout"}
 EVERYONE_COMMANDS = {"help", "cancel", "login", "adminlogin"}
-STAFF_READ_BUTTONS = {"acl", "acu", "abl", "apl", "acsvr", "acsvo", "acsvt", "aaud"}
-STAFF_WRITE_BUTTONS = {"aedc", "aact", "anb", "arpc", "arpb", "arpok"}
+STAFF_READ_BUTTONS = {"acl", "acu", "abl", "apl", "acsvr", "acsvo", "acsvt", "aaud", "aclp"}
+STAFF_WRITE_BUTTONS = {"aedc", "aact", "anb", "arpc", "arpb", "arpok", "aclok", "aclrj"}
 # Buttons that mean something only inside a flow: pressed outside one, they are stale.
 STAFF_FLOW_BUTTONS = {
     "aadd",
@@ -245,6 +273,7 @@ async def test_every_command_and_button_answers_each_role_as_it_should_and_leaks
     people: each gets what their role allows, and nobody but A and the staff ever sees a word
     of A's data (nor anybody but B and the staff B's)."""
     cast = await make_cast(harness, 74000)
+    claim_id = await claim_to_check(harness)
     results: dict[tuple[str, str], str] = {}
     seen: dict[str, list[BotEvent]] = {role: [] for role in ROLES}
     # No pacing: ~750 messages here, and Telegram's 30 a second is not what is tested.
@@ -252,7 +281,7 @@ async def test_every_command_and_button_answers_each_role_as_it_should_and_leaks
         assert {c.lstrip("/").split()[0] for c in commands(cast)} >= registered_commands(
             application
         ) - {"start"} | {"start"}
-        assert {d.split(":")[0] for d in buttons(cast)} >= registered_callback_prefixes(
+        assert {d.split(":")[0] for d in buttons(cast, claim_id)} >= registered_callback_prefixes(
             application
         )
         async with recording(cast.users) as recorders:
@@ -274,7 +303,7 @@ async def test_every_command_and_button_answers_each_role_as_it_should_and_leaks
                     assert anchor is not None
                     await user.press_data(anchor.message_id, data)
 
-                for data in buttons(cast):
+                for data in buttons(cast, claim_id):
                     await act(data, lambda d=data: press(d))  # type: ignore[misc]
                 for text in commands(cast):
                     await act(text, lambda t=text: user.send(t))  # type: ignore[misc]
@@ -298,7 +327,7 @@ async def test_every_command_and_button_answers_each_role_as_it_should_and_leaks
         "access_matrix",
         {
             "commands": len(commands(cast)),
-            "buttons": len(buttons(cast)),
+            "buttons": len(buttons(cast, claim_id)),
             "roles": len(ROLES),
             "interactions": len(results),
             "outcomes": dict(Counter(results.values())),
