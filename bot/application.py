@@ -39,7 +39,14 @@ from bot.rate_limits import MAX_IN_FLIGHT, ReplyFirstRateLimiter
 from bot.update_processor import ChatOrderedUpdateProcessor
 from domain.db import Database
 from domain.errors import DatabaseUnavailable, DomainError
-from handlers import customer_account, customer_bills, payments, private_only, receipts
+from handlers import (
+    card_payments,
+    customer_account,
+    customer_bills,
+    payments,
+    private_only,
+    receipts,
+)
 from handlers.admin_gate import UNKNOWN_COMMAND
 from handlers.common import FLOW_TIMEOUT_SECONDS, NOOP_DATA, answer_query, esc
 from handlers.render.receipt_renderer import RECEIPT_WORKERS, ReceiptRenderer
@@ -237,10 +244,13 @@ def build_application(
     # nor advanced) or button there is read, and nothing about anyone is sent there. Keep it
     # in the lowest group: a handler in an earlier group would see those updates first.
     application.add_handler(TypeHandler(Update, private_only.private_chats_only), group=-1)
-    # Order matters: within a group the first matching handler wins. Staff commands come
-    # first (gated by the admin filter), then the customer conversation, then one-shot
-    # commands and buttons, then the catch-alls.
+    # Order matters: within a group the first matching handler wins. Telegram's payment
+    # updates come first (a pre-checkout query has no chat, and a successful payment must
+    # never be taken for a step of whatever flow its chat is in), then staff commands (gated
+    # by the admin filter), then the customer conversation, then one-shot commands and
+    # buttons, then the catch-alls.
     for handler in (
+        *card_payments.handlers(),
         *admin_access.handlers(),
         *admin_access.gated_handlers(application.bot_data.admin_filter),
     ):

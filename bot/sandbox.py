@@ -24,6 +24,7 @@ from domain.db import Database
 from domain.demo import seed_demo
 
 SANDBOX_TOKEN = "100000001:SANDBOX-local-token"  # noqa: S105 - the local fake server's token
+SANDBOX_PROVIDER_TOKEN = "SANDBOX:test-card"  # noqa: S105 - the fake server charges nothing
 CUSTOMER_USER_ID = 700001
 ADMIN_USER_ID = 700900
 FILES_DIR = Path(os.environ.get("SANDBOX_FILES_DIR", "sandbox-files"))
@@ -121,7 +122,15 @@ async def sandbox(config: Config, stdin: TextIO, stdout: TextIO, files_dir: Path
     async with FakeTelegramServer(
         token=SANDBOX_TOKEN, bot_username="billing_sandbox_bot"
     ) as server:
-        config = replace(config, bot_token=server.token, bot_api_base_url=server.url)
+        # Card payments with a test card: the local server charges nothing and takes this
+        # provider token (a real one is never sent anywhere from the sandbox). Press the
+        # invoice's Pay button by its number.
+        config = replace(
+            config,
+            bot_token=server.token,
+            bot_api_base_url=server.url,
+            payment_provider_token=SANDBOX_PROVIDER_TOKEN,
+        )
         db = await Database.connect(config.database, minsize=1, maxsize=2)
         try:
             logins = await seed_demo(

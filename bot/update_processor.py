@@ -53,6 +53,10 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
     @staticmethod
     def _key(update: object) -> int | None:
         if isinstance(update, Update):
+            if update.pre_checkout_query is not None:
+                # Answered at once (Telegram waits at most 10 s), not behind the payer's other
+                # updates: it reads the invoice and writes nothing, so its order is immaterial.
+                return None
             if update.effective_chat is not None:
                 return update.effective_chat.id
             if update.effective_user is not None:

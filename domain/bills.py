@@ -30,6 +30,7 @@ from domain.errors import (
 )
 from domain.models import Bill, Page, PaymentStatus, db_time, now_utc
 from domain.money import MAX_AMOUNT, bill_total, parse_decimal
+from domain.payments import apply_credit, lock_bill
 from domain.report_totals import ZERO
 
 MAX_UNITS = Decimal("9999999.99")
@@ -113,7 +114,10 @@ async def create_bill(
             raise
         row = await uow.fetch_one("get_bill", {"bill_id": bill_id})
         assert row is not None
-        bill = Bill.from_row(row)
+        issued = Bill.from_row(row)
+        # The customer's account credit pays what it can of the new bill, at once.
+        from_credit = await apply_credit(uow, issued)
+        bill = from_credit.bill if from_credit else issued
         await audit.record(
             uow,
             admin_id=admin_id,
@@ -122,7 +126,7 @@ async def create_bill(
             entity_id=bill_id,
             customer_id=customer_id,
             bill_id=bill_id,
-            after=bill,
+            after=issued,
         )
         await uow.commit()
         return bill
@@ -147,7 +151,7 @@ async def update_bill(
     """
 
     async def work(uow: UnitOfWork) -> Bill:
-        before = await lock(uow, bill_id)
+        before = await lock_bill(uow, bill_id)
         if before is None:
             raise BillNotFound()
         month = validation.billing_month(billing_month) if billing_month else before.billing_month
@@ -198,12 +202,6 @@ async def update_bill(
         return after
 
     return await db.transaction(work)
-
-
-async def lock(uow: UnitOfWork, bill_id: int) -> Bill | None:
-    """The bill, locked until the transaction ends (``SELECT … FOR UPDATE``); None if none."""
-    data = await uow.fetch_json("lock_bill", {"bill_id": bill_id})
-    return None if data is None else Bill.from_json(data)
 
 
 async def get(db: Database, bill_id: int, *, customer_id: int | None = None) -> Bill:

@@ -48,6 +48,9 @@ async def seed_demo(
             pass
         logins.append(DemoLogin(name, admin_email, password, role))
 
+    # The demo's payments are transfers the demo admin confirmed (money is never declared).
+    clerk = await admins.find_by_email(db, DEMO_ADMINS[0][1])
+    assert clerk is not None
     password_hash = await hash_password(DEMO_CUSTOMER_PASSWORD)
     for index, (meter, name, address, phone, email) in enumerate(DEMO_CUSTOMERS):
         logins.append(DemoLogin(name, meter, DEMO_CUSTOMER_PASSWORD, "customer"))
@@ -86,5 +89,6 @@ async def seed_demo(
                 amount=amount,
                 method=PaymentMethod.BANK_TRANSFER,
                 idempotency_key=f"demo-{meter}-{month:%Y%m}",
+                admin_id=clerk.admin_id,
             )
     return logins

@@ -166,3 +166,48 @@ class ImportRejected(DomainError):
             f"{'have' if count != 1 else 'has'} errors; nothing was imported."
         )
         self.errors = errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Real money (issue 13): card payments, credit
+
+
+class PaymentNotTaken(DomainError):
+    """A customer tried to record a payment no provider took and no staff member checked."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__(
+            "Card payments go through the payment screen, and transfers are checked by our "
+            "staff before they count; this payment was not recorded."
+        )
+        self.method = method
+
+
+class InsufficientCredit(DomainError):
+    """A payment from credit asked for more than the customer's credit."""
+
+    def __init__(self, credit: str) -> None:
+        super().__init__(f"Your account credit is {credit}: that is not enough.")
+        self.credit = credit
+
+
+class InvoiceRefused(DomainError):
+    """A pre-checkout was refused; ``reason`` says which check failed (the handler words it)."""
+
+    def __init__(self, reason: str, *, outstanding: str | None = None) -> None:
+        super().__init__(f"This invoice cannot be paid ({reason}); nothing was charged.")
+        self.reason = reason
+        self.outstanding = outstanding
+
+
+class CardAmountOutOfBounds(DomainError):
+    """Telegram takes no invoice below ``minimum`` or above ``maximum`` in this currency."""
+
+    def __init__(self, minimum: str, maximum: str) -> None:
+        super().__init__(f"Card payments must be between {minimum} and {maximum}.")
+        self.minimum = minimum
+        self.maximum = maximum
+
+
+class CreditRefundRefused(DomainError):
+    """A refund of more credit than the customer has, or without a reason."""

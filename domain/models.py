@@ -31,6 +31,7 @@ class PaymentMethod(StrEnum):
     MOBILE_MONEY = "mobile_money"
     CASH = "cash"
     POS = "pos"
+    CREDIT = "credit"
 
     @property
     def label(self) -> str:
@@ -40,11 +41,23 @@ class PaymentMethod(StrEnum):
             "mobile_money": "Mobile money",
             "cash": "Cash",
             "pos": "POS terminal",
+            "credit": "Account credit",
         }[self.value]
 
 
-# Customers pay in the chat by these; cash and POS are taken at the office.
+# Customers pay in the chat by card (an invoice, paid on Telegram's payment screen), by a
+# transfer they claim (staff check it), or from their account credit.
 CUSTOMER_METHODS = (PaymentMethod.CARD, PaymentMethod.BANK_TRANSFER, PaymentMethod.MOBILE_MONEY)
+# What a customer may record by themselves: only money the utility already holds.
+SELF_RECORDED_METHODS = (PaymentMethod.CREDIT,)
+# What staff record at the office (/recordpayment): money they took or saw arrive. Card
+# money arrives through Telegram Payments only (a card at the office is POS).
+OFFICE_METHODS = (
+    PaymentMethod.CASH,
+    PaymentMethod.POS,
+    PaymentMethod.BANK_TRANSFER,
+    PaymentMethod.MOBILE_MONEY,
+)
 
 
 class Role(StrEnum):
@@ -93,6 +106,8 @@ class Customer:
     telegram_user_id: int | None
     has_password: bool
     created_at: datetime
+    # Money received that no bill has taken yet (migration 0006); pays the next bills.
+    credit: Decimal = Decimal("0.00")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Customer:
@@ -106,6 +121,7 @@ class Customer:
             telegram_user_id=row["telegram_user_id"],
             has_password=bool(row.get("password_hash")),
             created_at=utc(row["created_at"]) or now_utc(),
+            credit=Decimal(row.get("credit", "0.00")),
         )
 
     @classmethod

@@ -121,11 +121,54 @@ def parse_decimal(text: str, *, places: int, what: str, maximum: Decimal) -> Dec
 
 
 @dataclass(frozen=True)
+class CardLimits:
+    """What Telegram Payments takes in one currency: its exponent (decimal places of its
+    smallest unit) and the smallest and largest invoice total, in that unit. From Telegram's
+    currencies.json (about 1 and 10,000 US dollars' worth)."""
+
+    exponent: int
+    min_minor: int
+    max_minor: int
+
+
+# The currencies a utility using this bot is likely to bill in. A currency missing here gets
+# no card payments (transfer claims and office payments still work).
+CARD_LIMITS: dict[str, CardLimits] = {
+    "NGN": CardLimits(2, 41_200, 412_000_000),
+    "GHS": CardLimits(2, 1_100, 11_000_000),
+    "KES": CardLimits(2, 12_900, 129_000_000),
+    "ZAR": CardLimits(2, 1_800, 18_000_000),
+    "USD": CardLimits(2, 100, 1_000_000),
+    "EUR": CardLimits(2, 100, 1_000_000),
+    "GBP": CardLimits(2, 100, 1_000_000),
+    "INR": CardLimits(2, 8_500, 85_000_000),
+    "JPY": CardLimits(0, 150, 1_500_000),
+}
+
+
+@dataclass(frozen=True)
 class Currency:
     """The configured currency: ISO code and sign, e.g. ``NGN`` and ``₦``."""
 
     code: str
     symbol: str
+
+    @property
+    def card_limits(self) -> CardLimits | None:
+        """Telegram's bounds for an invoice in this currency (None: no card payments)."""
+        return CARD_LIMITS.get(self.code.upper())
+
+    def to_minor(self, amount: Decimal) -> int:
+        """An amount in the currency's smallest unit (kobo, cents), as invoices carry it."""
+        limits = self.card_limits
+        exponent = limits.exponent if limits else 2
+        return int(to_cents(amount).scaleb(exponent).to_integral_value(rounding=ROUND_HALF_UP))
+
+    def from_minor(self, minor: int) -> Decimal:
+        """The amount of ``minor`` smallest units, to the cent."""
+        limits = self.card_limits
+        exponent = limits.exponent if limits else 2
+        return to_cents(Decimal(minor).scaleb(-exponent))
 
     def format(self, amount: Decimal) -> str:
         """``₦1,234.50``; negative amounts as ``-₦5.00``."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from domain import audit, bills, validation
+from domain import audit, validation
 from domain.db import Database, UnitOfWork, error_code, refused_by_server
 from domain.errors import (
     AmountExceedsBalance,
@@ -22,13 +22,16 @@ from domain.errors import (
     DatabaseUnavailable,
     DomainError,
     IdempotencyKeyReused,
+    InsufficientCredit,
     InvalidAmount,
     InvalidInput,
     PaymentAlreadyVoided,
     PaymentNotFound,
+    PaymentNotTaken,
     PaymentOutcomeUnknown,
 )
 from domain.models import (
+    SELF_RECORDED_METHODS,
     Bill,
     Page,
     Payment,
@@ -63,7 +66,7 @@ class PaymentResult:
     created: bool  # False when the idempotency key had already been used: the first payment
 
 
-def _validate_amount(amount: Decimal) -> Decimal:
+def checked_amount(amount: Decimal) -> Decimal:
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise InvalidAmount("That is not an amount.")
     if amount <= 0:
@@ -71,6 +74,108 @@ def _validate_amount(amount: Decimal) -> Decimal:
     if amount != to_cents(amount):
         raise InvalidAmount("The amount can have at most two decimals (whole cents).")
     return to_cents(amount)  # 1500 is stored, and shown, as 1500.00
+
+
+async def lock_bill(uow: UnitOfWork, bill_id: int) -> Bill | None:
+    """The bill, locked until the transaction ends (``SELECT … FOR UPDATE``); None if none."""
+    data = await uow.fetch_json("lock_bill", {"bill_id": bill_id})
+    return None if data is None else Bill.from_json(data)
+
+
+@dataclass(frozen=True)
+class ChargeIds:
+    """The two ids Telegram gives a successful payment (``successful_payment``)."""
+
+    telegram_payment_charge_id: str
+    provider_payment_charge_id: str
+
+
+async def insert_payment(
+    uow: UnitOfWork,
+    bill: Bill,
+    *,
+    amount: Decimal,
+    method: PaymentMethod,
+    idempotency_key: str,
+    moment: datetime,
+    admin_id: int | None = None,
+    charge: ChargeIds | None = None,
+    commit: bool = False,
+) -> PaymentResult:
+    """Insert one payment of ``amount`` (checked: 0 < amount ≤ outstanding) on ``bill``,
+    locked by the caller's transaction; with ``commit`` the COMMIT rides in the same round
+    trip. The database's triggers (migrations 0005, 0006) copy the bill's figures onto the
+    payment, move the bill, the report totals and, for a payment from credit, the customer's
+    credit, and refuse a payment nobody took: a customer-side one must be from credit or a
+    provider charge's, an office one names who recorded it (a column the customer account
+    may not write). The one place a payment row is written."""
+    paid_to_date = bill.amount_paid + amount
+    status = PaymentStatus.for_amounts(bill.total_amount, paid_to_date)
+    stored = db_time(moment)
+    receipt_number = new_receipt_number(moment)
+    values: dict[str, object] = {
+        "bill_id": bill.bill_id,
+        "date_of_payment": stored,
+        "amount_paid": amount,
+        "payment_method": method.value,
+        "billing_month": bill.billing_month,
+        "payment_status": status.value,
+        "receipt_number": receipt_number,
+        "idempotency_key": idempotency_key,
+        "bill_total": bill.total_amount,
+        "paid_to_date": paid_to_date,
+        "units_used": bill.units_used,
+        "rate_per_unit": bill.rate_per_unit,
+    }
+    if charge is not None:
+        name = "insert_card_payment"
+        values["telegram_payment_charge_id"] = charge.telegram_payment_charge_id
+        values["provider_payment_charge_id"] = charge.provider_payment_charge_id
+    elif admin_id is not None:
+        name = "insert_office_payment"
+        values["recorded_by_admin_id"] = admin_id
+    else:
+        name = "insert_payment"
+    payment_id = await uow.execute_batch([(name, values)], commit=commit)
+    payment = Payment(
+        payment_id=payment_id,
+        bill_id=bill.bill_id,
+        date_of_payment=stored.replace(tzinfo=UTC),
+        amount_paid=amount,
+        payment_method=method,
+        billing_month=bill.billing_month,
+        payment_status=status,
+        receipt_number=receipt_number,
+        idempotency_key=idempotency_key,
+        recorded_by_admin_id=admin_id,
+        voided_at=None,
+        void_reason=None,
+    )
+    after = replace(bill, amount_paid=paid_to_date, payment_status=status)
+    return PaymentResult(payment, after, created=True)
+
+
+async def apply_credit(
+    uow: UnitOfWork, bill: Bill, *, moment: datetime | None = None
+) -> PaymentResult | None:
+    """Pay as much of ``bill`` (locked or just issued in this transaction) as the customer's
+    credit covers, as a payment from credit; None when there is no credit or nothing owed."""
+    if bill.outstanding <= 0:
+        return None
+    credit = to_cents(
+        Decimal(await uow.fetch_value("lock_customer_credit", {"customer_id": bill.customer_id}))
+    )
+    amount = min(credit, bill.outstanding)
+    if amount <= 0:
+        return None
+    return await insert_payment(
+        uow,
+        bill,
+        amount=amount,
+        method=PaymentMethod.CREDIT,
+        idempotency_key=f"credit:{bill.bill_id}:{bill.amount_paid}",
+        moment=moment or now_utc(),
+    )
 
 
 async def pay_bill(
@@ -86,8 +191,9 @@ async def pay_bill(
 ) -> PaymentResult:
     """Record a payment on a bill, once per ``idempotency_key``.
 
-    ``customer_id`` restricts the bill to that customer's own (a customer paying in the chat);
-    ``admin_id`` marks a payment recorded at the office.
+    ``customer_id`` restricts the bill to that customer's own (a customer paying in the chat:
+    only from their account credit — card money arrives through :mod:`domain.card_payments`,
+    transfers as claims); ``admin_id`` marks a payment recorded by staff.
     """
     try:
         payment_method = PaymentMethod(method)
@@ -95,6 +201,11 @@ async def pay_bill(
         raise InvalidInput("Please choose a payment method from the list.") from exc
     if not idempotency_key or len(idempotency_key) > 64:
         raise InvalidInput("This payment request is not valid. Please start again.")
+    if payment_method is PaymentMethod.CARD or (
+        admin_id is None and payment_method not in SELF_RECORDED_METHODS
+    ):
+        # Card money arrives only as a provider charge (domain.card_payments.record_charge).
+        raise PaymentNotTaken(payment_method.value)
     # True while a COMMIT of this payment was sent and its answer lost with the connection:
     # until a later attempt looks again, nobody knows whether the payment was recorded.
     commit_unconfirmed = False
@@ -116,15 +227,25 @@ async def pay_bill(
 
     async def work(uow: UnitOfWork) -> PaymentResult:
         nonlocal commit_unconfirmed
-        bill = await bills.lock(uow, bill_id)
+        bill = await lock_bill(uow, bill_id)
         if bill is None or (customer_id is not None and bill.customer_id != customer_id):
             raise BillNotFound()
         try:
             if bill.payment_status is PaymentStatus.PAID:
                 raise BillAlreadyPaid()
-            paying = _validate_amount(amount)
+            paying = checked_amount(amount)
             if paying > bill.outstanding:
                 raise AmountExceedsBalance(f"{bill.outstanding:,.2f}")
+            if payment_method is PaymentMethod.CREDIT:
+                credit = to_cents(
+                    Decimal(
+                        await uow.fetch_value(
+                            "lock_customer_credit", {"customer_id": bill.customer_id}
+                        )
+                    )
+                )
+                if paying > credit:
+                    raise InsufficientCredit(f"{credit:,.2f}")
         except DomainError:
             # A repeated confirm (a double tap, a retried request, a re-delivered update)
             # of a payment that paid the bill off is answered with that first payment.
@@ -133,40 +254,21 @@ async def pay_bill(
                 return found
             commit_unconfirmed = False  # we hold the bill's lock: no attempt committed
             raise
-        paid_to_date = bill.amount_paid + paying
-        status = PaymentStatus.for_amounts(bill.total_amount, paid_to_date)
-        after = replace(bill, amount_paid=paid_to_date, payment_status=status)
-        moment = now or now_utc()
-        stored = db_time(moment)
-        receipt_number = new_receipt_number(moment)
-        # The payment and the COMMIT in one round trip (domain.db execute_batch): the
-        # database's triggers (migration 0005) move the bill and the report totals in the
-        # INSERT itself. The unique idempotency key makes a repeat fail at the INSERT, before
-        # anything else runs; it has committed by then (the key's lock is waited for). An
-        # office payment names its recorder (a column the customer account may not write) and
-        # commits after its audit entry instead.
+        # The unique idempotency key makes a repeat fail at the INSERT, before anything else
+        # runs; it has committed by then (the key's lock is waited for). A payment recorded
+        # by staff commits after its audit entry instead.
         commit_now = admin_id is None
-        values = {
-            "bill_id": bill.bill_id,
-            "date_of_payment": stored,
-            "amount_paid": paying,
-            "payment_method": payment_method.value,
-            "billing_month": bill.billing_month,
-            "payment_status": status.value,
-            "receipt_number": receipt_number,
-            "idempotency_key": idempotency_key,
-            "bill_total": bill.total_amount,
-            "paid_to_date": paid_to_date,
-            "units_used": bill.units_used,
-            "rate_per_unit": bill.rate_per_unit,
-        }
-        insert = (
-            ("insert_payment", values)
-            if admin_id is None
-            else ("insert_office_payment", {**values, "recorded_by_admin_id": admin_id})
-        )
         try:
-            payment_id = await uow.execute_batch([insert], commit=commit_now)
+            result = await insert_payment(
+                uow,
+                bill,
+                amount=paying,
+                method=payment_method,
+                idempotency_key=idempotency_key,
+                moment=now or now_utc(),
+                admin_id=admin_id,
+                commit=commit_now,
+            )
         except Exception as exc:
             if commit_now and not refused_by_server(exc):
                 commit_unconfirmed = True  # the COMMIT may have run: the answer was lost
@@ -183,37 +285,21 @@ async def pay_bill(
                 admin_id=admin_id,
                 action="payment.record",
                 entity_type="payment",
-                entity_id=payment_id,
+                entity_id=result.payment.payment_id,
                 customer_id=bill.customer_id,
                 bill_id=bill.bill_id,
                 after={
                     "amount_paid": paying,
                     "payment_method": payment_method.value,
-                    "receipt_number": receipt_number,
+                    "receipt_number": result.payment.receipt_number,
                 },
             )
-        if not commit_now:
             try:
                 await uow.commit()
             except BaseException:
                 commit_unconfirmed = True
                 raise
-        # The records as stored, built here rather than read back (two fewer queries).
-        payment = Payment(
-            payment_id=payment_id,
-            bill_id=bill.bill_id,
-            date_of_payment=stored.replace(tzinfo=UTC),
-            amount_paid=paying,
-            payment_method=payment_method,
-            billing_month=bill.billing_month,
-            payment_status=status,
-            receipt_number=receipt_number,
-            idempotency_key=idempotency_key,
-            recorded_by_admin_id=admin_id,
-            voided_at=None,
-            void_reason=None,
-        )
-        return PaymentResult(payment, after, created=True)
+        return result
 
     for _ in range(5):
         try:
@@ -241,7 +327,7 @@ async def void_payment(
         probe = await uow.fetch_one("get_payment", {"payment_id": payment_id})
         if probe is None:
             raise PaymentNotFound()
-        before = await bills.lock(uow, int(probe["bill_id"]))
+        before = await lock_bill(uow, int(probe["bill_id"]))
         row = await uow.fetch_one("lock_payment", {"payment_id": payment_id})
         assert before is not None and row is not None
         if row["voided_at"] is not None:

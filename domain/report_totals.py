@@ -25,7 +25,6 @@ from domain.db import SQL_DIR, Database, Row, UnitOfWork, query
 BILL_SHARDS = 64
 PAYMENT_SHARDS = 16
 MIGRATION = SQL_DIR / "migrations" / "0003_report_totals.sql"
-TRIGGERS = SQL_DIR / "migrations" / "0005_money_invariants_in_database.sql"
 ZERO = Decimal("0.00")
 
 

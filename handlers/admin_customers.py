@@ -159,6 +159,8 @@ async def show_card(update: Update, context: BillingContext, customer: Customer)
         customer_details(customer) + f"\n\n<b>Balance due: {money(board.balance_due)}</b> "
         f"({board.open_bills} open bill{'s' if board.open_bills != 1 else ''})"
     )
+    if board.customer.credit > 0:
+        text += f"\nAccount credit: {money(board.customer.credit)}"
     if latest.items:
         rows = [
             [

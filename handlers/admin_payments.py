@@ -25,7 +25,7 @@ from telegram.ext import (
 from bot.context import BillingContext
 from domain import bills, customers, payments, validation
 from domain.errors import DatabaseUnavailable, DomainError, InvalidInput
-from domain.models import Admin, Bill, Customer, PaymentMethod
+from domain.models import OFFICE_METHODS, Admin, Bill, Customer, PaymentMethod
 from domain.money import parse_amount
 from handlers.admin_gate import FLOW_KEY, end_flow, flow_state, out_of_date, staff_only, typed_text
 from handlers.common import (
@@ -308,7 +308,7 @@ async def rp_type_amount(update: Update, context: BillingContext, admin: Admin) 
 
 
 async def _ask_method(update: Update) -> str:
-    methods = list(PaymentMethod)
+    methods = list(OFFICE_METHODS)
     keyboard = [
         [(m.label, f"{RP_METHOD_DATA}:{m.value}") for m in methods[i : i + 2]]
         for i in range(0, len(methods), 2)
@@ -327,7 +327,7 @@ async def rp_method(update: Update, context: BillingContext, admin: Admin) -> st
     )
     if "amount" not in state:
         return await out_of_date(update, context)
-    if not parts or parts[0] not in {m.value for m in PaymentMethod}:
+    if not parts or parts[0] not in {m.value for m in OFFICE_METHODS}:
         return RP_METHOD
     bill = await _open_bill(update, context, int(state["bill_id"]))
     if bill is None:

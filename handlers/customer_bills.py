@@ -46,6 +46,8 @@ async def dashboard(update: Update, context: BillingContext) -> None:
             else ""
         ),
     ]
+    if board.customer.credit > 0:
+        lines.append(f"Account credit: {money(board.customer.credit)} (pays your next bills)")
     if board.next_due_date:
         lines.append(f"Next due date: {board.next_due_date:%d %b %Y}")
     if board.last_bill:

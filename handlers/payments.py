@@ -1,7 +1,12 @@
-"""/pay: choose an own unpaid bill → full or other amount → method → confirm → receipt.
+"""/pay: choose an own unpaid bill → full or other amount → how to pay.
 
-The confirm button carries the payment's idempotency key. A second press (or the same update
-delivered twice) finds the payment already made with that key and sends the same receipt.
+Money is taken, not declared (issue 13): "Card" sends a Telegram invoice for the amount
+(handlers/card_payments.py records the charge when Telegram reports it); "Bank transfer" and
+"Mobile money" show where to send the money and file a claim with its reference, which
+counts only once staff confirm it; "Account credit" pays from money already received, after
+a confirm screen. The confirm button carries the payment's idempotency key: a second press (or
+the same update delivered twice) finds the payment already made with that key and sends the
+same receipt.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from telegram.ext import (
 
 from bot.context import BillingContext
 from bot.update_processor import after_update
-from domain import bills, payments
-from domain.errors import DatabaseUnavailable, DomainError, WrongCurrency
-from domain.models import CUSTOMER_METHODS, Bill, Customer, Payment, PaymentMethod
+from domain import bills, card_payments, claims, payments
+from domain.claims import ReferenceAlreadyClaimed
+from domain.errors import DatabaseUnavailable, DomainError, InvalidInput, WrongCurrency
+from domain.models import CUSTOMER_METHODS, Bill, Customer, Payment, PaymentMethod, now_utc
 from domain.money import Currency, parse_amount
+from handlers.card_payments import card_unavailable, send_invoice
 from handlers.common import (
     answer_query,
     buttons,
@@ -47,6 +54,7 @@ PAY_AMOUNT = "pay:amount"
 PAY_TYPE_AMOUNT = "pay:type_amount"
 PAY_METHOD = "pay:method"
 PAY_CONFIRM = "pay:confirm"
+PAY_CLAIM_REFERENCE = "pay:claim_reference"
 
 # Callback data: paybill:<bill_id>, payamt:full|other, paymethod:<method>, payok:<key>
 PAY_BILL_DATA = "paybill"
@@ -189,14 +197,45 @@ async def type_amount(update: Update, context: BillingContext) -> str | int:
     return await _ask_method(update, context)
 
 
-async def _ask_method(update: Update, context: BillingContext) -> str:
-    rows = [[(m.label, f"{PAY_METHOD_DATA}:{m.value}")] for m in CUSTOMER_METHODS]
-    await reply(update, "How will you pay?", buttons([*rows, cancel_row()]))
+async def _ask_method(update: Update, context: BillingContext) -> str | int:
+    """Offer the ways to pay this amount: card (when a provider is set up and Telegram takes
+    the amount), a transfer claim, or account credit (when there is some)."""
+    state = context.flow.get("pay")
+    customer = await current_customer(update, context)
+    if customer is None or not isinstance(state, dict):
+        return _forget(context)
+    config = context.config
+    amount = Decimal(state["amount"])
+    notes: list[str] = []
+    rows: list[list[tuple[str, str]]] = []
+    if config.payment_provider_token and config.currency.card_limits is not None:
+        why_not = card_unavailable(amount, config.currency)
+        if why_not is None:
+            rows.append([("💳 Card", f"{PAY_METHOD_DATA}:{PaymentMethod.CARD.value}")])
+        else:
+            notes.append(why_not)
+    rows.append([("🏦 Bank transfer", f"{PAY_METHOD_DATA}:{PaymentMethod.BANK_TRANSFER.value}")])
+    rows.append([("📱 Mobile money", f"{PAY_METHOD_DATA}:{PaymentMethod.MOBILE_MONEY.value}")])
+    credit = await card_payments.credit_balance(context.customer_db, customer.customer_id)
+    if credit > 0:
+        rows.append(
+            [
+                (
+                    f"Account credit · {config.currency.format(credit)}",
+                    f"{PAY_METHOD_DATA}:{PaymentMethod.CREDIT.value}",
+                )
+            ]
+        )
+    text = "\n".join(
+        [f"How will you pay {config.currency.format(amount)}?", *(esc(n) for n in notes)]
+    )
+    await reply(update, text, buttons([*rows, cancel_row()]))
     return PAY_METHOD
 
 
 async def choose_method(update: Update, context: BillingContext) -> str | int:
-    """Show the confirm screen; its button carries a fresh idempotency key."""
+    """Card → the invoice; transfer → where to send it, then its reference; credit → the
+    confirm screen, whose button carries a fresh idempotency key."""
     await answer_query(update)
     parts = (
         callback_parts(update.callback_query, PAY_METHOD_DATA, 1)
@@ -206,24 +245,125 @@ async def choose_method(update: Update, context: BillingContext) -> str | int:
     state = context.flow.get("pay")
     if not isinstance(state, dict) or "amount" not in state:
         return await _restart(update, context)
-    if not parts or parts[0] not in {m.value for m in CUSTOMER_METHODS}:
+    if not parts or parts[0] not in {m.value for m in (*CUSTOMER_METHODS, PaymentMethod.CREDIT)}:
         return PAY_METHOD
+    customer = await current_customer(update, context)
+    chat = update.effective_chat
     bill = await _own_open_bill(update, context, int(state["bill_id"]))
-    if bill is None:
+    if bill is None or customer is None or chat is None:
         return _forget(context)
-    state["method"] = parts[0]
-    state["key"] = payments.new_idempotency_key()
+    method = PaymentMethod(parts[0])
     money = context.config.currency.format
     amount = Decimal(state["amount"])
+    if method is PaymentMethod.CARD:
+        return await _pay_by_card(update, context, chat.id, customer, bill, amount)
+    if method in (PaymentMethod.BANK_TRANSFER, PaymentMethod.MOBILE_MONEY):
+        state["method"] = method.value
+        details = context.config.transfer_details or "Ask our office for the account details."
+        await reply(
+            update,
+            f"<b>Pay {money(amount)} by {method.label.lower()}</b>\n{esc(details)}\n\n"
+            "Then type the reference of your transfer (as on your bank or mobile-money "
+            "receipt). Our staff check it against the account; until then it does not reduce "
+            "your balance.",
+            buttons([cancel_row()]),
+        )
+        return PAY_CLAIM_REFERENCE
+    credit = await card_payments.credit_balance(context.customer_db, customer.customer_id)
+    amount = min(amount, credit)
+    if amount <= 0:
+        await reply(update, "You have no account credit. Send /pay to choose another way.")
+        return _forget(context)
+    state.update(method=method.value, amount=str(amount), key=payments.new_idempotency_key())
     text = (
         "<b>Please confirm</b>\n"
         f"Pay {money(amount)} towards the {month_label(bill.billing_month)} bill\n"
-        f"by {PaymentMethod(parts[0]).label}.\n"
+        f"from your account credit ({money(credit)}).\n"
         f"Balance after this payment: {money(bill.outstanding - amount)}"
     )
     keyboard = [[("✅ Confirm payment", f"{PAY_CONFIRM_DATA}:{state['key']}")], cancel_row()]
     await reply(update, text, buttons(keyboard))
     return PAY_CONFIRM
+
+
+async def _pay_by_card(
+    update: Update,
+    context: BillingContext,
+    chat_id: int,
+    customer: Customer,
+    bill: Bill,
+    amount: Decimal,
+) -> int:
+    """Send the invoice; Telegram's own payment screen takes it from there."""
+    _forget(context)
+    if not context.config.payment_provider_token:
+        await reply(update, "Card payments are not available. Send /pay to choose another way.")
+        return ConversationHandler.END
+    try:
+        invoice = await send_invoice(context, chat_id, customer, bill, amount)
+    except DomainError as exc:
+        await reply(update, f"{esc(exc)}\nNothing was charged.")
+        return ConversationHandler.END
+    except TelegramError as exc:
+        log.warning("invoice not sent: %r", exc)
+        await reply(update, "I could not create the card payment just now. Nothing was charged.")
+        return ConversationHandler.END
+    minutes = int((invoice.expires_at - now_utc()).total_seconds() // 60) + 1
+    await reply(
+        update,
+        f"Here is your invoice for {context.config.currency.format(amount)}. Tap <b>Pay</b> "
+        f"on it to pay by card; it can be paid for {minutes} minutes. Nothing is charged "
+        "until you pay.",
+    )
+    return ConversationHandler.END
+
+
+async def claim_reference(update: Update, context: BillingContext) -> str | int:
+    """File the transfer claim: it changes no balance until staff confirm it."""
+    message = update.effective_message
+    state = context.flow.get("pay")
+    if message is None or message.text is None:
+        return PAY_CLAIM_REFERENCE
+    if not isinstance(state, dict) or "method" not in state:
+        return await _restart(update, context)
+    customer = await current_customer(update, context)
+    if customer is None:
+        return _forget(context)
+    money = context.config.currency.format
+    try:
+        claim = await claims.submit(
+            context.customer_db,
+            customer_id=customer.customer_id,
+            bill_id=int(state["bill_id"]),
+            amount=Decimal(state["amount"]),
+            method=PaymentMethod(state["method"]),
+            reference=message.text[:200],
+        )
+    except ReferenceAlreadyClaimed:
+        await message.reply_text(
+            "That transfer reference has already been claimed. Please check it and type it "
+            "again, or /cancel.",
+            reply_markup=buttons([cancel_row()]),
+        )
+        return PAY_CLAIM_REFERENCE
+    except InvalidInput as exc:
+        await message.reply_text(
+            f"{esc(exc)} Please type the reference again, or /cancel.",
+            reply_markup=buttons([cancel_row()]),
+        )
+        return PAY_CLAIM_REFERENCE
+    except DomainError as exc:
+        _forget(context)
+        await message.reply_text(f"{esc(exc)}\nNo claim was filed.")
+        return ConversationHandler.END
+    _forget(context)
+    await message.reply_text(
+        f"📝 Claim filed: {money(claim.amount)} by {PaymentMethod(state['method']).label.lower()}"
+        f", reference <code>{esc(claim.reference)}</code>.\n"
+        "It is <b>pending</b>: it does not reduce your balance until our staff confirm the "
+        "money reached us. You will get the receipt then."
+    )
+    return ConversationHandler.END
 
 
 async def confirm(update: Update, context: BillingContext) -> str | int:
@@ -358,6 +498,7 @@ def states() -> dict[object, list[BaseHandler[Update, BillingContext, object]]]:
         PAY_TYPE_AMOUNT: [MessageHandler(text, type_amount)],
         PAY_METHOD: [CallbackQueryHandler(choose_method, pattern=rf"^{PAY_METHOD_DATA}:")],
         PAY_CONFIRM: [CallbackQueryHandler(confirm, pattern=rf"^{PAY_CONFIRM_DATA}:")],
+        PAY_CLAIM_REFERENCE: [MessageHandler(text, claim_reference)],
     }
 
 

@@ -22,6 +22,12 @@ GRANT INSERT (bill_id, date_of_payment, amount_paid, payment_method, billing_mon
               payment_status, receipt_number, idempotency_key, bill_total, paid_to_date,
               units_used, rate_per_unit)
     ON `{db}`.payments TO '{customer_user}'@'{host}';
+-- Card payments (migration 0006): a customer asks for an invoice for their own bill, and the
+-- pre-checkout answer reads it. The charges Telegram reports, and every credit entry, are
+-- recorded by the admin account (the bot's record of money a provider took); a payment from
+-- credit takes the credit through the payments triggers, with no privilege of its own.
+GRANT SELECT, INSERT (reference, customer_id, bill_id, amount, currency, expires_at)
+    ON `{db}`.invoices TO '{customer_user}'@'{host}';
 GRANT SELECT, UPDATE (used_at) ON `{db}`.activation_codes TO '{customer_user}'@'{host}';
 GRANT SELECT, INSERT, UPDATE ON `{db}`.login_throttle TO '{customer_user}'@'{host}';
 

@@ -386,7 +386,9 @@ class Payer:
         if screen is None:
             return False
         shown = screen
-        confirm = await self._act("method", lambda: user.press("Card", shown), "Please confirm")
+        confirm = await self._act(
+            "method", lambda: user.press("Account credit", shown), "Please confirm"
+        )
         if confirm is None:
             return False
         key = confirm_key(confirm)

@@ -21,7 +21,7 @@ from bot.fake_telegram import BotEvent, FakeUser
 from domain import admins, customers, payments
 from domain.models import Customer
 from tests.e2e_support import Harness
-from tests.factories import make_bill
+from tests.factories import give_credit, make_bill
 from tests.reliability_support import link_telegram
 
 ROLES = ("stranger", "customer_a", "customer_b", "viewer", "admin")
@@ -65,11 +65,12 @@ async def _account(harness: Harness, tag: str, telegram_id: int, name: str) -> A
         harness.admin_db, customer, month=unpaid.billing_month.replace(month=8), units="7"
     )
     key = f"key-{tag}-{telegram_id}"
+    await give_credit(harness.admin_db, paid, "4.44")
     result = await payments.pay_bill(
         harness.customer_db,
         bill_id=paid.bill_id,
         amount=Decimal("4.44"),
-        method="card",
+        method="credit",
         idempotency_key=key,
         customer_id=customer.customer_id,
     )

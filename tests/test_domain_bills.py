@@ -13,7 +13,7 @@ from domain import bills, payments
 from domain.db import Database
 from domain.errors import BillNotFound, DuplicateBill, InvalidAmount, TotalBelowPaid
 from domain.models import Bill, PaymentStatus
-from tests.factories import make_bill, make_customer
+from tests.factories import make_bill, make_customer, office_payment
 
 
 async def _rows(db: Database, sql: str, *args: Any) -> list[dict[str, Any]]:
@@ -25,9 +25,8 @@ async def _rows(db: Database, sql: str, *args: Any) -> list[dict[str, Any]]:
 
 
 async def _pay(db: Database, bill: Bill, amount: str, key: str) -> payments.PaymentResult:
-    return await payments.pay_bill(
-        db, bill_id=bill.bill_id, amount=Decimal(amount), method="cash", idempotency_key=key
-    )
+    """Cash taken at the office (the only way money reaches a bill without a provider)."""
+    return await office_payment(db, bill, amount, key=key)
 
 
 async def test_a_new_bill_is_units_times_rate_rounded_half_up_and_unpaid(

@@ -433,7 +433,7 @@ async def test_the_dashboard_shows_the_customer_balance_newest_bill_and_last_val
 
     from domain import admins, bills, payments
     from domain.models import PaymentMethod
-    from tests.factories import make_bill
+    from tests.factories import give_credit, make_bill
 
     clerk = await admins.create_admin(
         admin_db, admin_name="Board Clerk", email="board@utility.example", password="clerk-1-x"
@@ -449,8 +449,10 @@ async def test_the_dashboard_shows_the_customer_balance_newest_bill_and_last_val
         admin_db, bill_id=old.bill_id, amount=old.total_amount, method="cash",
         idempotency_key="board-1", admin_id=clerk.admin_id, now=NOW - timedelta(days=3),
     )  # fmt: skip
+    # The customer pays from credit they hold (money a provider took for them earlier).
+    await give_credit(admin_db, mid, "10.05")
     kept = await payments.pay_bill(
-        admin_db, bill_id=mid.bill_id, amount=Decimal("10.05"), method=PaymentMethod.CARD,
+        customer_db, bill_id=mid.bill_id, amount=Decimal("10.05"), method=PaymentMethod.CREDIT,
         idempotency_key="board-2", customer_id=person.customer_id,
         now=NOW - timedelta(days=2, microseconds=-123456),
     )  # fmt: skip
@@ -467,6 +469,7 @@ async def test_the_dashboard_shows_the_customer_balance_newest_bill_and_last_val
     board = await customers.dashboard(customer_db, person.customer_id)
     stored = await customers.get(admin_db, person.customer_id)
     assert stored.has_password and board.customer == stored
+    assert stored.credit == 0  # the 10.05 of credit went to the bill
     open_bills = [await bills.get(admin_db, b.bill_id) for b in (mid, new)]
     assert board.balance_due == sum((b.total_amount - b.amount_paid for b in open_bills), 0)
     assert board.balance_due == mid.total_amount - Decimal("10.05") + new.total_amount

@@ -1,5 +1,6 @@
 """The two MySQL accounts (SPEC §3), made real by ``init-db``'s grants, and the money
-invariants (SPEC §4) the database enforces for every writer (migration 0005's triggers).
+invariants (SPEC §4) the database enforces for every writer (the triggers of migrations 0005
+to 0007: bills and their payments, account credit, money taken rather than declared).
 
 The customer account is refused everything customer flows do not need (deletes, drops, changing
 a bill's figures or a payment, anything on admins or the audit log) and can still run every
@@ -12,21 +13,25 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pymysql
 import pytest
 
-from domain import bills, customers, payments, report_totals, schema
+from domain import bills, card_payments, claims, customers, payments, report_totals, schema
 from domain.db import Database, DatabaseUrl
 from domain.errors import AuthenticationFailed
 from domain.models import PaymentMethod, PaymentStatus
+from domain.money import Currency
 from tests import conftest
-from tests.factories import make_bill, make_customer
+from tests.factories import give_credit, make_bill, make_customer, office_payment
 
 # Access denied: to a table (1142), to a column (1143), to a database (1044).
 ACCESS_DENIED = {1142, 1143, 1044}
+# Dollars: Telegram takes invoices from 1.00, so a small test bill can be invoiced.
+DOLLARS = Currency("USD", "$")
 
 
 def _connect(url: DatabaseUrl, database: str | None = None) -> pymysql.connections.Connection:
@@ -70,14 +75,19 @@ class Seeded:
     payment_id: int
 
 
+# The seeded customer's account credit: more than the bill owes, so that a payment from
+# credit refused below is refused for what it is, not for want of credit.
+SEEDED_CREDIT = Decimal("200.00")
+
+
 @pytest.fixture
 async def seeded(admin_db: Database) -> Seeded:
-    """One customer with a partly paid bill, an admin, an audit row and a throttle row."""
+    """One customer with a bill of 123.45 partly paid at the office (10.00) and 200.00 of
+    account credit, two admins, audit rows and a throttle row."""
     customer = await make_customer(admin_db)
     bill = await make_bill(admin_db, customer)
-    paid = await payments.pay_bill(
-        admin_db, bill_id=bill.bill_id, amount=Decimal("10.00"), method="cash", idempotency_key="s"
-    )
+    paid = await office_payment(admin_db, bill, "10.00", key="s")
+    await give_credit(admin_db, bill, SEEDED_CREDIT)
     async with admin_db.unit_of_work() as uow:
         async with uow.connection.cursor() as cur:
             await cur.execute(
@@ -195,7 +205,8 @@ def test_the_customer_account_holds_no_delete_and_nothing_on_admins_or_the_audit
 async def test_the_customer_account_can_run_every_customer_flow_of_the_domain(
     customer_db: Database, admin_db: Database
 ) -> None:
-    """Activation, login, profile, password, bills, paying, receipts and logout all succeed."""
+    """Activation, login, profile, password, bills, a card invoice and its pre-checkout, a
+    transfer claim, paying from credit, receipts and logout all succeed."""
     first = await make_customer(admin_db, full_name="Flow Customer")
     bill = await make_bill(admin_db, first)
     code = await customers.issue_activation_code(admin_db, first.customer_id)
@@ -224,15 +235,53 @@ async def test_the_customer_account_can_run_every_customer_flow_of_the_domain(
     assert (await bills.customer_bills(customer_db, first.customer_id)).total == 1
     assert (await bills.get(customer_db, bill.bill_id, customer_id=first.customer_id)) == bill
 
+    # A card invoice and its pre-checkout answer; a transfer claim, which moves nothing.
+    invoice = await card_payments.create_invoice(
+        customer_db,
+        customer_id=first.customer_id,
+        bill_id=bill.bill_id,
+        amount=Decimal("23.45"),
+        currency=DOLLARS,
+        lifetime=timedelta(minutes=30),
+    )
+    checked = await card_payments.check_pre_checkout(
+        customer_db,
+        reference=invoice.reference,
+        telegram_user_id=501,
+        currency_code="USD",
+        total_minor=2345,
+        currency=DOLLARS,
+    )
+    assert checked.invoice_id == invoice.invoice_id
+    claim = await claims.submit(
+        customer_db,
+        customer_id=first.customer_id,
+        bill_id=bill.bill_id,
+        amount=Decimal("1.00"),
+        method=PaymentMethod.BANK_TRANSFER,
+        reference="FLOW-TRF-0001",
+    )
+    assert [c.claim_id for c in await claims.customer_claims(customer_db, first.customer_id)] == [
+        claim.claim_id
+    ]
+    assert (await bills.get(customer_db, bill.bill_id)).amount_paid == 0
+
+    # Paying from the account credit a provider charge left (the only payment a customer
+    # records by themselves).
+    await give_credit(admin_db, bill, bill.total_amount)
+    assert await card_payments.credit_balance(customer_db, first.customer_id) == (
+        bill.total_amount
+    )
     paid = await payments.pay_bill(
         customer_db,
         bill_id=bill.bill_id,
         amount=bill.total_amount,
-        method=PaymentMethod.MOBILE_MONEY,
+        method=PaymentMethod.CREDIT,
         idempotency_key="flow-key",
         customer_id=first.customer_id,
     )
     assert paid.bill.payment_status is PaymentStatus.PAID
+    assert await card_payments.credit_balance(customer_db, first.customer_id) == 0
     again = await payments.find_by_key(customer_db, "flow-key", customer_id=first.customer_id)
     assert again is not None and again.payment_id == paid.payment.payment_id
     receipt = await payments.receipt(
@@ -300,10 +349,16 @@ PAYMENT_COLUMNS = (
     "bill_id, date_of_payment, amount_paid, payment_method, billing_month, payment_status, "
     "receipt_number, idempotency_key, bill_total, paid_to_date, units_used, rate_per_unit"
 )
+# A payment from credit: the one kind the customer account may insert by itself.
 PAYMENT_VALUES = (
-    "{bill_id}, UTC_TIMESTAMP(), {amount}, 'card', '2026-10-01', 'paid', '{receipt}', "
+    "{bill_id}, UTC_TIMESTAMP(), {amount}, '{method}', '2026-10-01', 'paid', '{receipt}', "
     "'{receipt}', 1.00, 1.00, 1.00, 1.0000"
 )
+
+
+def _payment_values(bill_id: str, amount: str, receipt: str, method: str = "credit") -> str:
+    return PAYMENT_VALUES.format(bill_id=bill_id, amount=amount, receipt=receipt, method=method)
+
 
 # Each would commit a falsified balance or report on the seed's grants alone.
 FALSIFYING_AS_CUSTOMER = {
@@ -316,18 +371,31 @@ FALSIFYING_AS_CUSTOMER = {
     ),
     "claim a payment recorded by staff": (
         f"INSERT INTO payments ({PAYMENT_COLUMNS}, recorded_by_admin_id) VALUES "
-        f"({PAYMENT_VALUES.format(bill_id='{bill_id}', amount='5.00', receipt='FAKE-1')}, "
+        f"({_payment_values('{bill_id}', '5.00', 'FAKE-1')}, "
         "{admin_id})"
     ),
     "insert a payment already void": (
         f"INSERT INTO payments ({PAYMENT_COLUMNS}, voided_at, void_reason) VALUES "
-        f"({PAYMENT_VALUES.format(bill_id='{bill_id}', amount='5.00', receipt='FAKE-2')}, "
+        f"({_payment_values('{bill_id}', '5.00', 'FAKE-2')}, "
         "UTC_TIMESTAMP(), 'void')"
     ),
+    # One cent more than the 113.45 owed, from credit the customer has (200.00).
     "pay more than the bill owes": (
         f"INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES "
-        f"({PAYMENT_VALUES.format(bill_id='{bill_id}', amount='99999.00', receipt='FAKE-3')})"
+        f"({_payment_values('{bill_id}', '113.46', 'FAKE-3')})"
     ),
+    "raise its own credit": "UPDATE customers SET credit = credit + 1000",
+    "write a credit entry": (
+        "INSERT INTO credit_entries (customer_id, kind, amount, charge_id) "
+        "SELECT customer_id, 'received', 1000, charge_id FROM provider_charges"
+    ),
+    "record a provider charge": (
+        "INSERT INTO provider_charges (telegram_payment_charge_id, provider_payment_charge_id,"
+        " invoice_id, customer_id, amount, currency, credited, received_at)"
+        " SELECT 'fake-charge', 'fake-provider', invoice_id, customer_id, 1000, currency, 1000,"
+        " UTC_TIMESTAMP() FROM invoices"
+    ),
+    "mark an invoice paid": "UPDATE invoices SET status = 'paid', paid_at = UTC_TIMESTAMP()",
     "inflate the revenue totals": (
         "INSERT INTO payment_totals (payment_date, payment_method, shard, payments, amount) "
         "VALUES ('2026-11-01', 'card', 1, 1, 99999999) "
@@ -386,6 +454,15 @@ FALSIFYING_AS_ANYONE = {
     "move a bill to another customer": (
         "UPDATE bills SET customer_id = customer_id + 1000 WHERE bill_id = {bill_id}"
     ),
+    "set a customer's credit by hand": (
+        "UPDATE customers SET credit = credit + 100 WHERE customer_id = {customer_id}"
+    ),
+    "change a credit entry": (
+        "UPDATE credit_entries SET amount = amount + 100 WHERE customer_id = {customer_id}"
+    ),
+    "change what a provider charge credited": (
+        "UPDATE provider_charges SET credited = 0 WHERE customer_id = {customer_id}"
+    ),
 }
 
 
@@ -434,14 +511,14 @@ async def test_a_void_is_final_and_moves_the_bill_and_the_totals_by_itself(
 async def test_a_bare_payment_by_the_customer_account_moves_its_bill_and_every_total(
     seeded: Seeded, customer_conn: pymysql.connections.Connection, admin_db: Database
 ) -> None:
-    """A payment inserted with nothing else (no bill update, no totals, figures made up) is
-    added to its bill and to the report totals by the database, and carries the bill's real
-    figures for its receipt."""
+    """A payment from credit inserted with nothing else (no bill update, no totals, no credit
+    entry, figures made up) is added to its bill and to the report totals and taken off the
+    customer's credit by the database, and carries the bill's real figures for its receipt."""
     with customer_conn.cursor() as cur:
         cur.execute("BEGIN")
         cur.execute(
             f"INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES "
-            f"({PAYMENT_VALUES.format(bill_id=seeded.bill_id, amount='5.00', receipt='BARE-1')})"
+            f"({_payment_values(str(seeded.bill_id), '5.00', 'BARE-1')})"
         )
         cur.execute("COMMIT")
         cur.execute(
@@ -457,3 +534,31 @@ async def test_a_bare_payment_by_the_customer_account_moves_its_bill_and_every_t
     assert (paid, status) == (Decimal("15.00"), "partial")
     assert receipt == (Decimal("15.00"), total, "partial", month)
     assert await report_totals.differences(admin_db) == []
+    credit = await card_payments.credit_balance(admin_db, seeded.customer_id)
+    assert credit == SEEDED_CREDIT - Decimal("5.00")
+
+
+@pytest.mark.parametrize("method", ["card", "bank_transfer"])
+async def test_the_customer_account_cannot_insert_a_payment_nobody_took(
+    seeded: Seeded,
+    customer_conn: pymysql.connections.Connection,
+    admin_conn: pymysql.connections.Connection,
+    method: str,
+) -> None:
+    """A card or transfer payment the customer account inserts by itself (no provider charge,
+    no staff member recording it), of an amount the bill owes, is refused by the database's
+    trigger (1644) and nothing changes. The domain's own refusal (PaymentNotTaken), mobile
+    money, and a payment from credit the customer does not hold are in
+    tests/test_domain_card_payments.py
+    (test_a_customer_cannot_record_a_card_or_transfer_payment_by_saying_so)."""
+    before = _snapshot(admin_conn)
+    with pytest.raises(pymysql.err.MySQLError) as refused:
+        with customer_conn.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES "
+                f"({_payment_values(str(seeded.bill_id), '5.00', 'DECLARED-1', method)})"
+            )
+    assert refused.value.args[0] == REFUSED_BY_TRIGGER, refused.value
+    # A card payment must be a provider charge's part; any other is taken by staff.
+    assert "provider" in refused.value.args[1]
+    assert _snapshot(admin_conn) == before

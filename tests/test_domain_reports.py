@@ -1,8 +1,11 @@
 """Reports on the real MariaDB equal what the raw rows add up to.
 
 A varied data set (customers, months, due dates of every age, payments by every method at
-chosen times, some voided) is built through the domain; each report is then checked against
-sums the test makes itself from ``SELECT *`` of the tables.
+chosen times, some voided) is built through the domain, each payment the way its money really
+arrives: card payments as provider charges of invoices, transfers and mobile money as claims
+staff confirmed, cash and POS recorded at the office, payments from account credit by the
+customer. Each report is then checked against sums the test makes itself from ``SELECT *`` of
+the tables.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from zoneinfo import ZoneInfo
 import aiomysql
 import pytest
 
-from domain import bills, customers, payments, reports
+from domain import bills, card_payments, claims, customers, payments, reports
 from domain.db import Database
-from domain.models import PaymentMethod
+from domain.models import Bill, Payment, PaymentMethod
+from domain.money import Currency
+from tests.factories import give_credit
 
 TODAY = date(2026, 11, 15)
+NAIRA = Currency("NGN", "₦")
 LAGOS = timezone(timedelta(hours=1))  # periods are asked for in local time
 
 # customer: (meter, name)
@@ -103,6 +109,8 @@ PAYMENTS: list[tuple[str, date, str | None, PaymentMethod, datetime, bool]] = [
     ),  # August in UTC and east of it, still 31 July in New York
     ("D", date(2026, 7, 1), None, PaymentMethod.CASH, datetime(2026, 8, 3, 16, 45), False),
     ("E", date(2026, 10, 1), "700.00", PaymentMethod.POS, datetime(2026, 11, 2, 11, 0), True),
+    ("A", date(2026, 10, 1), "300.00", PaymentMethod.CREDIT, datetime(2026, 10, 25, 9), True),
+    ("C", date(2026, 11, 1), "250.00", PaymentMethod.CREDIT, datetime(2026, 11, 3, 10), False),
 ]
 PERIOD = (datetime(2026, 9, 1, tzinfo=LAGOS), datetime(2026, 10, 1, tzinfo=LAGOS))
 
@@ -121,8 +129,78 @@ async def _select_all(db: Database, table: str) -> list[dict[str, Any]]:
             return [dict(r) for r in await cur.fetchall()]
 
 
+async def _pay(
+    admin_db: Database,
+    customer_db: Database,
+    bill: Bill,
+    amount: Decimal,
+    method: PaymentMethod,
+    moment: datetime,
+    *,
+    admin_id: int,
+    n: int,
+) -> Payment:
+    """A payment made the way money of ``method`` reaches a bill (see the module docstring)."""
+    if method is PaymentMethod.CARD:
+        invoice = await card_payments.create_invoice(
+            customer_db,
+            customer_id=bill.customer_id,
+            bill_id=bill.bill_id,
+            amount=amount,
+            currency=NAIRA,
+            lifetime=timedelta(hours=1),
+            now=moment,
+        )
+        charge = await card_payments.record_charge(
+            admin_db,
+            reference=invoice.reference,
+            charge=payments.ChargeIds(f"rpt-charge-{n}", f"rpt-provider-{n}"),
+            currency_code="NGN",
+            total_minor=NAIRA.to_minor(amount),
+            currency=NAIRA,
+            now=moment,
+        )
+        assert charge.payment is not None and charge.credited == 0
+        return charge.payment
+    if method in claims.CLAIM_METHODS:
+        claim = await claims.submit(
+            customer_db,
+            customer_id=bill.customer_id,
+            bill_id=bill.bill_id,
+            amount=amount,
+            method=method,
+            reference=f"RPT-REF-{n:04d}",
+        )
+        _, confirmed = await claims.confirm(
+            admin_db, claim.claim_id, admin_id=admin_id, now=moment
+        )
+        return confirmed.payment
+    if method is PaymentMethod.CREDIT:
+        await give_credit(admin_db, bill, amount)
+        from_credit = await payments.pay_bill(
+            customer_db,
+            bill_id=bill.bill_id,
+            amount=amount,
+            method=method,
+            idempotency_key=f"rpt-{n}",
+            customer_id=bill.customer_id,
+            now=moment,
+        )
+        return from_credit.payment
+    at_office = await payments.pay_bill(
+        admin_db,
+        bill_id=bill.bill_id,
+        amount=amount,
+        method=method,
+        idempotency_key=f"rpt-{n}",
+        admin_id=admin_id,
+        now=moment,
+    )
+    return at_office.payment
+
+
 @pytest.fixture
-async def raw(admin_db: Database) -> Raw:
+async def raw(admin_db: Database, customer_db: Database) -> Raw:
     """Build the data set through the domain, then read every row back as it is stored."""
     async with admin_db.unit_of_work() as uow:
         async with uow.connection.cursor() as cur:
@@ -150,24 +228,15 @@ async def raw(admin_db: Database) -> Raw:
         )
         bill_ids[key, month] = bill.bill_id
     for n, (key, month, amount, method, when, voided) in enumerate(PAYMENTS):
-        bill_id = bill_ids[key, month]
-        if amount is None:
-            bill = await bills.get(admin_db, bill_id)
-            paying = bill.outstanding
-        else:
-            paying = Decimal(amount)
-        result = await payments.pay_bill(
-            admin_db,
-            bill_id=bill_id,
-            amount=paying,
-            method=method,
-            idempotency_key=f"rpt-{n}",
-            admin_id=admin_id if method in (PaymentMethod.CASH, PaymentMethod.POS) else None,
-            now=when.replace(tzinfo=UTC) if when.tzinfo is None else when,
+        bill = await bills.get(admin_db, bill_ids[key, month])
+        paying = bill.outstanding if amount is None else Decimal(amount)
+        moment = when.replace(tzinfo=UTC) if when.tzinfo is None else when
+        payment = await _pay(
+            admin_db, customer_db, bill, paying, method, moment, admin_id=admin_id, n=n
         )
         if voided:
             await payments.void_payment(
-                admin_db, result.payment.payment_id, admin_id=admin_id, reason="report test"
+                admin_db, payment.payment_id, admin_id=admin_id, reason="report test"
             )
     return Raw(
         await _select_all(admin_db, "customers"),

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from domain import admins, payments
+from domain import admins, card_payments, payments
 from domain.db import Database
 from domain.errors import ControlCharacters, InvalidInput, PaymentAlreadyVoided, PaymentNotFound
-from domain.models import PaymentStatus
-from tests.factories import make_bill, make_customer
+from domain.models import PaymentMethod, PaymentStatus, now_utc
+from tests.factories import give_credit, make_bill, make_customer
 
 VOIDED_AT = datetime(2026, 10, 5, 12, 30, tzinfo=UTC)
 
@@ -50,8 +51,9 @@ async def test_voiding_a_payment_reverses_it_and_keeps_it_on_record(admin_db: Da
         admin_db,
         bill_id=bill.bill_id,
         amount=Decimal("23.45"),
-        method="card",
+        method="pos",
         idempotency_key="v-2",
+        admin_id=admin_id,
     )
     assert second.bill.payment_status is PaymentStatus.PAID
 
@@ -106,6 +108,7 @@ async def test_voiding_writes_an_audit_entry_with_the_admin_the_bill_and_the_rea
         amount=Decimal("20.00"),
         method="pos",
         idempotency_key="v-3",
+        admin_id=admin_id,
     )
     await payments.void_payment(
         admin_db, paid.payment.payment_id, admin_id=admin_id, reason="wrong customer"
@@ -137,8 +140,9 @@ async def test_voiding_the_same_payment_twice_is_refused_and_changes_nothing(
         admin_db,
         bill_id=bill.bill_id,
         amount=bill.total_amount,
-        method="card",
+        method="pos",
         idempotency_key="v-4",
+        admin_id=admin_id,
     )
     once = await payments.void_payment(
         admin_db, paid.payment.payment_id, admin_id=admin_id, reason="duplicate entry"
@@ -162,8 +166,9 @@ async def test_a_bill_whose_payment_was_voided_can_be_paid_again(admin_db: Datab
         admin_db,
         bill_id=bill.bill_id,
         amount=bill.total_amount,
-        method="card",
+        method="pos",
         idempotency_key="v-5",
+        admin_id=admin_id,
     )
     await payments.void_payment(
         admin_db, paid.payment.payment_id, admin_id=admin_id, reason="charge reversed"
@@ -174,6 +179,7 @@ async def test_a_bill_whose_payment_was_voided_can_be_paid_again(admin_db: Datab
         amount=bill.total_amount,
         method="bank_transfer",
         idempotency_key="v-6",
+        admin_id=admin_id,
     )
     assert again.created and again.bill.payment_status is PaymentStatus.PAID
     assert again.payment.payment_id != paid.payment.payment_id
@@ -191,6 +197,7 @@ async def test_voiding_needs_a_known_payment_and_a_reason(admin_db: Database) ->
         amount=Decimal("5.00"),
         method="cash",
         idempotency_key="v-7",
+        admin_id=admin_id,
     )
     with pytest.raises(PaymentNotFound):
         await payments.void_payment(
@@ -206,3 +213,47 @@ async def test_voiding_needs_a_known_payment_and_a_reason(admin_db: Database) ->
         )
     [row] = await _rows(admin_db, "SELECT voided_at FROM payments")
     assert row["voided_at"] is None
+
+
+async def test_a_void_of_a_credit_payment_waits_for_another_payment_from_that_credit(
+    admin_db: Database, customer_db: Database
+) -> None:
+    """While a payment from the customer's credit holds that credit, a void of an earlier
+    payment from it waits, then gives its amount back: 100 − 10 − 20 + 10 = 80.00 of credit,
+    and the void is not refused for a credit that moved meanwhile."""
+    admin_id = await _admin_id(admin_db)
+    customer = await make_customer(admin_db)
+    first = await make_bill(admin_db, customer, units="100", rate="1")
+    second = await make_bill(admin_db, customer, month=date(2026, 10, 1), units="100", rate="1")
+    await give_credit(admin_db, first, "100.00")
+    paid = await payments.pay_bill(
+        customer_db,
+        bill_id=first.bill_id,
+        amount=Decimal("10.00"),
+        method=PaymentMethod.CREDIT,
+        idempotency_key="v-8",
+        customer_id=customer.customer_id,
+    )
+    async with customer_db.unit_of_work() as uow:
+        # The steps of pay_bill, with the void started while this payment holds the credit.
+        locked = await payments.lock_bill(uow, second.bill_id)
+        assert locked is not None
+        await uow.fetch_value("lock_customer_credit", {"customer_id": customer.customer_id})
+        void = asyncio.create_task(
+            payments.void_payment(
+                admin_db, paid.payment.payment_id, admin_id=admin_id, reason="wrong bill"
+            )
+        )
+        await asyncio.sleep(0.5)  # the void is now waiting for the customer's credit
+        await payments.insert_payment(
+            uow,
+            locked,
+            amount=Decimal("20.00"),
+            method=PaymentMethod.CREDIT,
+            idempotency_key="v-9",
+            moment=now_utc(),
+        )
+        await uow.commit()
+    voided = await void
+    assert voided.bill.amount_paid == 0 and voided.payment.is_void
+    assert await card_payments.credit_balance(admin_db, customer.customer_id) == Decimal("80.00")

@@ -23,7 +23,7 @@ from handlers.notifications import REMINDER_JOB, THROTTLE_CLEANUP_JOB, Notice, s
 from handlers.render import chart
 from handlers.render.formatting import units_text
 from tests.e2e_support import Harness, activated_customer, harness, running_bot, settle
-from tests.factories import make_bill, make_customer
+from tests.factories import make_bill, make_customer, office_payment
 
 __all__ = ["harness"]
 
@@ -258,13 +258,7 @@ async def test_an_admin_corrects_a_bill_and_a_refusal_is_explained(harness: Harn
     await make_admin(harness, ADMIN_ID)
     customer = await make_customer(harness.admin_db, meter_number="MTR-30001")
     bill = await make_bill(harness.admin_db, customer, units="100", rate="68.5")
-    await payments.pay_bill(
-        harness.admin_db,
-        bill_id=bill.bill_id,
-        amount=Decimal("5000"),
-        method="cash",
-        idempotency_key="edit-test-1",
-    )
+    await office_payment(harness.admin_db, bill, "5000", method="cash", key="edit-test-1")
     async with running_bot(harness):
         await say(admin_user, f"/editbill {bill.bill_id}")
         await tap(admin_user, "Units")
@@ -298,13 +292,7 @@ async def test_a_viewer_reads_reports_but_cannot_create_edit_record_or_void(
     await make_admin(harness, VIEWER_ID, role="viewer")
     customer = await make_customer(harness.admin_db, meter_number="MTR-40001")
     bill = await make_bill(harness.admin_db, customer, units="100", rate="10")
-    paid = await payments.pay_bill(
-        harness.admin_db,
-        bill_id=bill.bill_id,
-        amount=Decimal("100"),
-        method="cash",
-        idempotency_key="viewer-test-1",
-    )
+    paid = await office_payment(harness.admin_db, bill, "100", method="cash", key="viewer-test-1")
     async with running_bot(harness):
         assert total_in(await say(viewer, "/revenue")) == Decimal("100.00")
         assert total_in(await say(viewer, "/outstanding")) == Decimal("900.00")
@@ -350,13 +338,7 @@ async def test_customers_and_strangers_get_nothing_from_admin_commands_or_forged
     stranger = harness.server.user(8999, "Nobody")
     other = await make_customer(harness.admin_db, meter_number="MTR-50001")
     bill = await make_bill(harness.admin_db, other, units="100", rate="10")
-    paid = await payments.pay_bill(
-        harness.admin_db,
-        bill_id=bill.bill_id,
-        amount=Decimal("100"),
-        method="cash",
-        idempotency_key="forged-test-1",
-    )
+    paid = await office_payment(harness.admin_db, bill, "100", method="cash", key="forged-test-1")
     async with running_bot(harness):
         await activated_customer(harness, customer_user)
         audited = await count(harness.admin_db, "audit_log")
@@ -460,12 +442,8 @@ async def test_the_trend_chart_is_a_real_png_and_each_csv_export_matches_its_tab
                 due_date=this_month - timedelta(days=40 * back),
             )
             if (index + back) % 2:
-                await payments.pay_bill(
-                    harness.admin_db,
-                    bill_id=bill.bill_id,
-                    amount=Decimal("1234.56"),
-                    method="pos",
-                    idempotency_key=f"trend-{index}-{back}",
+                await office_payment(
+                    harness.admin_db, bill, "1234.56", method="pos", key=f"trend-{index}-{back}"
                 )
     async with running_bot(harness):
         table = await say(admin_user, "/trend 6")

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from domain import bills, customers
 from domain.models import PaymentStatus
 from tests.e2e_support import Harness, activated_customer, harness, running_bot, start_payment
-from tests.factories import make_bill
+from tests.factories import give_credit, make_bill, office_payment
 
 __all__ = ["harness"]
 
@@ -33,7 +33,9 @@ async def _payment_count(harness: Harness, bill_id: int) -> int:
 async def test_a_new_customer_activates_pays_in_two_parts_and_gets_both_receipts(
     harness: Harness,
 ) -> None:
-    """Deep link → password twice → dashboard → bills → partial and full payment → PDFs."""
+    """Deep link → password twice → dashboard → bills → a part paid by card, the rest from
+    account credit → PDFs."""
+    harness = harness.with_config(payment_provider_token="TEST:provider-token")
     name = "Ngozi Ọkafọ́r & <Sons>"
     user = harness.server.user(5001, "Ngozi")
     async with running_bot(harness):
@@ -52,20 +54,21 @@ async def test_a_new_customer_activates_pays_in_two_parts_and_gets_both_receipts
         listing = await user.wait_for_reply()
         assert "2026-09" in listing.body and "₦10,275.00" in listing.body
 
-        # Partial payment with a typed amount.
+        # Partial payment with a typed amount, by card.
         await start_payment(user, "Another amount")
         await user.send("4,000.50")
         await user.wait_for_reply()
         await user.press("Card")
-        confirm = await user.wait_for_edit()
-        assert "₦4,000.50" in confirm.body and "₦6,274.50" in confirm.body
-        await user.press("Confirm payment")
+        await user.wait_until(lambda: bool(user.invoices()), timeout=10)
+        assert (await user.pay_invoice()).ok
         await user.wait_for_reply(predicate=lambda m: m.document is not None)
 
-        # Full payment of the rest.
+        # The rest from account credit (money received earlier), after a confirm screen.
+        await give_credit(harness.admin_db, bill, "7000.00")
         await start_payment(user, "Pay in full")
-        await user.press("Bank transfer")
-        await user.wait_for_edit()
+        await user.press("Account credit")
+        confirm = await user.wait_for_edit()
+        assert "₦6,274.50" in confirm.body and "₦0.00" in confirm.body
         await user.press("Confirm payment")
         await user.wait_for_reply(predicate=lambda m: m.document is not None)
 
@@ -97,8 +100,9 @@ async def test_confirming_twice_and_a_redelivered_update_record_one_payment(
     async with running_bot(harness):
         customer = await activated_customer(harness, user, meter_number="MTR-20002")
         bill = await make_bill(harness.admin_db, customer)
+        await give_credit(harness.admin_db, bill, bill.total_amount)
         await start_payment(user, "Pay in full")
-        await user.press("Card")
+        await user.press("Account credit")
         await user.wait_for_edit()
         confirm_message = user.last_message()
         assert confirm_message is not None
@@ -157,15 +161,7 @@ async def test_a_customer_cannot_see_pay_or_fetch_receipts_of_another_customer(
         )
         bill = await make_bill(harness.admin_db, victim)
         own_bill = await make_bill(harness.admin_db, own_customer, units="10", rate="2")
-        from domain import payments
-
-        paid = await payments.pay_bill(
-            harness.customer_db,
-            bill_id=bill.bill_id,
-            amount=Decimal("10.00"),
-            method="card",
-            idempotency_key="victim-payment",
-        )
+        paid = await office_payment(harness.admin_db, bill, "10.00", key="victim-payment")
         await mallory.send("/pay")
         menu = await mallory.wait_for_reply()
         await mallory.press_data(menu.message_id, f"paybill:{bill.bill_id}")
@@ -223,11 +219,12 @@ async def test_a_payment_conversation_continues_after_the_bot_restarts(
     async with running_bot(harness):
         customer = await activated_customer(harness, user, meter_number="MTR-20006")
         bill = await make_bill(harness.admin_db, customer)
+        await give_credit(harness.admin_db, bill, "20.00")
         await start_payment(user, "Another amount")
     async with running_bot(harness):
         await user.send("12.34")
         await user.wait_for_reply()
-        await user.press("Mobile money")
+        await user.press("Account credit")
         await user.wait_for_edit()
         await user.press("Confirm payment")
         await user.wait_for_reply(predicate=lambda m: m.document is not None)

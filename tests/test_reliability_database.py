@@ -19,7 +19,7 @@ from domain.db import Database, UnitOfWork
 from domain.errors import PaymentOutcomeUnknown
 from tests.conftest import TestDatabase
 from tests.e2e_support import Harness, harness, running_bot
-from tests.factories import make_bill, make_customer
+from tests.factories import give_credit, make_bill, make_customer
 from tests.reliability_support import (
     UNAVAILABLE,
     LogRecords,
@@ -66,6 +66,7 @@ async def test_customers_paying_through_a_database_outage_are_told_plainly_and_l
         customer = await make_customer(harness.admin_db, full_name=f"Payer {user.id}")
         await link_telegram(harness.admin_db, customer.customer_id, user.id)
         bill = await make_bill(harness.admin_db, customer, units="1000", rate="10")
+        await give_credit(harness.admin_db, bill, bill.total_amount)
         bill_ids.append(bill.bill_id)
 
     told_not_charged: list[tuple[str, int]] = []
@@ -229,6 +230,7 @@ async def test_a_connection_killed_between_insert_and_commit_leaves_no_trace(
     transaction's payment row is gone, and the retry records the payment exactly once."""
     customer = await make_customer(admin_db)
     bill = await make_bill(admin_db, customer, units="100", rate="2")
+    await give_credit(admin_db, bill, bill.total_amount)
     root = await _root_pool(test_database)
     killed: dict[str, Any] = {}
     real_batch = UnitOfWork.execute_batch
@@ -266,7 +268,7 @@ async def test_a_connection_killed_between_insert_and_commit_leaves_no_trace(
             customer_db,
             bill_id=bill.bill_id,
             amount=Decimal("50.00"),
-            method="card",
+            method="credit",
             idempotency_key="kill-between-insert-and-commit",
             customer_id=customer.customer_id,
         )
@@ -315,6 +317,7 @@ async def test_pooled_connections_the_server_timed_out_are_replaced_transparentl
     try:
         customer = await make_customer(admin_db)
         bill = await make_bill(admin_db, customer, units="100", rate="2")
+        await give_credit(admin_db, bill, bill.total_amount)
 
         async def connection_id(*, idle_timeout: int | None = None) -> int:
             async with db.unit_of_work() as uow:
@@ -340,7 +343,7 @@ async def test_pooled_connections_the_server_timed_out_are_replaced_transparentl
             db,
             bill_id=bill.bill_id,
             amount=Decimal("20.00"),
-            method="card",
+            method="credit",
             idempotency_key="after-wait-timeout",
             customer_id=customer.customer_id,
         )
@@ -372,6 +375,7 @@ async def test_a_payment_whose_commit_answer_was_lost_is_never_called_uncharged(
     later returns that payment instead of recording a second one."""
     customer = await make_customer(admin_db)
     bill = await make_bill(admin_db, customer, units="100", rate="2")
+    await give_credit(admin_db, bill, bill.total_amount)
     url = test_database.customer
     proxy = TcpProxy(url.host, url.port)
     await proxy.start()
@@ -398,7 +402,7 @@ async def test_a_payment_whose_commit_answer_was_lost_is_never_called_uncharged(
         db,
         bill_id=bill.bill_id,
         amount=Decimal("30.00"),
-        method="card",
+        method="credit",
         idempotency_key="commit-answer-lost",
         customer_id=customer.customer_id,
     )

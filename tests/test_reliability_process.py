@@ -16,7 +16,7 @@ from telegram.ext._picklepersistence import _BotPickler
 from bot.fake_telegram import DEFAULT_TOKEN
 from bot.persistence import AtomicPicklePersistence
 from tests.e2e_support import Harness, harness
-from tests.factories import make_bill, make_customer
+from tests.factories import give_credit, make_bill, make_customer
 from tests.reliability_support import (
     BotProcess,
     Payer,
@@ -44,6 +44,7 @@ async def _payers(harness: Harness, count: int, first_id: int) -> tuple[list[Pay
         customer = await make_customer(harness.admin_db, full_name=f"Payer {user.id}")
         await link_telegram(harness.admin_db, customer.customer_id, user.id)
         bill = await make_bill(harness.admin_db, customer, units="1000", rate="10")
+        await give_credit(harness.admin_db, bill, bill.total_amount)
         bill_ids.append(bill.bill_id)
         payers.append(Payer(user, Decimal("2.50"), step_timeout=30, repeat_after_silence=4))
     return payers, bill_ids
@@ -188,7 +189,7 @@ async def test_sigterm_finishes_the_payment_in_hand_closes_the_pools_and_exits_0
         await user.send("/pay")
         await user.press("owed", await user.wait_for_reply(10))
         await user.press("Pay in full", await user.wait_for_edit(timeout=10))
-        await user.press("Card", await user.wait_for_edit(timeout=10))
+        await user.press("Account credit", await user.wait_for_edit(timeout=10))
         confirm = await user.wait_for_edit(timeout=10)
         key = confirm_key(confirm)
         answered = len(harness.server.calls_to("answerCallbackQuery"))

@@ -11,7 +11,7 @@ import pytest
 
 from domain import admins
 from tests.e2e_support import Harness, harness, running_bot
-from tests.factories import make_bill, make_customer
+from tests.factories import give_credit, make_bill, make_customer
 from tests.reliability_support import (
     LogRecords,
     Payer,
@@ -53,9 +53,9 @@ async def test_telegram_errors_and_timeouts_neither_crash_the_bot_nor_double_rec
         user = server.user(73000 + i, f"Payer{i}")
         customer = await make_customer(harness.admin_db, full_name=f"Payer {user.id}")
         await link_telegram(harness.admin_db, customer.customer_id, user.id)
-        bill_ids.append(
-            (await make_bill(harness.admin_db, customer, units="500", rate="10")).bill_id
-        )
+        bill = await make_bill(harness.admin_db, customer, units="500", rate="10")
+        await give_credit(harness.admin_db, bill, bill.total_amount)
+        bill_ids.append(bill.bill_id)
         payers.append(Payer(user, Decimal("3.00"), step_timeout=25, repeat_after_silence=7))
     stop = asyncio.Event()
 

@@ -44,3 +44,37 @@ def test_the_sandbox_starts_seeds_demo_data_and_answers_start_and_a_login(
     saved = list((tmp_path / "files").glob("receipt-*.pdf"))
     assert len(saved) == 1 and saved[0].read_bytes().startswith(b"%PDF")
     assert "Traceback" not in done.stderr
+
+
+def test_the_sandbox_pays_a_bill_by_card_with_a_test_card(
+    test_database: TestDatabase, tmp_path: Path
+) -> None:
+    """/pay → the bill → in full → Card → the invoice's Pay button, by its number: the local
+    server sends the pre-checkout and the payment, and the receipt is saved."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database.admin.to_url(),
+        "CUSTOMER_DATABASE_URL": test_database.customer.to_url(),
+        "DATABASE_ROOT_URL": test_database.root.to_url(),
+        "PERSISTENCE_FILE": str(tmp_path / "state.pickle"),
+        "BOT_TOKEN": "",
+        "PAYMENT_PROVIDER_TOKEN": "",
+        "PYTHONIOENCODING": "utf-8",
+        "SANDBOX_FILES_DIR": str(tmp_path / "files"),
+    }
+    script = "/login\nMTR-10001\ndemo-customer-1\n/pay\n1\n1\n1\n1\n:quit\n"
+    done = subprocess.run(
+        [sys.executable, "run_bot.py", "sandbox"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    out = done.stdout
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Card payment of" in out and "received" in out, out[-3000:]
+    saved = list((tmp_path / "files").glob("receipt-*.pdf"))
+    assert len(saved) == 1 and saved[0].read_bytes().startswith(b"%PDF")
+    assert "Traceback" not in done.stderr

@@ -26,7 +26,7 @@ from domain import admins, customers, passwords, validation
 from domain.errors import DomainError
 from domain.money import Currency, parse_amount, parse_decimal
 from tests.e2e_support import Harness, harness, running_bot
-from tests.factories import make_bill
+from tests.factories import give_credit, make_bill
 from tests.reliability_support import (
     all_tables,
     link_telegram,
@@ -264,7 +264,7 @@ def prompts(world: World) -> list[Prompt]:
                 say("/pay", "Which bill"),
                 press("owed", "How much"),
                 press("Pay in full", "How will you pay"),
-                press("Card", "Please confirm"),
+                press("Account credit", "Please confirm"),
             ),
             batch=True,
         ),
@@ -603,7 +603,8 @@ async def test_hostile_input_at_every_prompt_gets_a_clear_reply_and_changes_noth
         )
         await customers.set_password(db, customer.customer_id, DEFAULT_PASSWORD)
         await link_telegram(db, customer.customer_id, user.id)
-        await make_bill(db, customer, units="1000", rate="10")
+        bill = await make_bill(db, customer, units="1000", rate="10")
+        await give_credit(db, bill, bill.total_amount)
         return user, customer.customer_id
 
     async def staff(role: str) -> FakeUser:
@@ -629,7 +630,7 @@ async def test_hostile_input_at_every_prompt_gets_a_clear_reply_and_changes_noth
         harness.customer_db,
         bill_id=int(victim_bill),
         amount=Decimal("10.00"),
-        method="card",
+        method="credit",
         idempotency_key="hostile-victim",
         customer_id=victim_id,
     )

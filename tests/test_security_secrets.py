@@ -15,7 +15,7 @@ from bot.fake_telegram import FakeUser
 from bot.log_hygiene import REDACTED, redact_secrets
 from domain import admins, customers
 from tests.e2e_support import Harness, harness
-from tests.factories import make_bill
+from tests.factories import give_credit, make_bill
 from tests.reliability_support import BotProcess, bot_environment, record_figures
 
 __all__ = ["harness"]
@@ -53,7 +53,8 @@ async def test_no_secret_reaches_the_logs_or_the_saved_conversation_state(
     customer = await customers.add_customer(
         harness.admin_db, meter_number="MTR-SECRET1", full_name="Sade Secret", address="1 Road"
     )
-    await make_bill(harness.admin_db, customer)
+    bill = await make_bill(harness.admin_db, customer)
+    await give_credit(harness.admin_db, bill, bill.total_amount)
     codes = [
         await customers.issue_activation_code(harness.admin_db, customer.customer_id)
         for _ in range(2)
@@ -90,7 +91,7 @@ async def test_no_secret_reaches_the_logs_or_the_saved_conversation_state(
         await say(second_phone, "/pay", "Which bill")
         await tap(second_phone, "owed")
         await tap(second_phone, "Pay in full")
-        await tap(second_phone, "Card")
+        await tap(second_phone, "Account credit")
         await second_phone.press("Confirm payment")
         await second_phone.wait_for_reply(20, predicate=lambda m: m.document is not None)
         await say(staff, "/adminlogin", "email")

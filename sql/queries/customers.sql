@@ -6,31 +6,31 @@ VALUES (:meter_number, :full_name, :address, :phone_number, :email)
 -- name: get_customer
 -- One customer by id.
 SELECT customer_id, meter_number, full_name, address, phone_number, email, password_hash,
-       telegram_user_id, created_at
+       telegram_user_id, created_at, credit
 FROM customers WHERE customer_id = :customer_id
 
 -- name: get_customer_by_meter
 -- One customer by meter number.
 SELECT customer_id, meter_number, full_name, address, phone_number, email, password_hash,
-       telegram_user_id, created_at
+       telegram_user_id, created_at, credit
 FROM customers WHERE meter_number = :meter_number
 
 -- name: get_customer_by_telegram
 -- The customer linked to a Telegram account.
 SELECT customer_id, meter_number, full_name, address, phone_number, email, password_hash,
-       telegram_user_id, created_at
+       telegram_user_id, created_at, credit
 FROM customers WHERE telegram_user_id = :telegram_user_id
 
 -- name: lock_customer
 -- One customer by id, locked for an update.
 SELECT customer_id, meter_number, full_name, address, phone_number, email, password_hash,
-       telegram_user_id, created_at
+       telegram_user_id, created_at, credit
 FROM customers WHERE customer_id = :customer_id FOR UPDATE
 
 -- name: search_customers
 -- A page of customers whose name or meter number contains the search text.
 SELECT customer_id, meter_number, full_name, address, phone_number, email, password_hash,
-       telegram_user_id, created_at
+       telegram_user_id, created_at, credit
 FROM customers
 WHERE :pattern IS NULL OR full_name LIKE :pattern OR meter_number LIKE :pattern
 ORDER BY full_name, customer_id
@@ -93,7 +93,8 @@ SELECT JSON_OBJECT(
         'customer_id', c.customer_id, 'meter_number', c.meter_number,
         'full_name', c.full_name, 'address', c.address, 'phone_number', c.phone_number,
         'email', c.email, 'has_password', COALESCE(c.password_hash, '') <> '',
-        'telegram_user_id', c.telegram_user_id, 'created_at', c.created_at),
+        'telegram_user_id', c.telegram_user_id, 'created_at', c.created_at,
+        'credit', c.credit),
     'summary', JSON_EXTRACT((
         SELECT JSON_OBJECT('balance_due', COALESCE(SUM(b.total_amount - b.amount_paid), 0),
                            'next_due_date', MIN(b.due_date), 'open_bills', COUNT(*))

@@ -44,6 +44,17 @@ VALUES (:bill_id, :date_of_payment, :amount_paid, :payment_method, :billing_mont
         :payment_status, :receipt_number, :idempotency_key, :bill_total, :paid_to_date,
         :units_used, :rate_per_unit, :recorded_by_admin_id)
 
+-- name: insert_card_payment
+-- Record the bill's part of a provider charge (admin account: the customer account may not
+-- name a charge). The charge is recorded first, in the same transaction (provider_charges).
+INSERT INTO payments (bill_id, date_of_payment, amount_paid, payment_method, billing_month,
+                      payment_status, receipt_number, idempotency_key, bill_total,
+                      paid_to_date, units_used, rate_per_unit, telegram_payment_charge_id,
+                      provider_payment_charge_id)
+VALUES (:bill_id, :date_of_payment, :amount_paid, :payment_method, :billing_month,
+        :payment_status, :receipt_number, :idempotency_key, :bill_total, :paid_to_date,
+        :units_used, :rate_per_unit, :telegram_payment_charge_id, :provider_payment_charge_id)
+
 -- name: void_payment
 -- Mark a payment void (it is never deleted); migration 0005's triggers take it off its bill
 -- and off the report totals.
