@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from benchmarks.bench_payments import CREDIT, give_credit
 from benchmarks.harness import PROJECT, Context, Figure, RssSampler, cpu_seconds, percentile
 from bot.fake_telegram import FakeTelegramError, FakeTelegramServer, FakeUser
 from domain import report_totals
@@ -123,7 +124,8 @@ async def journey_loop(user: FakeUser, outcome: Outcome, deadline: float) -> Non
 
 
 async def journey(user: FakeUser, outcome: Outcome, deadline: float) -> None:
-    """/dashboard → /bills → /pay → bill → other amount → 5 → card → confirm → receipt."""
+    """/dashboard → /bills → /pay → bill → other amount → 5 → account credit → confirm →
+    receipt."""
 
     def reply(text: str) -> Callable[[], Awaitable[object]]:
         return lambda: user.wait_for_reply(STEP_TIMEOUT, lambda m: text in m.body)
@@ -158,11 +160,11 @@ async def journey(user: FakeUser, outcome: Outcome, deadline: float) -> None:
     await _step(
         outcome, deadline, lambda: user.press("Another amount"), edit("type the amount"), "other"
     )
-    await _step(outcome, deadline, lambda: user.send("5"), reply("How will you pay?"), "amount")
+    await _step(outcome, deadline, lambda: user.send("5"), reply("How will you pay"), "amount")
     await _step(
         outcome,
         deadline,
-        lambda: user.press(PaymentMethod.CARD.label),
+        lambda: user.press(PaymentMethod.CREDIT.label),
         edit("Please confirm"),
         "method",
     )
@@ -280,7 +282,8 @@ async def run_phase(ctx: Context, phase: Phase, telegram_ids: list[int]) -> Outc
 
 
 async def link_chats(db: Database, chats: int) -> list[int]:
-    """Link ``chats`` Telegram ids to customers who owe enough for many 5.00 payments."""
+    """Link ``chats`` Telegram ids to customers who owe enough for many 5.00 payments, and
+    give them the account credit those payments come from."""
 
     async def work(uow: UnitOfWork) -> list[int]:
         async with uow.connection.cursor() as cur:
@@ -297,9 +300,13 @@ async def link_chats(db: Database, chats: int) -> list[int]:
                 [(TELEGRAM_ID_BASE + cid, cid) for cid in ids],
             )
         await uow.commit()
-        return [TELEGRAM_ID_BASE + cid for cid in ids]
+        return ids
 
-    return await db.transaction(work)
+    ids = await db.transaction(work)
+    # A customer pays in the chat from account credit (money a provider took earlier): the
+    # journey's confirm step records a payment from it, as a card charge would not in a chat.
+    await give_credit(db, ids, CREDIT)
+    return [TELEGRAM_ID_BASE + cid for cid in ids]
 
 
 async def _payments_since(db: Database, after: int) -> tuple[int, int]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pymysql
 import sqlparse
 
-from domain import report_totals, schema
+from domain import schema
 from domain.db import DatabaseUrl
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -202,13 +202,14 @@ def connect(url: DatabaseUrl, *, local_infile: bool = False) -> pymysql.connecti
 
 
 def _trigger_statements() -> list[tuple[str, str]]:
-    """Migration 0005's triggers: (name, CREATE TRIGGER statement) each."""
-    text = report_totals.TRIGGERS.read_text(encoding="utf-8")
+    """Every trigger the migrations create, in the order they create them (a trigger that
+    FOLLOWS another comes after it): (name, CREATE TRIGGER statement) each."""
     found = []
-    for statement in sqlparse.split(text):
-        body = sqlparse.format(statement, strip_comments=True).strip().rstrip(";")
-        if match := re.match(r"CREATE TRIGGER (\w+)", body):
-            found.append((match.group(1), body))
+    for path in sorted(schema.MIGRATIONS_DIR.glob("*.sql")):
+        for statement in sqlparse.split(path.read_text(encoding="utf-8")):
+            body = sqlparse.format(statement, strip_comments=True).strip().rstrip(";")
+            if match := re.match(r"CREATE TRIGGER (\w+)", body):
+                found.append((match.group(1), body))
     return found
 
 
@@ -219,7 +220,7 @@ def triggers_set_aside(conn: pymysql.connections.Connection) -> Iterator[None]:
     The caller rebuilds the report totals (the triggers did not move them)."""
     triggers = _trigger_statements()
     with conn.cursor() as cur:
-        for name, _ in triggers:
+        for name, _ in reversed(triggers):
             cur.execute(f"DROP TRIGGER IF EXISTS {name}")
     try:
         yield
