@@ -346,3 +346,69 @@ async def refund_credit(
         return credit - amount
 
     return await db.transaction(work)
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    refund_id: int
+    payment_id: int
+    amount: Decimal
+    status: str  # owed | made
+    reason: str
+    telegram_payment_charge_id: str
+    provider_payment_charge_id: str
+    provider_reference: str | None
+
+
+async def refunds(db: Database, *, status: str | None = None) -> list[ProviderRefund]:
+    """Refunds recorded for voided card payments (``status``: owed or made), oldest first."""
+    rows = await db.fetch_all("refunds", {"status": status})
+    return [
+        ProviderRefund(
+            int(r["refund_id"]),
+            int(r["payment_id"]),
+            Decimal(r["amount"]),
+            str(r["status"]),
+            str(r["reason"]),
+            str(r["telegram_payment_charge_id"]),
+            str(r["provider_payment_charge_id"]),
+            r["provider_reference"],
+        )
+        for r in rows
+    ]
+
+
+async def mark_refund_made(
+    db: Database,
+    refund_id: int,
+    *,
+    admin_id: int,
+    provider_reference: str,
+    now: datetime | None = None,
+) -> bool:
+    """Staff refunded the money in the provider's dashboard; False if it was not owed."""
+    reference = validation.clean_text(provider_reference)[:255]
+
+    async def work(uow: UnitOfWork) -> bool:
+        changed = await uow.execute(
+            "mark_refund_made",
+            {
+                "refund_id": refund_id,
+                "now": db_time(now or now_utc()),
+                "admin_id": admin_id,
+                "provider_reference": reference or None,
+            },
+        )
+        if changed:
+            await audit.record(
+                uow,
+                admin_id=admin_id,
+                action="refund.made",
+                entity_type="refund",
+                entity_id=refund_id,
+                after={"provider_reference": reference},
+            )
+        await uow.commit()
+        return bool(changed)
+
+    return await db.transaction(work)

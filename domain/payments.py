@@ -64,6 +64,9 @@ class PaymentResult:
     payment: Payment
     bill: Bill
     created: bool  # False when the idempotency key had already been used: the first payment
+    # A void of a card payment: what is now owed back at the provider (the payment, and what
+    # its charge had put into credit that the customer still had).
+    refund_owed: Decimal | None = None
 
 
 def checked_amount(amount: Decimal) -> Decimal:
@@ -347,6 +350,11 @@ async def void_payment(
         fresh = await uow.fetch_one("get_bill", {"bill_id": before.bill_id})
         assert payment_row is not None and fresh is not None
         after = Bill.from_row(fresh)
+        refund = None
+        if row["payment_method"] == PaymentMethod.CARD.value:
+            refund = await _refund_owed(
+                uow, payment_id, before.customer_id, Decimal(row["amount_paid"]), admin_id, reason
+            )
         await audit.record(
             uow,
             admin_id=admin_id,
@@ -356,12 +364,53 @@ async def void_payment(
             customer_id=before.customer_id,
             bill_id=before.bill_id,
             before={"bill": before, "payment_amount": row["amount_paid"]},
-            after={"bill": after, "reason": reason},
+            after={"bill": after, "reason": reason, "refund_owed": refund},
         )
         await uow.commit()
-        return PaymentResult(Payment.from_row(payment_row), after, created=True)
+        return PaymentResult(Payment.from_row(payment_row), after, True, refund)
 
     return await db.transaction(work)
+
+
+async def _refund_owed(
+    uow: UnitOfWork,
+    payment_id: int,
+    customer_id: int,
+    amount: Decimal,
+    admin_id: int,
+    reason: str,
+) -> Decimal:
+    """A voided card payment's money is still with the provider (the Bot API cannot refund
+    fiat): record it as a refund owed there, with what its charge put into credit that the
+    customer still has (taken back from the credit: that money goes back too)."""
+    charge = await uow.fetch_one("charge_of_payment", {"payment_id": payment_id})
+    assert charge is not None  # a card payment always has its charge (migration 0006)
+    credit = to_cents(
+        Decimal(await uow.fetch_value("lock_customer_credit", {"customer_id": customer_id}))
+    )
+    from_credit = min(Decimal(charge["credited"]), credit)
+    if from_credit > 0:
+        await uow.execute(
+            "refund_credit",
+            {
+                "customer_id": customer_id,
+                "amount": from_credit,
+                "admin_id": admin_id,
+                "reason": f"card payment {payment_id} voided: {reason}"[:500],
+            },
+        )
+    owed = amount + from_credit
+    await uow.execute(
+        "insert_provider_refund",
+        {
+            "charge_id": charge["charge_id"],
+            "payment_id": payment_id,
+            "amount": owed,
+            "reason": reason,
+            "admin_id": admin_id,
+        },
+    )
+    return owed
 
 
 async def get(db: Database, payment_id: int) -> Payment:

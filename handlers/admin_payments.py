@@ -521,10 +521,17 @@ async def void_confirm(update: Update, context: BillingContext, admin: Admin) ->
                 f"Owed on this bill now: <b>{money(bill.outstanding)}</b>.",
             ),
         )
+    refund = (
+        f"\n💳 It was a card payment: refund {money(result.refund_owed)} to the customer in "
+        "your payment provider's dashboard (the bot cannot refund a card); it is recorded "
+        "as a refund owed."
+        if result.refund_owed
+        else ""
+    )
     await reply(
         update,
         f"✅ Payment {payment.payment_id} voided. Bill #{bill.bill_id} now owes "
-        f"{money(bill.outstanding)}." + (" The customer was told." if told else ""),
+        f"{money(bill.outstanding)}." + (" The customer was told." if told else "") + refund,
     )
     return end_flow(context)
 

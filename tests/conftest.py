@@ -27,6 +27,7 @@ TABLES_CHILD_FIRST = (
     "customer_balances",
     "audit_log",
     "credit_entries",
+    "provider_refunds",
     "provider_charges",
     "payments",
     "invoices",

@@ -415,3 +415,83 @@ async def test_staff_refund_credit_with_a_reason_and_never_more_than_there_is(
     assert await card_payments.credit_balance(books.admin, customer.customer_id) == Decimal(
         "300.00"
     )
+
+
+async def test_voiding_a_card_payment_records_the_refund_owed_at_the_provider(
+    books: Pools,
+) -> None:
+    """A card charge paid 600.00 of a bill and put 400.00 into credit; staff void the card
+    payment: the bill owes 600.00 again, the 400.00 of credit goes back too, and a refund of
+    1,000.00 is owed at the provider with both charge ids; marking it made once works, a
+    second time does nothing; a refund cannot be rewritten by hand."""
+    customer = await _linked_customer(books.admin, 9012)
+    bill = await make_bill(books.admin, customer, units="600", rate="1.00")
+    invoice = await _invoice(books, customer, bill)
+    charge = payments.ChargeIds("tg-void-1", "prov-void-1")
+    result = await card_payments.record_charge(
+        books.admin,
+        reference=invoice.reference,
+        charge=charge,
+        currency_code="NGN",
+        total_minor=100_000,  # 1,000.00 against 600.00 owed
+        currency=NAIRA,
+    )
+    assert result.payment is not None and result.credited == Decimal("400.00")
+    clerk = await admins.create_admin(
+        books.admin, admin_name="Clerk", email="v@utility.example", password="clerk-pass-1"
+    )
+    voided = await payments.void_payment(
+        books.admin, result.payment.payment_id, admin_id=clerk.admin_id, reason="card disputed"
+    )
+    assert voided.bill.outstanding == Decimal("600.00")
+    assert voided.refund_owed == Decimal("1000.00")
+    assert await card_payments.credit_balance(books.admin, customer.customer_id) == 0
+    [owed] = await card_payments.refunds(books.admin, status="owed")
+    assert (owed.amount, owed.telegram_payment_charge_id, owed.provider_payment_charge_id) == (
+        Decimal("1000.00"),
+        "tg-void-1",
+        "prov-void-1",
+    )
+    assert await card_payments.mark_refund_made(
+        books.admin, owed.refund_id, admin_id=clerk.admin_id, provider_reference="RF-77"
+    )
+    assert not await card_payments.mark_refund_made(
+        books.admin, owed.refund_id, admin_id=clerk.admin_id, provider_reference="RF-78"
+    )
+    [made] = await card_payments.refunds(books.admin, status="made")
+    assert made.provider_reference == "RF-77"
+    async with books.admin.unit_of_work() as uow:
+        with pytest.raises(pymysql.err.MySQLError) as refused:
+            async with uow.connection.cursor() as cur:
+                await cur.execute("UPDATE provider_refunds SET amount = 1.00")
+    assert refused.value.args[0] == 1644
+
+
+async def test_a_voided_card_payment_whose_credit_was_spent_owes_only_the_rest_back(
+    books: Pools,
+) -> None:
+    """The charge's credit already paid the next bill: only the voided payment (and no
+    credit the customer no longer has) is owed back."""
+    customer = await _linked_customer(books.admin, 9013)
+    bill = await make_bill(books.admin, customer, units="600", rate="1.00")
+    invoice = await _invoice(books, customer, bill)
+    result = await card_payments.record_charge(
+        books.admin,
+        reference=invoice.reference,
+        charge=payments.ChargeIds("tg-void-2", "prov-void-2"),
+        currency_code="NGN",
+        total_minor=100_000,
+        currency=NAIRA,
+    )
+    from datetime import date
+
+    nxt = await make_bill(books.admin, customer, month=date(2026, 10, 1), units="500", rate="1")
+    assert nxt.amount_paid == Decimal("400.00")  # the credit went into the next bill
+    clerk = await admins.create_admin(
+        books.admin, admin_name="Clerk", email="w@utility.example", password="clerk-pass-1"
+    )
+    assert result.payment is not None
+    voided = await payments.void_payment(
+        books.admin, result.payment.payment_id, admin_id=clerk.admin_id, reason="card disputed"
+    )
+    assert voided.refund_owed == Decimal("600.00")

@@ -65,3 +65,30 @@ ORDER BY entry_id DESC LIMIT :limit
 -- One invoice by id.
 SELECT invoice_id, reference, customer_id, bill_id, amount, currency, status, expires_at
 FROM invoices WHERE invoice_id = :invoice_id
+
+-- name: charge_of_payment
+-- The provider charge a card payment was the bill's part of, with what it credited.
+SELECT c.charge_id, c.credited, c.telegram_payment_charge_id
+FROM payments p
+JOIN provider_charges c ON c.telegram_payment_charge_id = p.telegram_payment_charge_id
+WHERE p.payment_id = :payment_id
+
+-- name: insert_provider_refund
+-- A refund owed at the provider for a voided card payment.
+INSERT INTO provider_refunds (charge_id, payment_id, amount, reason, created_by_admin_id)
+VALUES (:charge_id, :payment_id, :amount, :reason, :admin_id)
+
+-- name: mark_refund_made
+-- Staff refunded the money at the provider.
+UPDATE provider_refunds
+SET status = 'made', made_at = :now, made_by_admin_id = :admin_id,
+    provider_reference = :provider_reference
+WHERE refund_id = :refund_id AND status = 'owed'
+
+-- name: refunds
+-- Refunds owed at the provider (or made), oldest first, with their charge ids.
+SELECT r.refund_id, r.payment_id, r.amount, r.status, r.reason, r.created_at, r.made_at,
+       r.provider_reference, c.telegram_payment_charge_id, c.provider_payment_charge_id
+FROM provider_refunds r JOIN provider_charges c ON c.charge_id = r.charge_id
+WHERE :status IS NULL OR r.status = :status
+ORDER BY r.refund_id
