@@ -29,12 +29,10 @@ from domain.errors import (
     BillAlreadyPaid,
     BillNotFound,
     DomainError,
-    InvalidAmount,
     InvalidInput,
     NotFound,
 )
 from domain.models import Page, PaymentMethod, PaymentStatus, db_time, now_utc, utc
-from domain.money import to_cents
 from domain.payments import PaymentResult
 
 REFERENCE_MIN, REFERENCE_MAX = 4, 64
@@ -226,16 +224,6 @@ def _claimable_method(method: PaymentMethod | str) -> PaymentMethod:
     return chosen
 
 
-def _claimed_amount(amount: Decimal) -> Decimal:
-    if not isinstance(amount, Decimal) or not amount.is_finite():
-        raise InvalidAmount("That is not an amount.")
-    if amount <= 0:
-        raise InvalidAmount("The amount must be greater than zero.")
-    if amount != to_cents(amount):
-        raise InvalidAmount("The amount can have at most two decimals (whole cents).")
-    return to_cents(amount)
-
-
 def idempotency_key(claim_id: int) -> str:
     """The key of the payment a claim's confirmation records (one payment per claim)."""
     return f"claim:{claim_id}"
@@ -261,7 +249,7 @@ async def submit(
     """
     chosen = _claimable_method(method)
     cleaned = clean_reference(reference)
-    claimed = _claimed_amount(amount)
+    claimed = payments.checked_amount(amount)
 
     async def work(uow: UnitOfWork) -> Claim:
         row = await uow.fetch_one("get_bill", {"bill_id": bill_id})

@@ -70,6 +70,7 @@ class PaymentResult:
 
 
 def checked_amount(amount: Decimal) -> Decimal:
+    """A money amount someone asked for: a finite Decimal above zero in whole cents."""
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise InvalidAmount("That is not an amount.")
     if amount <= 0:
