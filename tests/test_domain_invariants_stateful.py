@@ -557,6 +557,17 @@ class BillingMachine(RuleBasedStateMachine):
         if chosen.method is PaymentMethod.CREDIT:
             self.credit[model.customer_id] += chosen.amount  # restored
             self.outcomes["payment from credit voided"] += 1
+        if chosen.method is PaymentMethod.CARD:
+            # Owed back at the provider: the payment, and what its charge had put into credit
+            # that the customer still has (taken back from the credit as a refund).
+            assert result.refund_owed is not None and result.refund_owed >= chosen.amount
+            from_credit = result.refund_owed - chosen.amount
+            assert from_credit <= self.credit[model.customer_id]
+            self.credit[model.customer_id] -= from_credit
+            self.refunded[model.customer_id] += from_credit
+            self.outcomes["card payment voided, refund owed"] += 1
+        else:
+            assert result.refund_owed is None
         assert result.payment.is_void
         assert result.bill.amount_paid == model.paid
         self.outcomes["payment voided"] += 1
