@@ -20,6 +20,7 @@ from pathlib import Path
 
 from benchmarks import (
     bench_bot,
+    bench_checkout,
     bench_customer_reads,
     bench_import,
     bench_payments,
@@ -50,6 +51,7 @@ BENCHMARKS: dict[str, Callable[[Context], Awaitable[None]]] = {
     "payments": bench_payments.run,
     "import": bench_import.run,
     "bot": bench_bot.run,
+    "checkout": bench_checkout.run,
 }
 
 
