@@ -55,6 +55,7 @@ ADMIN_COMMANDS = [
     BotCommand("recordpayment", "Record an office payment"),
     BotCommand("voidpayment", "Void a payment"),
     BotCommand("claims", "Transfer claims to confirm"),
+    BotCommand("reconcile", "A month's money by day and channel"),
     BotCommand("revenue", "Revenue report"),
     BotCommand("outstanding", "Outstanding balances"),
     BotCommand("trend", "Monthly usage trend"),

@@ -27,6 +27,7 @@ from handlers import (
     admin_claims,
     admin_customers,
     admin_payments,
+    admin_reconcile,
     import_bills,
     reports,
 )
@@ -93,12 +94,14 @@ def staff_handlers(admin_filter: filters.User) -> list[BaseHandler[Update, Billi
         *admin_billing.commands(admin_filter),
         *admin_payments.commands(admin_filter),
         *admin_claims.commands(admin_filter),
+        *admin_reconcile.commands(admin_filter),
         *reports.commands(admin_filter),
         *admin_audit.commands(admin_filter),
         *admin_customers.buttons_handlers(),
         *admin_billing.buttons_handlers(),
         *admin_payments.buttons_handlers(),
         *admin_claims.buttons_handlers(),
+        *admin_reconcile.buttons_handlers(),
         *reports.buttons_handlers(),
         *admin_audit.buttons_handlers(),
     ]

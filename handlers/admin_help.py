@@ -14,6 +14,7 @@ ADMIN_HELP = (
     "/recordpayment — record an office payment (admin role)\n"
     "/voidpayment &lt;payment_id&gt; — void a payment (admin role)\n"
     "/claims — transfer claims to confirm or reject (admin role decides)\n"
+    "/reconcile [YYYY-MM] — money in by day and channel, with a CSV\n"
     "/revenue [YYYY-MM [YYYY-MM]] — revenue report\n"
     "/outstanding — what is owed, with ageing\n"
     "/trend [months] — monthly usage trend and chart\n"

@@ -97,6 +97,8 @@ def commands(cast: Cast) -> list[str]:
         f"/recordpayment {meter}",
         f"/voidpayment {a.payment_id}",
         "/claims",
+        "/reconcile",
+        "/reconcile 2026-11",
         "/revenue",
         "/outstanding",
         "/trend",
@@ -156,6 +158,8 @@ def buttons(cast: Cast, claim_id: int = 0) -> list[str]:
         "aclp:0",
         f"aclok:{claim_id}",
         f"aclrj:{claim_id}",
+        "arcp:0:202611",
+        "acsvrc:202611",
     ]
 
 
@@ -182,7 +186,7 @@ async def claim_to_check(harness: Harness) -> int:
 
 STAFF_READ_COMMANDS = {
     "customers", "customer", "pending", "payments", "revenue", "outstanding", "trend",
-    "audit", "notify", "claims",
+    "audit", "notify", "claims", "reconcile",
 }  # fmt: skip
 STAFF_WRITE_COMMANDS = {
     "addcustomer", "editcustomer", "newbill", "editbill", "recordpayment", "voidpayment",
@@ -190,7 +194,9 @@ STAFF_WRITE_COMMANDS = {
 }  # fmt: skip
 CUSTOMER_COMMANDS = {"dashboard", "pay", "receipt", "profile", "password", "logout"}
 EVERYONE_COMMANDS = {"help", "cancel", "login", "adminlogin"}
-STAFF_READ_BUTTONS = {"acl", "acu", "abl", "apl", "acsvr", "acsvo", "acsvt", "aaud", "aclp"}
+STAFF_READ_BUTTONS = {
+    "acl", "acu", "abl", "apl", "acsvr", "acsvo", "acsvt", "aaud", "aclp", "arcp", "acsvrc",
+}  # fmt: skip
 STAFF_WRITE_BUTTONS = {"aedc", "aact", "anb", "arpc", "arpb", "arpok", "aclok", "aclrj"}
 # Buttons that mean something only inside a flow: pressed outside one, they are stale.
 STAFF_FLOW_BUTTONS = {
