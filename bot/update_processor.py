@@ -11,6 +11,11 @@ applied after the wait (otherwise a chat whose user taps fast could hold many sl
 waiting). A handler can also hand work off to run after it returns, still in its chat's turn
 but without a slot (:func:`after_update`): a receipt waiting to be drawn in another process
 then keeps its own chat waiting, not everybody's.
+
+Telegram's payment updates do not queue for a slot (:meth:`_urgent`): Telegram waits at most
+10 seconds for a pre-checkout answer, and a successful payment is money already taken that the
+payer is waiting to see acknowledged. Both are one short transaction; a successful payment
+still waits for its chat's turn.
 """
 
 from __future__ import annotations
@@ -63,6 +68,15 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                 return update.effective_user.id
         return None
 
+    @staticmethod
+    def _urgent(update: object) -> bool:
+        if not isinstance(update, Update):
+            return False
+        message = update.message
+        return update.pre_checkout_query is not None or (
+            message is not None and message.successful_payment is not None
+        )
+
     def follow_up(self, update: object, work: Coroutine[Any, Any, Any]) -> bool:
         """Run ``work`` once the handlers of ``update`` are done, before its chat's next
         update, holding no slot. False if ``update`` is not being processed here."""
@@ -76,8 +90,9 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         if self._slots is None:  # made here, on the loop that uses it
             self._slots = asyncio.Semaphore(self._limit)
         key = self._key(update)
+        run = self._run_now if self._urgent(update) else self._run
         if key is None:
-            await self._run(coroutine)
+            await run(coroutine)
             return
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
@@ -85,7 +100,7 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
             async with lock:
                 self._follow_ups[id(update)] = []
                 try:
-                    await self._run(coroutine)
+                    await run(coroutine)
                 finally:
                     for work in self._follow_ups.pop(id(update)):
                         try:
@@ -106,6 +121,13 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                 await coroutine
             finally:
                 self._running -= 1
+
+    async def _run_now(self, coroutine: Awaitable[Any]) -> None:
+        self._running += 1
+        try:
+            await coroutine
+        finally:
+            self._running -= 1
 
     async def initialize(self) -> None:
         """Nothing to allocate."""

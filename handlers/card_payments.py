@@ -181,13 +181,11 @@ async def _acknowledge(
             f"account credit (now {money(result.credit_balance)}): it pays your next bill."
         )
     try:
-        drawn = (
-            await draw_receipt(context, result.payment.payment_id)
-            if result.payment is not None
-            else None
-        )
+        # The words first: the payer sees the money acknowledged at once, whatever the queue
+        # at the receipt workers; the PDF follows (its number is already in the words).
         await context.bot.send_message(chat_id, "\n".join(lines))
-        if drawn is not None:
+        if result.payment is not None:
+            drawn = await draw_receipt(context, result.payment.payment_id)
             await deliver_receipt(context, chat_id, drawn)
     except (TelegramError, DomainError) as exc:
         log.warning("charge %s recorded; acknowledgement not delivered: %r", result.charge_id, exc)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from telegram import Chat, Message, Update
+from telegram import Chat, Message, PreCheckoutQuery, SuccessfulPayment, Update, User
 
 from bot.update_processor import ChatOrderedUpdateProcessor
 
@@ -52,3 +52,43 @@ async def test_handed_off_work_keeps_its_chat_waiting_but_holds_no_slot() -> Non
     await asyncio.gather(*tasks)
     assert events.index("a1 work done") < events.index("a2 runs")
     assert [e for e in events if e.startswith("b")] == ["b0 runs", "b1 runs", "b2 runs"]
+
+
+async def test_a_pre_checkout_query_and_a_successful_payment_do_not_queue_for_a_slot() -> None:
+    """Two slots, both held by slow updates of chats A and C: a pre-checkout query (no chat)
+    and chat B's successful payment are handled at once; chat B's ordinary message waits for
+    a slot."""
+    processor = ChatOrderedUpdateProcessor(2)
+    events: list[str] = []
+    release = asyncio.Event()
+    user = User(7, "Payer", is_bot=False)
+    chat_b = Chat(200, Chat.PRIVATE)
+    checkout = Update(30, pre_checkout_query=PreCheckoutQuery("q1", user, "NGN", 50_000, "ref"))
+    paid = Update(
+        31,
+        message=Message(
+            31,
+            datetime.now(UTC),
+            chat_b,
+            successful_payment=SuccessfulPayment("NGN", 50_000, "ref", "tg-1", "prov-1"),
+        ),
+    )
+    text_b = _update(32, 200)
+
+    async def handle(name: str) -> None:
+        events.append(f"{name} runs")
+        if name in ("a", "c"):
+            await release.wait()
+
+    held = [
+        asyncio.create_task(processor.process_update(_update(1, 100), handle("a"))),
+        asyncio.create_task(processor.process_update(_update(2, 300), handle("c"))),
+    ]
+    await asyncio.sleep(0.01)
+    waiting = asyncio.create_task(processor.process_update(text_b, handle("b text")))
+    await processor.process_update(checkout, handle("pre-checkout"))
+    await processor.process_update(paid, handle("b paid"))
+    assert events == ["a runs", "c runs", "pre-checkout runs", "b paid runs"]
+    release.set()
+    await asyncio.gather(*held, waiting)
+    assert events[-1] == "b text runs"
