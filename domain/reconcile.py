@@ -93,6 +93,8 @@ class MonthReconciliation:
     totals: dict[Channel, Figure]  # the month's figure for every channel, in Channel order
     pending_claims: Figure  # as of ``as_of``
     credit_held: Figure  # as of ``as_of``: count = customers holding credit
+    refunds_owed: Figure  # as of ``as_of``: voided card payments to refund at the provider
+    refunds_made: Figure  # as of ``as_of``: those staff have refunded there
     as_of: datetime
 
     @property
@@ -137,11 +139,11 @@ async def month_reconciliation(
     db: Database, *, month: date, zone: tzinfo, now: datetime | None = None
 ) -> MonthReconciliation:
     """The month's figures per local day and channel, the month's totals per channel, and the
-    pending claims and credit held now."""
+    pending claims, credit held and provider refunds owed and made now."""
     days = local_days(month, zone)
     start, end = month_bounds(month, zone)
     bounds = {"start": db_time(start), "end": db_time(end)}
-    by_day, pending, credit = await db.read_batch(
+    by_day, pending, credit, refunds = await db.read_batch(
         [
             (
                 "reconcile_day_figures",
@@ -149,6 +151,7 @@ async def month_reconciliation(
             ),
             ("reconcile_pending_claims", {}),
             ("reconcile_credit_held", {}),
+            ("reconcile_provider_refunds", {}),
         ]
     )
     order = list(Channel)
@@ -174,6 +177,8 @@ async def month_reconciliation(
         totals=totals,
         pending_claims=_figure(pending[0], "claims"),
         credit_held=_figure(credit[0], "customers"),
+        refunds_owed=Figure(int(refunds[0]["owed_count"]), Decimal(refunds[0]["owed_amount"])),
+        refunds_made=Figure(int(refunds[0]["made_count"]), Decimal(refunds[0]["made_amount"])),
         as_of=now or now_utc(),
     )
 

@@ -138,7 +138,10 @@ def reconcile_html(
         "not money received)\n"
         f"Pending claims: {pending.count} · {_money(pending.amount, currency)}\n"
         f"Credit held: {_money(held.amount, currency)} by "
-        f"{_plural(held.count, 'customer')}"
+        f"{_plural(held.count, 'customer')}\n"
+        f"Card refunds owed at the provider: {report.refunds_owed.count} · "
+        f"{_money(report.refunds_owed.amount, currency)} (made: "
+        f"{report.refunds_made.count} · {_money(report.refunds_made.amount, currency)})"
     )
     pages = day_pages(report)
     page = min(max(page, 0), pages - 1)

@@ -337,3 +337,28 @@ async def test_revenue_counts_neither_a_pending_claim_nor_credit_held(
     report = await reconcile.month_reconciliation(admin_db, month=built.month, zone=LAGOS)
     assert report.pending_claims.amount == Decimal("300.00")
     assert report.credit_held.amount == Decimal("50.00")
+
+
+async def test_card_refunds_owed_and_made_at_the_provider_are_shown_as_of_now(
+    built: Month, admin_db: Database
+) -> None:
+    """None at first. Staff void the 600.00 card payment: its 600.00 and the 50.00 of its
+    charge's credit Ada still holds are owed back at the provider; once marked made with the
+    provider's reference, the same sum is shown as made and nothing as owed."""
+    before = await reconcile.month_reconciliation(admin_db, month=built.month, zone=LAGOS)
+    assert (before.refunds_owed, before.refunds_made) == (Figure(), Figure())
+
+    voided = await payments.void_payment(
+        admin_db, built.card_payment_id, admin_id=built.clerk.admin_id, reason="disputed"
+    )
+    assert voided.refund_owed == Decimal("650.00")
+    owed = await reconcile.month_reconciliation(admin_db, month=built.month, zone=LAGOS)
+    assert (owed.refunds_owed, owed.refunds_made) == (Figure(1, Decimal("650.00")), Figure())
+    assert owed.credit_held == Figure()
+
+    [refund] = await card_payments.refunds(admin_db, status="owed")
+    await card_payments.mark_refund_made(
+        admin_db, refund.refund_id, admin_id=built.clerk.admin_id, provider_reference="RF-1"
+    )
+    made = await reconcile.month_reconciliation(admin_db, month=built.month, zone=LAGOS)
+    assert (made.refunds_owed, made.refunds_made) == (Figure(), Figure(1, Decimal("650.00")))

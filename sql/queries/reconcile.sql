@@ -69,6 +69,14 @@ SELECT COUNT(*) AS customers, COALESCE(SUM(credit), 0) AS amount
 FROM customers
 WHERE credit > 0
 
+-- name: reconcile_provider_refunds
+-- Refunds of voided card payments at the provider now (migration 0008): owed, and made.
+SELECT COALESCE(SUM(status = 'owed'), 0) AS owed_count,
+       COALESCE(SUM(IF(status = 'owed', amount, 0)), 0) AS owed_amount,
+       COALESCE(SUM(status = 'made'), 0) AS made_count,
+       COALESCE(SUM(IF(status = 'made', amount, 0)), 0) AS made_amount
+FROM provider_refunds
+
 -- name: reconcile_charges
 -- Each provider charge received in [:start, :end): both charge ids, what went to the bill and
 -- to credit, the customer's meter, the invoice's bill month, and the card payment (if any).
