@@ -191,9 +191,9 @@ async def record_charge(
 
     async def work(uow: UnitOfWork) -> ChargeResult:
         nonlocal commit_sent
-        found = await _recorded(uow, charge.telegram_payment_charge_id)
+        found = await _recorded(uow, charge.telegram_payment_charge_id, created=commit_sent)
         if found is not None:
-            return _result(found, created=commit_sent)
+            return found
         invoice_row = await uow.fetch_one("lock_invoice", {"reference": reference[:64]})
         if invoice_row is None or currency_code != invoice_row["currency"]:
             # Telegram charged for an invoice this bot did not make: nothing to attribute it
@@ -221,9 +221,9 @@ async def record_charge(
             )
         except Exception as exc:
             if error_code(exc) == 1062:  # recorded by a concurrent delivery meanwhile
-                again = await _recorded(uow, charge.telegram_payment_charge_id)
+                again = await _recorded(uow, charge.telegram_payment_charge_id, created=False)
                 if again is not None:
-                    return _result(again, created=False)
+                    return again
             raise
         payment: Payment | None = None
         after = bill
@@ -253,18 +253,10 @@ async def record_charge(
     return await db.transaction(work)
 
 
-@dataclass(frozen=True)
-class _Recorded:
-    charge_id: int
-    invoice: Invoice
-    amount: Decimal
-    payment: Payment | None
-    bill: Bill
-    credited: Decimal
-    credit_balance: Decimal
-
-
-async def _recorded(uow: UnitOfWork, telegram_charge_id: str) -> _Recorded | None:
+async def _recorded(
+    uow: UnitOfWork, telegram_charge_id: str, *, created: bool
+) -> ChargeResult | None:
+    """The charge recorded with this Telegram charge id, as it stands now (None: none)."""
     row = await uow.fetch_one(
         "charge_by_telegram_id", {"telegram_payment_charge_id": telegram_charge_id}
     )
@@ -281,7 +273,7 @@ async def _recorded(uow: UnitOfWork, telegram_charge_id: str) -> _Recorded | Non
     bill_row = await uow.fetch_one("get_bill", {"bill_id": invoice.bill_id})
     assert bill_row is not None
     credit = await uow.fetch_value("customer_credit", {"customer_id": invoice.customer_id})
-    return _Recorded(
+    return ChargeResult(
         int(row["charge_id"]),
         invoice,
         Decimal(row["amount"]),
@@ -289,18 +281,6 @@ async def _recorded(uow: UnitOfWork, telegram_charge_id: str) -> _Recorded | Non
         Bill.from_row(bill_row),
         Decimal(row["credited"]),
         to_cents(Decimal(credit)),
-    )
-
-
-def _result(found: _Recorded, *, created: bool) -> ChargeResult:
-    return ChargeResult(
-        found.charge_id,
-        found.invoice,
-        found.amount,
-        found.payment,
-        found.bill,
-        found.credited,
-        found.credit_balance,
         created=created,
     )
 
