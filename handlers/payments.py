@@ -27,7 +27,7 @@ from telegram.ext import (
 
 from bot.context import BillingContext
 from bot.update_processor import after_update
-from domain import bills, card_payments, claims, payments
+from domain import bills, claims, payments
 from domain.claims import ReferenceAlreadyClaimed
 from domain.errors import DatabaseUnavailable, DomainError, InvalidInput, WrongCurrency
 from domain.models import CUSTOMER_METHODS, Bill, Customer, Payment, PaymentMethod, now_utc
@@ -216,7 +216,7 @@ async def _ask_method(update: Update, context: BillingContext) -> str | int:
             notes.append(why_not)
     rows.append([("🏦 Bank transfer", f"{PAY_METHOD_DATA}:{PaymentMethod.BANK_TRANSFER.value}")])
     rows.append([("📱 Mobile money", f"{PAY_METHOD_DATA}:{PaymentMethod.MOBILE_MONEY.value}")])
-    credit = await card_payments.credit_balance(context.customer_db, customer.customer_id)
+    credit = customer.credit  # read with the customer, just now
     if credit > 0:
         rows.append(
             [
@@ -269,7 +269,7 @@ async def choose_method(update: Update, context: BillingContext) -> str | int:
             buttons([cancel_row()]),
         )
         return PAY_CLAIM_REFERENCE
-    credit = await card_payments.credit_balance(context.customer_db, customer.customer_id)
+    credit = customer.credit  # read with the customer, just now
     amount = min(amount, credit)
     if amount <= 0:
         await reply(update, "You have no account credit. Send /pay to choose another way.")
