@@ -12,6 +12,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
+import pymysql
 import pytest
 
 from domain import schema
@@ -107,3 +108,38 @@ async def admin_db(pools: Pools) -> Database:
 async def customer_db(pools: Pools, admin_db: Database) -> Database:
     """The customer account's pool over empty tables."""
     return pools.customer
+
+
+def raw_connection(
+    url: DatabaseUrl, database: str | None = None
+) -> pymysql.connections.Connection:
+    """A plain PyMySQL connection as ``url``'s account, outside the domain layer."""
+    return pymysql.connect(
+        host=url.host,
+        port=url.port,
+        user=url.user,
+        password=url.password,
+        database=url.database if database is None else database,
+        autocommit=True,
+        charset="utf8mb4",
+    )
+
+
+@pytest.fixture
+def customer_conn(test_database: TestDatabase) -> Iterator[pymysql.connections.Connection]:
+    """A raw connection as the customer account, outside the domain layer."""
+    conn = raw_connection(test_database.customer)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def admin_conn(test_database: TestDatabase) -> Iterator[pymysql.connections.Connection]:
+    """A raw connection as the admin account, outside the domain layer."""
+    conn = raw_connection(test_database.admin)
+    try:
+        yield conn
+    finally:
+        conn.close()

@@ -7,7 +7,6 @@ claim; the customer account can file a claim but never decide one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,10 +25,9 @@ from domain.claims import (
     MethodNotClaimable,
     ReferenceAlreadyClaimed,
 )
-from domain.db import Database, DatabaseUrl
+from domain.db import Database
 from domain.errors import BillAlreadyPaid, BillNotFound, ControlCharacters, InvalidAmount
 from domain.models import Bill, Customer, PaymentMethod, PaymentStatus
-from tests import conftest
 from tests.factories import make_bill, make_customer
 
 # Access denied to a table (1142) or a column (1143); a trigger's SIGNAL (1644).
@@ -476,40 +474,6 @@ async def test_a_reject_reason_is_three_to_five_hundred_characters_without_contr
 
 # ---------------------------------------------------------------------------------------------
 # The database's own rules (raw SQL, as in test_domain_grants)
-
-
-def _connect(url: DatabaseUrl) -> pymysql.connections.Connection:
-    return pymysql.connect(
-        host=url.host,
-        port=url.port,
-        user=url.user,
-        password=url.password,
-        database=url.database,
-        autocommit=True,
-        charset="utf8mb4",
-    )
-
-
-@pytest.fixture
-def customer_conn(
-    test_database: conftest.TestDatabase,
-) -> Iterator[pymysql.connections.Connection]:
-    """A raw connection as the customer account, outside the domain layer."""
-    conn = _connect(test_database.customer)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def admin_conn(test_database: conftest.TestDatabase) -> Iterator[pymysql.connections.Connection]:
-    """A raw connection as the admin account, outside the domain layer."""
-    conn = _connect(test_database.admin)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 CLAIM_COLUMNS = "customer_id, bill_id, amount, payment_method, reference"

@@ -11,7 +11,6 @@ pass privileges on.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -21,7 +20,7 @@ import pymysql
 import pytest
 
 from domain import bills, card_payments, claims, customers, payments, report_totals, schema
-from domain.db import Database, DatabaseUrl
+from domain.db import Database
 from domain.errors import AuthenticationFailed
 from domain.models import PaymentMethod, PaymentStatus
 from domain.money import Currency
@@ -32,40 +31,6 @@ from tests.factories import give_credit, make_bill, make_customer, office_paymen
 ACCESS_DENIED = {1142, 1143, 1044}
 # Dollars: Telegram takes invoices from 1.00, so a small test bill can be invoiced.
 DOLLARS = Currency("USD", "$")
-
-
-def _connect(url: DatabaseUrl, database: str | None = None) -> pymysql.connections.Connection:
-    return pymysql.connect(
-        host=url.host,
-        port=url.port,
-        user=url.user,
-        password=url.password,
-        database=url.database if database is None else database,
-        autocommit=True,
-        charset="utf8mb4",
-    )
-
-
-@pytest.fixture
-def customer_conn(
-    test_database: conftest.TestDatabase,
-) -> Iterator[pymysql.connections.Connection]:
-    """A raw connection as the customer account, outside the domain layer."""
-    conn = _connect(test_database.customer)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def admin_conn(test_database: conftest.TestDatabase) -> Iterator[pymysql.connections.Connection]:
-    """A raw connection as the admin account, outside the domain layer."""
-    conn = _connect(test_database.admin)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 @dataclass(frozen=True)
