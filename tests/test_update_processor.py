@@ -56,7 +56,7 @@ async def test_handed_off_work_keeps_its_chat_waiting_but_holds_no_slot() -> Non
 
 async def test_a_pre_checkout_query_and_a_successful_payment_do_not_queue_for_a_slot() -> None:
     """Two slots, both held by slow updates of chats A and C: a pre-checkout query (no chat)
-    and chat B's successful payment are handled at once; chat B's ordinary message waits for
+    and chat B's successful payment are handled at once; chat D's ordinary message waits for
     a slot."""
     processor = ChatOrderedUpdateProcessor(2)
     events: list[str] = []
@@ -73,7 +73,7 @@ async def test_a_pre_checkout_query_and_a_successful_payment_do_not_queue_for_a_
             successful_payment=SuccessfulPayment("NGN", 50_000, "ref", "tg-1", "prov-1"),
         ),
     )
-    text_b = _update(32, 200)
+    text_d = _update(32, 400)
 
     async def handle(name: str) -> None:
         events.append(f"{name} runs")
@@ -85,10 +85,12 @@ async def test_a_pre_checkout_query_and_a_successful_payment_do_not_queue_for_a_
         asyncio.create_task(processor.process_update(_update(2, 300), handle("c"))),
     ]
     await asyncio.sleep(0.01)
-    waiting = asyncio.create_task(processor.process_update(text_b, handle("b text")))
-    await processor.process_update(checkout, handle("pre-checkout"))
-    await processor.process_update(paid, handle("b paid"))
+    waiting = asyncio.create_task(processor.process_update(text_d, handle("d text")))
+    await asyncio.sleep(0.01)
+    # Queued behind the held slots they would never start: fail in a second, not hang.
+    await asyncio.wait_for(processor.process_update(checkout, handle("pre-checkout")), 1)
+    await asyncio.wait_for(processor.process_update(paid, handle("b paid")), 1)
     assert events == ["a runs", "c runs", "pre-checkout runs", "b paid runs"]
     release.set()
     await asyncio.gather(*held, waiting)
-    assert events[-1] == "b text runs"
+    assert events[-1] == "d text runs"
