@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from benchmarks.bench_payments import CREDIT, give_credit
 from benchmarks.harness import PROJECT, Context, Figure, RssSampler, cpu_seconds, percentile
-from bot.fake_telegram import FakeTelegramError, FakeTelegramServer, FakeUser
+from bot.fake_telegram import ChatMessage, FakeTelegramError, FakeTelegramServer, FakeUser
 from domain import report_totals
 from domain.db import Database, UnitOfWork
 from domain.models import PaymentMethod
@@ -181,17 +181,22 @@ async def journey(user: FakeUser, outcome: Outcome, deadline: float) -> None:
     outcome.count("confirm", time.perf_counter() - started)
     assert done.message is not None and document.document is not None
     number = done.message.body.split("Receipt: ")[1].split()[0]
-    if (
-        document.document.filename != f"receipt-{number}.pdf"
-        or not document.document.data.startswith(b"%PDF")
-    ):
-        raise AssertionError(f"receipt {number} came as {document.document.filename}")
+    check_receipt(document, number)
     outcome.receipts.append(number)
 
 
-async def _bot_process(
-    ctx: Context, phase: Phase, server: FakeTelegramServer
+async def start_bot_process(
+    ctx: Context,
+    server: FakeTelegramServer,
+    *,
+    kind: str,
+    concurrency: int,
+    state: str,
+    **settings: str,
 ) -> asyncio.subprocess.Process:
+    """A bot (``kind``: billing or a bare one) in its own process against ``server``, its
+    conversation state in ``state``.pickle, with extra ``settings`` in its environment;
+    returned once it says it is ready."""
     env = {
         **os.environ,
         "BOT_TOKEN": server.token,
@@ -199,15 +204,16 @@ async def _bot_process(
         "DATABASE_URL": ctx.database.admin.to_url(),
         "CUSTOMER_DATABASE_URL": ctx.database.customer.to_url(),
         "DATABASE_ROOT_URL": ctx.database.root.to_url(),
-        "PERSISTENCE_FILE": str(ctx.workdir / f"bot-{phase.name.replace(' ', '_')}.pickle"),
+        "PERSISTENCE_FILE": str(ctx.workdir / f"{state.replace(' ', '_')}.pickle"),
         "PYTHONPATH": str(PROJECT),
+        **settings,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "benchmarks.bot_process",
-        phase.kind,
-        str(phase.concurrency),
+        kind,
+        str(concurrency),
         env=env,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -219,10 +225,23 @@ async def _bot_process(
     return process
 
 
+def check_receipt(document: ChatMessage, number: str) -> None:
+    """The PDF the bot sent is the receipt numbered ``number``."""
+    sent = document.document
+    if (
+        sent is None
+        or sent.filename != f"receipt-{number}.pdf"
+        or not sent.data.startswith(b"%PDF")
+    ):
+        raise AssertionError(f"receipt {number} came as {sent and sent.filename}")
+
+
 async def run_phase(ctx: Context, phase: Phase, telegram_ids: list[int]) -> Outcome:
     outcome = Outcome()
     async with FakeTelegramServer(latency=phase.latency, record_calls=False) as server:
-        process = await _bot_process(ctx, phase, server)
+        process = await start_bot_process(
+            ctx, server, kind=phase.kind, concurrency=phase.concurrency, state=f"bot-{phase.name}"
+        )
         sampler = RssSampler(process.pid)
 
         async def sample() -> None:
