@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +27,6 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.aiohttp_request import AiohttpRequest
 from bot.config import Config
@@ -48,14 +46,10 @@ from handlers import (
     receipts,
 )
 from handlers.admin_gate import UNKNOWN_COMMAND
-from handlers.common import FLOW_TIMEOUT_SECONDS, NOOP_DATA, answer_query, esc
+from handlers.common import FLOW_TIMEOUT_SECONDS, NOOP_DATA, answer_query, conversation, esc
 from handlers.render.receipt_renderer import RECEIPT_WORKERS, ReceiptRenderer
 
 log = logging.getLogger(__name__)
-
-# Our conversations are keyed by chat and user on purpose (a flow may span several messages),
-# and buttons are matched by their data's prefix, so PTB's per_message hint does not apply.
-warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
 
 CUSTOMER_COMMANDS = [
     BotCommand("dashboard", "Balance, last bill and payment"),
@@ -162,7 +156,7 @@ def customer_conversation(
     states.update(customer_account.states())
     states.update(payments.states())
     states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, customer_account.timed_out)]
-    return ConversationHandler(
+    return conversation(
         entry_points=[*customer_account.entry_points(), *payments.entry_points()],
         states=states,
         fallbacks=customer_account.fallbacks(),

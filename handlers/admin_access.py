@@ -31,6 +31,7 @@ from handlers.common import (
     answer_query,
     buttons,
     cancel_row,
+    conversation,
     current_admin,
     delete_message_quietly,
     esc,
@@ -171,7 +172,7 @@ async def notify(update: Update, context: BillingContext) -> None:
 
 def handlers() -> list[BaseHandler[Update, BillingContext, Any]]:
     return [
-        ConversationHandler(
+        conversation(
             entry_points=[CommandHandler("adminlogin", adminlogin)],
             states={
                 ADMIN_EMAIL: [MessageHandler(filters.TEXT & ~filters.COMMAND, adminlogin_email)],

@@ -32,7 +32,13 @@ from handlers import (
     reports,
 )
 from handlers.admin_gate import end_flow
-from handlers.common import CANCEL_DATA, FLOW_TIMEOUT_SECONDS, answer_query, reply
+from handlers.common import (
+    CANCEL_DATA,
+    FLOW_TIMEOUT_SECONDS,
+    answer_query,
+    conversation,
+    reply,
+)
 
 
 async def cancel(update: Update, context: BillingContext) -> int:
@@ -62,7 +68,7 @@ def staff_conversation(admin_filter: filters.User) -> ConversationHandler[Billin
     ):
         states.update(module_states)
     states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, timed_out)]
-    return ConversationHandler(
+    return conversation(
         entry_points=[
             *admin_customers.entry_points(admin_filter),
             *admin_billing.entry_points(admin_filter),

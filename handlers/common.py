@@ -5,8 +5,10 @@ from __future__ import annotations
 import html
 import logging
 import re
+import warnings
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 from telegram import (
     CallbackQuery,
@@ -16,6 +18,8 @@ from telegram import (
     Update,
 )
 from telegram.error import TelegramError
+from telegram.ext import ConversationHandler
+from telegram.warnings import PTBUserWarning
 
 from bot.context import BillingContext
 from domain import admins as admins_domain
@@ -161,3 +165,15 @@ async def current_admin(
     if admin is None or (write and admin.role is not Role.ADMIN):
         return None
     return admin
+
+
+def conversation(**options: Any) -> ConversationHandler[BillingContext]:
+    """A ConversationHandler built with PTB's per_message hint silenced for it alone: our
+    conversations are keyed by chat and user on purpose (a flow spans several messages) and
+    buttons are matched by their data's prefix, so the hint does not apply. Every other
+    warning PTB gives (a state returned but not registered, …) still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="If 'per_message=False'", category=PTBUserWarning
+        )
+        return ConversationHandler(**options)

@@ -3,6 +3,7 @@ server, on the real MariaDB."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import unicodedata
 from decimal import Decimal
@@ -95,7 +96,9 @@ async def test_a_new_customer_activates_pays_in_two_parts_and_gets_both_receipts
 async def test_confirming_twice_and_a_redelivered_update_record_one_payment(
     harness: Harness,
 ) -> None:
-    """Double tap on Confirm and the same update delivered again: one payment, one number."""
+    """Double tap on Confirm and the same update delivered again: one payment, one receipt
+    document; each repeat is answered with a short notice naming the receipt, not a second
+    PDF (issue 14 F)."""
     user = harness.server.user(5002, "Tunde")
     async with running_bot(harness):
         customer = await activated_customer(harness, user, meter_number="MTR-20002")
@@ -108,13 +111,20 @@ async def test_confirming_twice_and_a_redelivered_update_record_one_payment(
         assert confirm_message is not None
         first_press = await user.press("Confirm payment", confirm_message)
         await user.press("Confirm payment", confirm_message)
-        await user.wait_until(lambda: len(user.documents()) >= 2, timeout=10)
+
+        def repeats() -> int:
+            return sum("Already recorded" in m.body for m in user.messages())
+
+        await user.wait_until(lambda: repeats() >= 1, timeout=10)
         harness.server.queue_raw_update(first_press)
-        await user.wait_until(lambda: len(user.documents()) >= 3, timeout=10)
+        await user.wait_until(lambda: repeats() >= 2, timeout=10)
+        await asyncio.sleep(0.5)  # a second document would have arrived by now
 
     assert await _payment_count(harness, bill.bill_id) == 1
-    numbers = {filename for filename, _ in user.documents()}
-    assert len(numbers) == 1
+    assert len(user.documents()) == 1
+    ((filename, _),) = user.documents()
+    notices = [m.body for m in user.messages() if "Already recorded" in m.body]
+    assert len(notices) == 2 and all(filename.removeprefix("receipt-")[:-4] in n for n in notices)
 
 
 async def test_an_amount_in_another_currency_is_refused_and_nothing_is_paid(

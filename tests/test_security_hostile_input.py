@@ -442,7 +442,7 @@ def prompts(world: World) -> list[Prompt]:
             chain(
                 say(f"/recordpayment {meter}", "Which bill"),
                 press("#", "How much was paid"),
-                press("Another amount", "Type the amount"),
+                press("Another amount", "type the amount"),
             ),
             ("How was it paid",),
         ),
