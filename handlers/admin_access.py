@@ -56,6 +56,8 @@ ADMIN_COMMANDS = [
     BotCommand("recordpayment", "Record an office payment"),
     BotCommand("voidpayment", "Void a payment"),
     BotCommand("claims", "Transfer claims to confirm"),
+    BotCommand("refunds", "Card refunds owed at the provider"),
+    BotCommand("refundcredit", "Pay a customer's credit back"),
     BotCommand("reconcile", "A month's money by day and channel"),
     BotCommand("revenue", "Revenue report"),
     BotCommand("outstanding", "Outstanding balances"),

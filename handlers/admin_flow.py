@@ -28,6 +28,7 @@ from handlers import (
     admin_customers,
     admin_payments,
     admin_reconcile,
+    admin_refunds,
     import_bills,
     reports,
 )
@@ -64,6 +65,7 @@ def staff_conversation(admin_filter: filters.User) -> ConversationHandler[Billin
         admin_billing.states(),
         admin_payments.states(),
         admin_claims.states(),
+        admin_refunds.states(),
         import_bills.states(),
     ):
         states.update(module_states)
@@ -74,6 +76,7 @@ def staff_conversation(admin_filter: filters.User) -> ConversationHandler[Billin
             *admin_billing.entry_points(admin_filter),
             *admin_payments.entry_points(admin_filter),
             *admin_claims.entry_points(admin_filter),
+            *admin_refunds.entry_points(admin_filter),
             *import_bills.entry_points(admin_filter),
         ],
         states=states,
@@ -101,6 +104,7 @@ def staff_handlers(admin_filter: filters.User) -> list[BaseHandler[Update, Billi
         *admin_payments.commands(admin_filter),
         *admin_claims.commands(admin_filter),
         *admin_reconcile.commands(admin_filter),
+        *admin_refunds.commands(admin_filter),
         *reports.commands(admin_filter),
         *admin_audit.commands(admin_filter),
         *admin_customers.buttons_handlers(),

@@ -14,6 +14,8 @@ ADMIN_HELP = (
     "/recordpayment — record an office payment (admin role)\n"
     "/voidpayment &lt;payment_id&gt; — void a payment (admin role)\n"
     "/claims — transfer claims to confirm or reject (admin role decides)\n"
+    "/refunds — card refunds owed at the provider; mark them made (admin role)\n"
+    "/refundcredit &lt;meter&gt; — pay a customer's account credit back (admin role)\n"
     "/reconcile [YYYY-MM] — money in by day and channel, with a CSV\n"
     "/revenue [YYYY-MM [YYYY-MM]] — revenue report\n"
     "/outstanding — what is owed, with ageing\n"

@@ -21,9 +21,9 @@ from bot.application import build_application, post_init, post_shutdown
 from bot.config import Config, load_config
 from bot.context import BillingApplication
 from bot.fake_telegram import FakeTelegramServer, FakeUser
-from domain import customers
+from domain import admins, customers
 from domain.db import Database
-from domain.models import Customer
+from domain.models import Admin, Customer
 from tests.conftest import Pools, TestDatabase, empty_tables
 
 
@@ -124,3 +124,15 @@ async def start_payment(user: FakeUser, choice: str, bill_label: str = "Sep 2026
     await user.wait_for_edit()
     await user.press(choice)
     await user.wait_for_edit()
+
+
+async def make_staff(harness: Harness, telegram_user_id: int, role: str = "admin") -> Admin:
+    """A staff account linked to ``telegram_user_id`` (password: a-long-staff-password)."""
+    return await admins.create_admin(
+        harness.admin_db,
+        admin_name=f"Staff {telegram_user_id}",
+        email=f"staff{telegram_user_id}@utility.example",
+        password="a-long-staff-password",
+        role=role,
+        telegram_user_id=telegram_user_id,
+    )

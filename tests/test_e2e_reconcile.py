@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.fake_telegram import ChatMessage, FakeUser
-from domain import admins, card_payments, claims, payments
-from domain.models import Admin, PaymentMethod
+from domain import card_payments, claims, payments
+from domain.models import PaymentMethod
 from domain.money import Currency
 from handlers.admin_gate import STALE_BUTTON, UNKNOWN_COMMAND
 from handlers.admin_reconcile import CSV_HEADER
 from handlers.render.tables import PHONE_WIDTH, text_width
-from tests.e2e_support import Harness, activated_customer, harness, running_bot
+from tests.e2e_support import Harness, activated_customer, harness, make_staff, running_bot
 from tests.factories import make_bill, make_clerk, make_customer, office_payment
 
 __all__ = ["harness"]
@@ -38,17 +38,6 @@ ROW = re.compile(r"^(?:(\d\d) +)?(.+?) +(\d+) +(₦[\d,]+\.\d\d)$")
 
 def november(day: int, hour: int) -> datetime:
     return datetime(2026, 11, day, hour, tzinfo=LAGOS)
-
-
-async def make_staff(harness: Harness, telegram_user_id: int, role: str) -> Admin:
-    return await admins.create_admin(
-        harness.admin_db,
-        admin_name=f"Staff {telegram_user_id}",
-        email=f"staff{telegram_user_id}@utility.example",
-        password="a-long-staff-password",
-        role=role,
-        telegram_user_id=telegram_user_id,
-    )
 
 
 async def build_november(harness: Harness) -> str:

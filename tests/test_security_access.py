@@ -96,6 +96,8 @@ def commands(cast: Cast) -> list[str]:
         "/recordpayment",
         f"/recordpayment {meter}",
         f"/voidpayment {a.payment_id}",
+        "/refunds",
+        f"/refundcredit {meter}",
         "/claims",
         "/reconcile",
         "/reconcile 2026-11",
@@ -135,6 +137,8 @@ def buttons(cast: Cast, claim_id: int = 0) -> list[str]:
         "aadd:skip",
         "aadd:ok",
         f"aedc:{cid}",
+        "arfm:1",
+        f"arcok:{cid}",
         "aecf:phone_number",
         f"aact:{cid}",
         f"anb:{cid}",
@@ -186,18 +190,20 @@ async def claim_to_check(harness: Harness) -> int:
 
 STAFF_READ_COMMANDS = {
     "customers", "customer", "pending", "payments", "revenue", "outstanding", "trend",
-    "audit", "notify", "claims", "reconcile",
+    "audit", "notify", "claims", "reconcile", "refunds",
 }  # fmt: skip
 STAFF_WRITE_COMMANDS = {
     "addcustomer", "editcustomer", "newbill", "editbill", "recordpayment", "voidpayment",
-    "importbills",
+    "importbills", "refundcredit",
 }  # fmt: skip
 CUSTOMER_COMMANDS = {"dashboard", "pay", "receipt", "profile", "password", "logout"}
 EVERYONE_COMMANDS = {"help", "cancel", "login", "adminlogin"}
 STAFF_READ_BUTTONS = {
     "acl", "acu", "abl", "apl", "acsvr", "acsvo", "acsvt", "aaud", "aclp", "arcp", "acsvrc",
 }  # fmt: skip
-STAFF_WRITE_BUTTONS = {"aedc", "aact", "anb", "arpc", "arpb", "arpok", "aclok", "aclrj"}
+STAFF_WRITE_BUTTONS = {
+    "aedc", "aact", "anb", "arpc", "arpb", "arpok", "aclok", "aclrj", "arfm",
+}  # fmt: skip
 # Buttons that mean something only inside a flow: pressed outside one, they are stale.
 STAFF_FLOW_BUTTONS = {
     "aadd",
@@ -210,6 +216,7 @@ STAFF_FLOW_BUTTONS = {
     "arpa",
     "arpm",
     "avok",
+    "arcok",
 }
 CUSTOMER_FLOW_BUTTONS = {"paybill", "payamt", "paymethod"}
 CUSTOMER_BUTTONS = {"rcptp", "bills", "menu"}

@@ -453,6 +453,21 @@ def prompts(world: World) -> list[Prompt]:
             ("because",),
         ),
         Prompt(
+            "admin: /refundcredit amount",
+            "admin",
+            say(f"/refundcredit {meter}", "amount being paid back"),
+            ("Type the reason",),
+        ),
+        Prompt(
+            "admin: /refundcredit reason",
+            "admin",
+            chain(
+                say(f"/refundcredit {meter}", "amount being paid back"),
+                say("1", "Type the reason"),
+            ),
+            ("because",),
+        ),
+        Prompt(
             "admin: /importbills (text)", "admin", say("/importbills", "Bulk billing"), batch=True
         ),
     ]
