@@ -22,6 +22,7 @@ ROOT_URL = DatabaseUrl.parse(
     os.environ.get("TEST_DATABASE_ROOT_URL", "mysql://root@127.0.0.1:3306")
 )
 TABLES_CHILD_FIRST = (
+    "legacy_ids",
     "payment_claims",
     "bill_totals",
     "payment_totals",
