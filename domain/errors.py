@@ -211,3 +211,17 @@ class CardAmountOutOfBounds(DomainError):
 
 class CreditRefundRefused(DomainError):
     """A refund of more credit than the customer has, or without a reason."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Bringing in the original system's data (issue 14)
+
+
+class LegacySchemaMismatch(DomainError):
+    """The old database lacks a table or column the import reads; ``missing`` says which."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(
+            "The old database is not the original system's: " + "; ".join(missing) + "."
+        )
+        self.missing = missing

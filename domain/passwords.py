@@ -66,6 +66,11 @@ def verify_password_sync(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
+def is_legacy_sha256(stored: str | None) -> bool:
+    """True for the seed's format, a bare sha256 hex digest (kept as it is by import-legacy)."""
+    return bool(stored and _LEGACY_RE.match(stored))
+
+
 def needs_upgrade(stored: str | None, *, iterations: int = ITERATIONS) -> bool:
     """True for the legacy sha256 format or a hash made with fewer iterations than now."""
     if not stored or _LEGACY_RE.match(stored):
