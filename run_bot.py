@@ -16,7 +16,7 @@ from typing import TypeVar
 import pymysql
 
 from bot.config import Config, ConfigError, load_config
-from domain import schema
+from domain import legacy_import, schema
 from domain.db import Database, DatabaseUrl
 from domain.errors import DomainError
 
@@ -111,6 +111,29 @@ def cmd_seed_demo(config: Config, args: argparse.Namespace) -> None:
         )
 
 
+def cmd_import_legacy(config: Config, args: argparse.Namespace) -> None:
+    try:
+        source = DatabaseUrl.parse(args.source)
+    except ValueError as exc:
+        raise Fatal(f"--from: {exc}") from exc
+
+    async def work(db: Database) -> legacy_import.ImportReport:
+        try:
+            old = await Database.connect(source, minsize=1, maxsize=1)
+        except pymysql.err.OperationalError as exc:
+            reason = exc.args[1] if len(exc.args) > 1 else exc
+            raise Fatal(f"Cannot read the old database {source.database!r}: {reason}") from exc
+        try:
+            return await legacy_import.import_legacy(
+                db, old, dry_run=args.dry_run, due_days=config.due_days, timezone=config.timezone
+            )
+        finally:
+            await old.close()
+
+    report = asyncio.run(_with_database(config.database, work))
+    print("\n".join(legacy_import.summary(report)))
+
+
 def cmd_run(config: Config, args: argparse.Namespace) -> None:
     try:
         from bot.application import run_bot
@@ -157,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
     sub.add_parser("seed-demo", help="add demo customers, bills, payments and admins")
+    old = sub.add_parser("import-legacy", help="bring in the original system's database")
+    old.add_argument("--from", dest="source", required=True, metavar="mysql://user:pass@host/db")
+    old.add_argument(
+        "--dry-run", action="store_true", help="report what it would do; change nothing"
+    )
     run = sub.add_parser("run", help="start the bot (long polling, or --webhook URL)")
     run.add_argument("--webhook", metavar="URL", default=None)
     run.add_argument("--listen", default="127.0.0.1")
@@ -170,6 +198,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], None]] = {
     "migrate": cmd_migrate,
     "create-admin": cmd_create_admin,
     "seed-demo": cmd_seed_demo,
+    "import-legacy": cmd_import_legacy,
     "run": cmd_run,
     "sandbox": cmd_sandbox,
 }

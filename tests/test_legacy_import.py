@@ -11,22 +11,25 @@ next run; old passwords log in once and are upgraded.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pymysql
 import pytest
 
+import run_bot
 from domain import admins, bills, customers, legacy_import, payments, report_totals
 from domain.db import Database, DatabaseUrl
 from domain.errors import AuthenticationFailed, LegacySchemaMismatch
 from domain.legacy_import import ADMIN, BILLS, CUSTOMER, PAYMENT, ImportReport
 from domain.models import PaymentMethod, Role
-from tests.conftest import ROOT_URL, raw_connection
+from tests.conftest import ROOT_URL, TestDatabase, raw_connection
 from tests.factories import make_bill, make_clerk, make_customer
 
 LAGOS = ZoneInfo("Africa/Lagos")
@@ -495,6 +498,38 @@ async def test_a_database_without_the_original_tables_is_refused_with_what_is_mi
         "no table Payment",
         "no table Admin",
     ]
+
+
+async def test_the_command_line_prints_the_summary(
+    admin_db: Database,
+    test_database: TestDatabase,
+    legacy: Database,
+    legacy_url: DatabaseUrl,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """``run_bot.py import-legacy --from … --dry-run`` prints the table and every refused row;
+    a --from that is no mysql:// URL ends with one line."""
+    monkeypatch.chdir(tmp_path)  # no .env: the environment says everything
+    monkeypatch.setenv("DATABASE_URL", test_database.admin.to_url())
+    monkeypatch.setenv("CUSTOMER_DATABASE_URL", test_database.customer.to_url())
+    monkeypatch.setenv("TIMEZONE", "Africa/Lagos")
+    # main() runs its own event loop (asyncio.run): in a thread, beside this test's.
+    command = ["import-legacy", "--from", legacy_url.to_url(), "--dry-run"]
+    status = await asyncio.to_thread(run_bot.main, command)
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "Dry run: nothing was changed." in out
+    assert "customers          4             0        3" in out
+    assert "Customer 3: duplicate meter: MTR-1001 is already Customer 1's" in out
+    assert "Payment 4: payment larger than its bill" in out
+
+    command = ["import-legacy", "--from", "http://nowhere/x", "--dry-run"]
+    status = await asyncio.to_thread(run_bot.main, command)
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and "--from" in err
 
 
 # ---------------------------------------------------------------------------------------------
