@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from domain import validation
 from domain.db import DatabaseUrl
 from domain.money import Currency
 from domain.schema import DEFAULT_MAX_USER_CONNECTIONS
@@ -33,7 +34,12 @@ class Config:
     database_account_host: str | None
     database_max_user_connections: int
     utility_name: str
+    # How customers reach the utility (phone, email, office), printed on every receipt.
+    utility_contact: str
     currency: Currency
+    # The country phone numbers typed without +country code belong to (``NG``); None: every
+    # number must be typed with its country code.
+    phone_region: str | None
     default_tariff: Decimal
     due_days: int
     timezone: ZoneInfo
@@ -112,6 +118,11 @@ def load_config(
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"TIMEZONE {tz_name!r} is not a known time zone.") from exc
 
+    currency = Currency(
+        code=get("CURRENCY_CODE", "NGN") or "NGN", symbol=get("CURRENCY_SYMBOL", "₦") or "₦"
+    )
+    phone_region = _phone_region(get("PHONE_REGION"), currency)
+
     database = url("DATABASE_URL")
     if not database.database:
         raise ConfigError("DATABASE_URL must end with the database name (…:3306/dbname).")
@@ -126,9 +137,9 @@ def load_config(
             "DATABASE_MAX_USER_CONNECTIONS", DEFAULT_MAX_USER_CONNECTIONS, "connections"
         ),
         utility_name=get("UTILITY_NAME", "City Power & Light") or "",
-        currency=Currency(
-            code=get("CURRENCY_CODE", "NGN") or "NGN", symbol=get("CURRENCY_SYMBOL", "₦") or "₦"
-        ),
+        utility_contact=(get("UTILITY_CONTACT", "") or "").replace("\\n", "\n"),
+        currency=currency,
+        phone_region=phone_region,
         default_tariff=number("DEFAULT_TARIFF", "68.50"),
         due_days=integer("DUE_DAYS", 14),
         timezone=timezone,
@@ -139,3 +150,21 @@ def load_config(
         transfer_details=(get("TRANSFER_DETAILS", "") or "").replace("\\n", "\n"),
         persistence_file=Path(get("PERSISTENCE_FILE", "data/bot-state.pickle") or ""),
     )
+
+
+def _phone_region(raw: str | None, currency: Currency) -> str | None:
+    """PHONE_REGION as set, or else the country of the currency (an ISO 4217 code starts with
+    its country's ISO 3166 code: NGN → NG, GHS → GH, KES → KE); None for a currency of no
+    single country (EUR)."""
+    if raw is not None:
+        try:
+            return validation.phone_region(raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"PHONE_REGION {raw!r} is not a country code phone numbers are known for; "
+                "use a two-letter code such as NG, GH or KE."
+            ) from exc
+    try:
+        return validation.phone_region(currency.code[:2])
+    except ValueError:
+        return None

@@ -1,4 +1,5 @@
-"""The admin audit log: who changed what, with the before and after."""
+"""The audit log: who changed what, with the before and after — staff (named), the system,
+and customers changing their own details (recorded by the database: ``CUSTOMER_ACTIONS``)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,14 @@ async def finish(uow: UnitOfWork, audit_id: int, *, after: Any) -> None:
     )
 
 
+# What customers change themselves: written by the database, not by this module (migration
+# 0012's trigger on customers, for changes made on the customer account, which holds nothing
+# on the audit log): their phone, email or address, and their password (never its hash).
+CUSTOMER_CONTACT = "customer.contact"
+CUSTOMER_PASSWORD = "customer.password"  # noqa: S105 (an action name)
+CUSTOMER_ACTIONS = frozenset({CUSTOMER_CONTACT, CUSTOMER_PASSWORD})
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     audit_id: int
@@ -75,6 +84,11 @@ class AuditEntry:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     created_at: datetime
+
+    @property
+    def by_customer(self) -> bool:
+        """The customer made this change themselves (in the chat), not staff or the system."""
+        return self.admin_name is None and self.action in CUSTOMER_ACTIONS
 
 
 async def entries(

@@ -9,6 +9,8 @@ import csv
 import functools
 import io
 import json
+import re
+import unicodedata
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -20,6 +22,7 @@ from domain import audit, validation
 from domain.db import Database, Row, UnitOfWork, ValuesList, error_code, values_list
 from domain.errors import (
     BillNotFound,
+    ControlCharacters,
     CustomerNotFound,
     DomainError,
     DuplicateBill,
@@ -307,14 +310,21 @@ class ImportResult:
 
 
 def _bill_lines(
-    lines: Iterable[str], default_rate: Decimal, errors: list[tuple[int, str]]
+    lines: Iterable[str],
+    default_rate: Decimal,
+    errors: list[tuple[int, str]],
+    latest_month: date | None = None,
 ) -> Iterator[BillLine]:
     """Each good line of a ``meter_number,billing_month,units_used[,rate_per_unit]`` file, as
-    the file is read; each bad one goes to ``errors`` as ``(line number, message)``.
+    the file is read; each bad one goes to ``errors`` as ``(line number, message)``, the
+    message quoting the value at fault (``units 'abc' is not a number.``).
 
     The header is line 1 and blank lines count, so the numbers match what a spreadsheet or
-    editor shows. Stops after MAX_IMPORT_ERRORS errors or MAX_IMPORT_ROWS bills.
+    editor shows. A month after ``latest_month`` (default: the current month, UTC) is refused:
+    a bill is for a month that has begun. Stops after MAX_IMPORT_ERRORS errors or
+    MAX_IMPORT_ROWS bills.
     """
+    latest = validation.billing_month(latest_month or now_utc().date())
     reader = csv.reader(_without_bom(lines))
     columns: dict[str, int] | None = None
     count = 0
@@ -347,7 +357,7 @@ def _bill_lines(
                 # A missing trailing cell (an optional rate left out) reads as empty.
                 record = record + [""] * (len(columns) - len(record))
             try:
-                line = _import_line(number, record, columns, default_rate)
+                line = _import_line(number, record, columns, default_rate, latest)
             except DomainError as exc:
                 errors.append((number, str(exc)))
                 continue
@@ -367,14 +377,14 @@ def _without_bom(lines: Iterable[str]) -> Iterator[str]:
 
 
 def read_bill_csv(
-    text: str, *, default_rate: Decimal
+    text: str, *, default_rate: Decimal, latest_month: date | None = None
 ) -> tuple[list[BillLine], list[tuple[int, str]]]:
     """Check every line of a bulk-billing file held in memory (see :func:`_bill_lines`);
     a meter and month given twice is also an error here."""
     errors: list[tuple[int, str]] = []
     lines: list[BillLine] = []
     seen: dict[tuple[str, date], int] = {}
-    for line in _bill_lines(io.StringIO(text), default_rate, errors):
+    for line in _bill_lines(io.StringIO(text), default_rate, errors, latest_month):
         key = (line.meter_number, line.billing_month)
         if key in seen:
             errors.append(
@@ -407,20 +417,95 @@ _billing_month = functools.lru_cache(maxsize=256)(validation.billing_month)
 
 
 def _import_line(
-    number: int, record: list[str], columns: dict[str, int], default_rate: Decimal
+    number: int,
+    record: list[str],
+    columns: dict[str, int],
+    default_rate: Decimal,
+    latest_month: date,
 ) -> BillLine:
-    meter = validation.meter_number(record[columns["meter_number"]])
-    month = _billing_month(record[columns["billing_month"]].strip())
-    units_text = record[columns["units_used"]]
-    units = parse_decimal(units_text, places=2, what="units", maximum=MAX_UNITS)
+    meter_text = record[columns["meter_number"]]
+    try:
+        meter = validation.meter_number(meter_text)
+    except InvalidInput as exc:
+        raise InvalidInput(_bad_meter(meter_text, exc)) from exc
+    month_text = record[columns["billing_month"]].strip()
+    try:
+        month = _billing_month(month_text)
+    except InvalidInput as exc:
+        raise InvalidInput(_bad_month(month_text)) from exc
+    if month > latest_month:
+        raise InvalidInput(
+            f"month {_quoted(month_text)} is after the current month ({latest_month:%Y-%m}): "
+            "a bill is issued for a month that has begun."
+        )
+    units = _figure(record[columns["units_used"]], what="units", places=2, maximum=MAX_UNITS)
     rate_text = record[columns["rate_per_unit"]].strip() if "rate_per_unit" in columns else ""
     rate = (
-        parse_decimal(rate_text, places=4, what="rate", maximum=MAX_RATE)
-        if rate_text
-        else default_rate
+        _figure(rate_text, what="rate", places=4, maximum=MAX_RATE) if rate_text else default_rate
     )
-    # parse_decimal has checked each figure's decimals and limits: only the total is left.
+    # _figure has checked each figure's decimals and limits: only the total is left.
     return BillLine(number, meter, month, units, rate, _checked_total(units, rate))
+
+
+_QUOTED_LIMIT = 30  # characters of a bad value quoted back in an import error
+# What a figure that parse_decimal refused may still be, to say why it was refused: a number
+# with a sign or too many decimals (thousands commas taken out first, as parse_decimal does).
+_LOOSE_NUMBER_RE = re.compile(r"^[+\-\u2212]?[0-9]+(\.[0-9]+)?$")
+_GROUPED_RE = re.compile(r"^[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$")
+
+
+def _quoted(text: str) -> str:
+    """A value from a file, quoted in an error: trimmed, shortened, invisible characters
+    shown as ``?`` (the handler escapes it for HTML)."""
+    shown = "".join(ch if ch.isprintable() else "?" for ch in text.strip())
+    if len(shown) > _QUOTED_LIMIT:
+        shown = shown[: _QUOTED_LIMIT - 1] + "…"
+    return f"'{shown}'"
+
+
+def _bad_meter(text: str, problem: InvalidInput) -> str:
+    if not text.strip():
+        return "meter number is empty."
+    if isinstance(problem, ControlCharacters):
+        return f"meter number {_quoted(text)} contains control characters."
+    return (
+        f"meter number {_quoted(text)} is not a meter number: 3 to 32 letters, digits or "
+        "dashes, e.g. MTR-10001."
+    )
+
+
+def _bad_month(text: str) -> str:
+    if not text:
+        return "month is empty."
+    return f"month {_quoted(text)} is not a month: YYYY-MM between 2000-01 and 2100-12."
+
+
+def _figure(text: str, *, what: str, places: int, maximum: Decimal) -> Decimal:
+    """``parse_decimal`` for a figure of an import line; a refusal quotes the value and
+    says what is wrong with it."""
+    try:
+        return parse_decimal(text, places=places, what=what, maximum=maximum)
+    except InvalidAmount as exc:
+        raise InvalidInput(_bad_figure(text, what=what, places=places, maximum=maximum)) from exc
+
+
+def _bad_figure(text: str, *, what: str, places: int, maximum: Decimal) -> str:
+    cleaned = unicodedata.normalize("NFKC", text).strip()
+    if not cleaned:
+        return f"{what} is empty."
+    shown = _quoted(text)
+    plain = cleaned.replace(",", "") if _GROUPED_RE.match(cleaned) else cleaned
+    if not _LOOSE_NUMBER_RE.match(plain):
+        return f"{what} {shown} is not a number."
+    value = Decimal(plain.replace("\u2212", "-"))
+    if value <= 0:
+        return f"{what} {shown} must be greater than zero."
+    if value > maximum:
+        return f"{what} {shown} is too large (at most {maximum:,})."
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        return f"{what} {shown} has more than {places} decimals."
+    return f"{what} {shown} is not a number."
 
 
 async def import_bills(
@@ -430,6 +515,7 @@ async def import_bills(
     default_rate: Decimal,
     due_days: int = 14,
     admin_id: int | None = None,
+    latest_month: date | None = None,
 ) -> list[ImportedBill]:
     """Issue every bill of a CSV file held in memory, in ONE transaction, or none of them.
 
@@ -442,6 +528,7 @@ async def import_bills(
         due_days=due_days,
         admin_id=admin_id,
         keep_all=True,
+        latest_month=latest_month,
     )
     return result.bills
 
@@ -470,12 +557,15 @@ async def import_bill_file(
     due_days: int = 14,
     admin_id: int | None = None,
     keep_all: bool = False,
+    latest_month: date | None = None,
 ) -> ImportResult:
     """Issue every bill of a CSV file in ONE transaction, or none of them, reading the file
     as it goes (``open_lines()`` gives its lines; called again if the transaction is retried).
 
-    Lines are checked and written :data:`IMPORT_CHUNK` at a time: format, known meter, no
-    repeat in the file, no bill already issued for that month. Any error raises
+    Lines are checked and written :data:`IMPORT_CHUNK` at a time: format (each error quotes
+    the value at fault), a month no later than ``latest_month`` (the utility's current month;
+    default: the current month in UTC), known meter, no repeat in the file, no bill already
+    issued for that month. Any error raises
     :class:`ImportRejected` with all the errors by line number (up to MAX_IMPORT_ERRORS) and
     the transaction is rolled back: nothing is written. The import writes one audit entry,
     which each of its bills names, and moves the report totals, in the same transaction.
@@ -492,7 +582,7 @@ async def import_bill_file(
         )
         errors: list[tuple[int, str]] = []
         source = open_lines()
-        lines = _bill_lines(source, default_rate, errors)
+        lines = _bill_lines(source, default_rate, errors, latest_month)
         chunks = _prepared_chunks(db, uow, lines, due_days, state.import_id)
         try:
             async for chunk in chunks:

@@ -32,13 +32,17 @@ async def add_customer(
     phone_number: str | None = None,
     email: str | None = None,
     admin_id: int | None = None,
+    phone_region: str | None = validation.DEFAULT_PHONE_REGION,
 ) -> Customer:
-    """Create a customer; the meter number must be new."""
+    """Create a customer; the meter number must be new. A phone number is stored in E.164,
+    read as one of ``phone_region`` when typed without its country code."""
     values = {
         "meter_number": validation.meter_number(meter_number),
         "full_name": validation.full_name(full_name),
         "address": validation.address(address),
-        "phone_number": validation.phone_number(phone_number) if phone_number else None,
+        "phone_number": validation.phone_number(phone_number, phone_region)
+        if phone_number
+        else None,
         "email": validation.email(email) if email else None,
     }
 
@@ -93,21 +97,41 @@ async def find_by_telegram(db: Database, telegram_user_id: int) -> Customer | No
 async def search(
     db: Database, text: str | None = None, *, page: int = 0, page_size: int = 8
 ) -> Page[Customer]:
-    """Customers whose name or meter number contains ``text`` (all when empty), by name."""
+    """Customers whose name or meter number contains ``text`` (all when empty), by name.
+
+    Names match whatever their case and accents: ``okafor`` finds "Ngozi Ọkafọ́r", and so
+    does ``ỌKAFỌ́R`` (the text without its combining marks, against ``name_search``, the
+    name without its own, compared in the column's case- and accent-blind collation)."""
     cleaned = validation.clean_text(text or "")[:100]
-    escaped = cleaned.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%" if cleaned else None
+    pattern = _contains(cleaned) if cleaned else None
+    name_pattern = _contains(without_marks(cleaned)) if cleaned else None
     page = max(0, page)
 
     async def work(uow: UnitOfWork) -> Page[Customer]:
-        total = int(await uow.fetch_value("count_customers", {"pattern": pattern}))
+        which = {"pattern": pattern, "name_pattern": name_pattern}
+        total = int(await uow.fetch_value("count_customers", which))
         rows = await uow.fetch_all(
-            "search_customers",
-            {"pattern": pattern, "limit": page_size, "offset": page * page_size},
+            "search_customers", {**which, "limit": page_size, "offset": page * page_size}
         )
         return Page([Customer.from_row(r) for r in rows], page, page_size, total)
 
     return await db.read(work)
+
+
+def without_marks(text: str) -> str:
+    """``text`` without combining marks (tone marks, the dot below, accents), as migration
+    0012's ``customers.name_search`` keeps a name: "Ọkafọ́r" → "Okafor"; composed again
+    afterwards, so scripts whose letters decompose into others (Hangul) stay as typed."""
+    kept = "".join(
+        ch for ch in unicodedata.normalize("NFD", text) if unicodedata.category(ch) != "Mn"
+    )
+    return unicodedata.normalize("NFC", kept)
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern for values that contain ``text`` literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 async def update_contact(
@@ -117,8 +141,12 @@ async def update_contact(
     phone_number: str | None = None,
     email: str | None = None,
     address: str | None = None,
+    phone_region: str | None = validation.DEFAULT_PHONE_REGION,
 ) -> Customer:
-    """A customer changes their own phone, email or address (None keeps the current value)."""
+    """A customer changes their own phone, email or address (None keeps the current value).
+
+    Run on the customer account, the change is audited by the database itself (migration
+    0012's trigger on customers: the customer account holds nothing on the audit log)."""
 
     async def work(uow: UnitOfWork) -> Customer:
         row = await uow.fetch_one("lock_customer", {"customer_id": customer_id})
@@ -128,7 +156,7 @@ async def update_contact(
             "update_customer_contact",
             {
                 "customer_id": customer_id,
-                "phone_number": validation.phone_number(phone_number)
+                "phone_number": validation.phone_number(phone_number, phone_region)
                 if phone_number is not None
                 else row["phone_number"],
                 "email": validation.email(email) if email is not None else row["email"],
@@ -147,19 +175,28 @@ EDITABLE_FIELDS = ("full_name", "meter_number", "phone_number", "email", "addres
 _VALIDATORS = {
     "full_name": validation.full_name,
     "meter_number": validation.meter_number,
-    "phone_number": validation.phone_number,
     "email": validation.email,
     "address": validation.address,
 }
 
 
 async def edit_by_admin(
-    db: Database, customer_id: int, field: str, value: str, *, admin_id: int
+    db: Database,
+    customer_id: int,
+    field: str,
+    value: str,
+    *,
+    admin_id: int,
+    phone_region: str | None = validation.DEFAULT_PHONE_REGION,
 ) -> Customer:
     """An admin changes one of a customer's details; the change is audited."""
     if field not in EDITABLE_FIELDS:
         raise InvalidInput("That field cannot be changed.")
-    clean = _VALIDATORS[field](value)
+    clean = (
+        validation.phone_number(value, phone_region)
+        if field == "phone_number"
+        else _VALIDATORS[field](value)
+    )
 
     async def work(uow: UnitOfWork) -> Customer:
         row = await uow.fetch_one("lock_customer", {"customer_id": customer_id})

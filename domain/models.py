@@ -246,7 +246,8 @@ class Payment:
 
 @dataclass(frozen=True)
 class Receipt:
-    """Everything a receipt shows, gathered at one moment (the payment's own figures)."""
+    """Everything a receipt shows, as it was when the payment was made (the payment's own
+    figures, and the details migration 0012 keeps with it: ``domain.receipts``)."""
 
     receipt_number: str
     payment_id: int
@@ -264,6 +265,10 @@ class Receipt:
     payment_method: PaymentMethod
     payment_status: PaymentStatus
     voided: bool
+    # When the bill fell due (None: not known to the caller that built this receipt).
+    due_date: date | None = None
+    # The staff member who recorded an office payment; None for a customer's own payment.
+    recorded_by: str | None = None
 
 
 @dataclass(frozen=True)

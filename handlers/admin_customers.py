@@ -299,7 +299,9 @@ async def add_phone(update: Update, context: BillingContext, admin: Admin) -> st
         if typed is None:
             return ADD_PHONE
         try:
-            flow_state(context)["phone_number"] = validation.phone_number(typed)
+            flow_state(context)["phone_number"] = validation.phone_number(
+                typed, context.config.phone_region
+            )
         except DomainError as exc:
             await reply(update, esc(exc), buttons([_SKIP, cancel_row()]))
             return ADD_PHONE
@@ -352,6 +354,7 @@ async def add_confirm(update: Update, context: BillingContext, admin: Admin) -> 
             phone_number=state.get("phone_number"),
             email=state.get("email"),
             admin_id=admin.admin_id,
+            phone_region=context.config.phone_region,
         )
         code = await customers.issue_activation_code(
             context.admin_db, customer.customer_id, admin_id=admin.admin_id
@@ -445,6 +448,7 @@ async def edit_value(update: Update, context: BillingContext, admin: Admin) -> s
             state["field"],
             typed,
             admin_id=admin.admin_id,
+            phone_region=context.config.phone_region,
         )
     except DomainError as exc:
         await reply(update, f"{esc(exc)} Please send it again.", buttons([cancel_row()]))

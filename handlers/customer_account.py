@@ -325,7 +325,10 @@ async def profile_value(update: Update, context: BillingContext) -> str | int:
         return _end(context)
     try:
         updated = await customers.update_contact(
-            context.customer_db, customer.customer_id, **{_FIELD_ARG[field]: message.text[:600]}
+            context.customer_db,
+            customer.customer_id,
+            phone_region=context.config.phone_region,
+            **{_FIELD_ARG[field]: message.text[:600]},
         )
     except DomainError as exc:
         await message.reply_text(f"{esc(exc)} Please try again, or /cancel.")

@@ -8,9 +8,9 @@ told in the background, paced by the bot's rate limiter, and the admin gets a su
 
 from __future__ import annotations
 
-import html
 import logging
 import tempfile
+from datetime import date, datetime
 from pathlib import Path
 
 from telegram import Update
@@ -36,8 +36,8 @@ INSTRUCTIONS = (
     "<b>Bulk billing</b>\n"
     "Send a CSV file whose first line names the columns:\n"
     "<code>meter_number,billing_month,units_used,rate_per_unit</code>\n"
-    "billing_month is YYYY-MM; rate_per_unit is optional (empty or left out: the default "
-    "tariff {tariff}).\n\n"
+    "billing_month is YYYY-MM, up to the current month ({month}); rate_per_unit is optional "
+    "(empty or left out: the default tariff {tariff}).\n\n"
     "Every line is checked first. If any line is wrong, nothing is imported and you get the "
     "errors by line number."
 )
@@ -47,7 +47,10 @@ INSTRUCTIONS = (
 async def importbills(update: Update, context: BillingContext, admin: Admin) -> str:
     """Explain the file format and wait for the upload."""
     tariff = context.config.currency.format(context.config.default_tariff)
-    await reply(update, INSTRUCTIONS.format(tariff=esc(tariff)), buttons([cancel_row()]))
+    month = f"{_current_month(context):%Y-%m}"
+    await reply(
+        update, INSTRUCTIONS.format(tariff=esc(tariff), month=month), buttons([cancel_row()])
+    )
     return IMPORT_FILE
 
 
@@ -76,6 +79,7 @@ async def import_file(update: Update, context: BillingContext, admin: Admin) -> 
                 default_rate=context.config.default_tariff,
                 due_days=context.config.due_days,
                 admin_id=admin.admin_id,
+                latest_month=_current_month(context),
             )
         except UnicodeDecodeError:
             await message.reply_text(
@@ -86,7 +90,7 @@ async def import_file(update: Update, context: BillingContext, admin: Admin) -> 
         except ImportRejected as exc:
             shown = exc.errors[:ERRORS_SHOWN]
             lines = "\n".join(
-                f"Line {number}: {html.escape(problem)}" for number, problem in shown
+                f"Line {number}: {esc(problem)}" for number, problem in shown
             )
             more = len(exc.errors) - len(shown)
             await message.reply_text(
@@ -110,6 +114,11 @@ async def import_file(update: Update, context: BillingContext, admin: Admin) -> 
             _notify_customers(context, message.chat.id, linked), update=update
         )
     return end_flow(context)
+
+
+def _current_month(context: BillingContext) -> date:
+    """The utility's current month (in its time zone): the latest a file may bill."""
+    return datetime.now(context.config.timezone).date().replace(day=1)
 
 
 async def _notify_customers(

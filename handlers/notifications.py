@@ -17,7 +17,7 @@ from telegram.error import Forbidden, TelegramError
 from bot.config import Config
 from bot.context import BillingApplication, BillingContext
 from bot.rate_limits import bulk_sends
-from domain import admins, bills, payments, throttle
+from domain import admins, bills, receipts, throttle
 from domain.models import Bill
 from handlers.common import esc, month_label
 from handlers.render.formatting import rate_text, units_text
@@ -30,7 +30,7 @@ async def notify_admins_of_payment(context: BillingContext, payment_id: int) -> 
     staff = [a for a in await admins.to_notify_of_payments(context.admin_db) if a.telegram_user_id]
     if not staff:  # the usual case: no need to look the payment up
         return 0
-    receipt = await payments.receipt(context.admin_db, payment_id)
+    receipt = await receipts.receipt(context.admin_db, payment_id)
     money = context.config.currency.format
     text = (
         f"💰 Payment {money(receipt.amount_paid)} from {esc(receipt.customer_name)} "

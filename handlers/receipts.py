@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from bot.context import BillingContext
-from domain import payments
+from domain import payments, receipts
 from domain.errors import DomainError
 from handlers.common import (
     answer_query,
@@ -46,7 +46,7 @@ async def draw_receipt(
     With ``customer_id`` the payment must be that customer's (else PaymentNotFound).
     """
     db = context.customer_db if customer_id is not None else context.admin_db
-    receipt = await payments.receipt(db, payment_id, customer_id=customer_id)
+    receipt = await receipts.receipt(db, payment_id, customer_id=customer_id)
     config = context.config
     renderer = context.bot_data.receipt_renderer
     if renderer is not None:  # a worker process: the event loop never waits on fpdf2
@@ -55,6 +55,7 @@ async def draw_receipt(
             utility_name=config.utility_name,
             currency=config.currency,
             timezone=config.timezone,
+            contact=config.utility_contact,
         )
     else:
         pdf = await asyncio.to_thread(
@@ -63,6 +64,7 @@ async def draw_receipt(
             utility_name=config.utility_name,
             currency=config.currency,
             timezone=config.timezone,
+            contact=config.utility_contact,
         )
     caption = f"Receipt {esc(receipt.receipt_number)}"
     if receipt.voided:

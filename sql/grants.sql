@@ -22,6 +22,9 @@ GRANT INSERT (bill_id, date_of_payment, amount_paid, payment_method, billing_mon
               payment_status, receipt_number, idempotency_key, bill_total, paid_to_date,
               units_used, rate_per_unit)
     ON `{db}`.payments TO '{customer_user}'@'{host}';
+-- A receipt's details as they were at payment time (migration 0012), written by the payments
+-- trigger with the definer's rights: the customer account only reads them.
+GRANT SELECT ON `{db}`.payment_receipts TO '{customer_user}'@'{host}';
 -- Card payments (migration 0006): a customer asks for an invoice for their own bill, and the
 -- pre-checkout answer reads it. The charges Telegram reports, and every credit entry, are
 -- recorded by the admin account (the bot's record of money a provider took); a payment from

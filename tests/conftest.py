@@ -31,6 +31,7 @@ TABLES_CHILD_FIRST = (
     "credit_entries",
     "provider_refunds",
     "provider_charges",
+    "payment_receipts",
     "payments",
     "invoices",
     "activation_codes",

@@ -66,6 +66,86 @@ def test_bad_lines_are_reported_by_their_line_number() -> None:
     assert "already on line 2" in errors[2][1]
 
 
+def test_each_error_quotes_the_value_at_fault_and_says_what_is_wrong() -> None:
+    """Issue 14: an error names the column and quotes what the file holds, so the clerk can
+    find it: "Line 3: units 'abc' is not a number"."""
+    text = (
+        "meter_number,billing_month,units_used,rate_per_unit\n"
+        "MTR-1,2026-09,100,\n"
+        "MTR-1,2026-08,abc,\n"
+        "MTR-1,2026-07,-4,\n"
+        "MTR-1,2026-06,1.234,\n"
+        "MTR-1,2026-05,99999999,\n"
+        "MTR-1,2026-04,,\n"
+        "M!,2026-09,1,\n"
+        "MTR-2,2026-13,1,\n"
+        "MTR-2,Oct 2026,1,\n"
+        "MTR-2,2026-09,1,1.23456\n"
+        "MTR-2,2026-08,1,x\x00y\n"
+        "MTR-2,2026-07,1,12 naira a unit and then some more words\n"
+    )
+    _, errors = bills.read_bill_csv(text, default_rate=RATE, latest_month=date(2026, 12, 1))
+    assert errors == [
+        (3, "units 'abc' is not a number."),
+        (4, "units '-4' must be greater than zero."),
+        (5, "units '1.234' has more than 2 decimals."),
+        (6, "units '99999999' is too large (at most 9,999,999.99)."),
+        (7, "units is empty."),
+        (
+            8,
+            "meter number 'M!' is not a meter number: 3 to 32 letters, digits or dashes, "
+            "e.g. MTR-10001.",
+        ),
+        (9, "month '2026-13' is not a month: YYYY-MM between 2000-01 and 2100-12."),
+        (10, "month 'Oct 2026' is not a month: YYYY-MM between 2000-01 and 2100-12."),
+        (11, "rate '1.23456' has more than 4 decimals."),
+        (12, "rate 'x?y' is not a number."),
+        (13, "rate '12 naira a unit and then some…' is not a number."),
+    ]
+
+
+def test_a_bill_for_a_month_after_the_current_one_is_refused() -> None:
+    """Issue 14: a file may bill the current month and earlier ones, not the next."""
+    text = (
+        "meter_number,billing_month,units_used\n"
+        "MTR-1,2026-12,1\n"
+        "MTR-1,2026-11,1\n"
+        "MTR-1,2027-01,1\n"
+        "MTR-1,2099-05,1\n"
+    )
+    lines, errors = bills.read_bill_csv(text, default_rate=RATE, latest_month=date(2026, 12, 17))
+    assert [line.line for line in lines] == [2, 3]
+    assert errors == [
+        (
+            4,
+            "month '2027-01' is after the current month (2026-12): a bill is issued for a "
+            "month that has begun.",
+        ),
+        (
+            5,
+            "month '2099-05' is after the current month (2026-12): a bill is issued for a "
+            "month that has begun.",
+        ),
+    ]
+
+
+async def test_an_import_with_a_future_month_writes_nothing(admin_db: Database) -> None:
+    """The import itself refuses it (by default against today's month): nothing written."""
+    await two_customers(admin_db)
+    text = "meter_number,billing_month,units_used\nMTR-1,2026-09,100\nMTR-2,2100-12,5\n"
+    with pytest.raises(ImportRejected) as caught:
+        await bills.import_bills(admin_db, text, default_rate=RATE)
+    [(number, problem)] = caught.value.errors
+    assert number == 3 and "month '2100-12' is after the current month" in problem
+    with pytest.raises(ImportRejected):
+        await bills.import_bills(admin_db, text, default_rate=RATE, latest_month=date(2100, 11, 1))
+    assert await count_bills(admin_db) == 0
+    imported = await bills.import_bills(
+        admin_db, text, default_rate=RATE, latest_month=date(2100, 12, 1)
+    )
+    assert len(imported) == 2
+
+
 def test_a_file_without_the_right_header_is_refused_on_line_one() -> None:
     _, errors = bills.read_bill_csv("meter,month,units\nMTR-1,2026-09,1\n", default_rate=RATE)
     assert errors and errors[0][0] == 1

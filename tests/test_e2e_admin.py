@@ -259,8 +259,10 @@ async def test_the_whole_admin_day_adds_bills_takes_and_voids_a_payment(
 
         # Every change is in the audit log, with who did it.
         log = await say(admin_user, "/audit MTR-10001")
-        for action in ("customer.create", "bill.create", "payment.record", "payment.void"):
+        for action in ("Customer added", "Bill issued", "Office payment recorded"):
             assert action in log.body
+        assert "Payment voided" in log.body and "Reason: Cheque" in log.body
+        assert "payment.void" not in log.body and "amount_paid" not in log.body
         assert "Staff 8001" in log.body
 
 
@@ -431,6 +433,35 @@ async def test_a_thousand_row_csv_is_all_or_nothing_and_customers_are_told_withi
     sends = sorted(c.time for c in harness.server.calls_to("sendMessage") if c.status == 200)
     assert len(sends) > 1000
     assert (len(sends) - 33) / (sends[-1] - sends[0]) <= 30 * 1.05
+
+
+async def test_import_errors_quote_the_bad_value_and_next_month_is_refused(
+    harness: Harness,
+) -> None:
+    """/importbills: each error says which value is wrong and why; a bill for the month after
+    the utility's current one (in its own time zone) is refused; nothing is written."""
+    admin_user = harness.server.user(ADMIN_ID, "Olu")
+    await make_admin(harness, ADMIN_ID)
+    await make_customer(harness.admin_db, meter_number="MTR-80001")
+    this_month = datetime.now(harness.config.timezone).date().replace(day=1)
+    next_month = month_add(this_month, 1)
+    text = (
+        "meter_number,billing_month,units_used,rate_per_unit\n"
+        f"MTR-80001,{this_month:%Y-%m},100,\n"
+        f"MTR-80001,{this_month:%Y-%m},abc,\n"
+        f"MTR-80001,{next_month:%Y-%m},5,\n"
+    )
+    async with running_bot(harness):
+        intro = await say(admin_user, "/importbills")
+        await admin_user.upload("bills.csv", text.encode())
+        errors = await admin_user.wait_for_reply(timeout=20)
+    assert f"up to the current month ({this_month:%Y-%m})" in intro.body
+    assert "Line 3: units 'abc' is not a number." in errors.body, errors.body
+    assert (
+        f"Line 4: month '{next_month:%Y-%m}' is after the current month ({this_month:%Y-%m})"
+        in errors.body
+    ), errors.body
+    assert await count(harness.admin_db, "bills") == 0
 
 
 # --------------------------------------------------------------------------- reports

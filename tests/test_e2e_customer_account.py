@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain import customers
+from domain import admins, customers
 from tests.e2e_support import Harness, activated_customer, harness, running_bot
 
 __all__ = ["harness"]
@@ -28,7 +28,49 @@ async def test_profile_changes_are_validated_and_saved(harness: Harness) -> None
     assert "email address like" in refused.body
     assert "amina@example.com" in saved
     stored = await customers.get(harness.admin_db, customer.customer_id)
-    assert stored.email == "amina@example.com" and stored.phone_number == "+234 801 234 5678"
+    assert stored.email == "amina@example.com" and stored.phone_number == "+2348012345678"
+
+
+async def test_a_customer_s_profile_change_shows_in_the_clerk_s_audit_log(
+    harness: Harness,
+) -> None:
+    """Issue 14: a clerk saw a new address with no entry. The customer changes address and
+    phone in /profile (typed as people type them: stored in E.164); /audit <meter> shows
+    both changes, in words, by the customer; a markup email is refused."""
+    user = harness.server.user(6007, "Mover")
+    clerk = harness.server.user(6907, "Clerk")
+    await admins.create_admin(
+        harness.admin_db,
+        admin_name="Front Desk",
+        email="desk@utility.example",
+        password="a-long-staff-password",
+        telegram_user_id=6907,
+    )
+    async with running_bot(harness):
+        customer = await activated_customer(harness, user, meter_number="MTR-30007")
+        await user.send("/profile")
+        await user.wait_for_reply()
+        await user.press("Edit address")
+        await user.wait_for_edit()
+        await user.send("12 New Road, Lagos")
+        await user.wait_for_reply(predicate=lambda m: "Saved." in m.body)
+        await user.press("Edit phone")
+        await user.wait_for_edit()
+        await user.send("0803 123 4567")
+        saved = await user.wait_for_reply(predicate=lambda m: "Saved." in m.body)
+        shown = saved.body  # the message is edited by the next button press
+        await user.press("Edit email")
+        await user.wait_for_edit()
+        await user.send("<b>x</b>@example.com")
+        refused = await user.wait_for_reply()
+        await clerk.send("/audit MTR-30007")
+        log = await clerk.wait_for_reply()
+    assert "Phone: +2348031234567" in shown
+    assert "email address like name@example.com" in refused.body
+    assert (await customers.get(harness.admin_db, customer.customer_id)).email is None
+    assert "Contact details changed" in log.body and "by the customer" in log.body
+    assert f"Address: {customer.address} → 12 New Road, Lagos" in log.body, log.body
+    assert "Phone: — → +2348031234567" in log.body, log.body
 
 
 async def test_an_email_with_control_characters_is_refused_and_the_stored_one_kept(

@@ -66,7 +66,14 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def make_receipt(*, voided: bool = False, name: str = WIDE_NAME, address: str = "") -> Receipt:
+def make_receipt(
+    *,
+    voided: bool = False,
+    name: str = WIDE_NAME,
+    address: str = "",
+    recorded_by: str | None = None,
+    due_date: date | None = date(2026, 10, 14),
+) -> Receipt:
     return Receipt(
         receipt_number="EB-261124-7KQ2M9XA",
         payment_id=42,
@@ -84,12 +91,19 @@ def make_receipt(*, voided: bool = False, name: str = WIDE_NAME, address: str = 
         payment_method=PaymentMethod.BANK_TRANSFER,
         payment_status=PaymentStatus.PARTIAL,
         voided=voided,
+        due_date=due_date,
+        recorded_by=recorded_by,
     )
 
 
-def render(receipt: Receipt) -> bytes:
+CONTACT = "Customer care: 0700 000 0000 · care@citypower.example\n12 Marina Road, Lagos"
+
+
+def render(
+    receipt: Receipt, *, contact: str = CONTACT, utility: str = "City Power & Light"
+) -> bytes:
     return render_receipt_pdf(
-        receipt, utility_name="City Power & Light", currency=NAIRA, timezone=LAGOS
+        receipt, utility_name=utility, currency=NAIRA, timezone=LAGOS, contact=contact
     )
 
 
@@ -110,7 +124,7 @@ def test_receipt_pdf_shows_every_figure_of_the_payment() -> None:
         nfc(WIDE_NAME),
         "MTR-0012345",
         "12 Adeola Odeku Street, Victoria Island, Lagos",
-        "2026-09",
+        "Sep 2026",
         "145,987.5 kWh",
         "₦68.50 per kWh",
         "₦9,999,999.99",  # bill total
@@ -121,6 +135,63 @@ def test_receipt_pdf_shows_every_figure_of_the_payment() -> None:
         "Partly paid",
     ):
         assert expected in text, f"{expected!r} missing from the receipt:\n{text}"
+
+
+def test_receipt_carries_the_currency_code_due_date_month_contact_and_recorder() -> None:
+    """Issue 14: amounts with the currency's code and sign (SPEC §4), the bill's due date,
+    the month as "Sep 2026", the utility's contact details and who recorded an office
+    payment."""
+    text = pdf_text(render(make_receipt(recorded_by="Ada Clerk")))
+    for expected in (
+        "Bill total NGN ₦9,999,999.99",
+        "This payment NGN ₦1,234,567.89",
+        "Paid to date NGN ₦2,345,678.90",
+        "Balance NGN ₦7,654,321.09",
+        "Rate NGN ₦68.50 per kWh",
+        "Billing month Sep 2026",
+        "Due date 14 Oct 2026",
+        "Customer care: 0700 000 0000 · care@citypower.example",
+        "12 Marina Road, Lagos",
+        "Recorded by Ada Clerk",
+    ):
+        assert expected in text, f"{expected!r} missing from the receipt:\n{text}"
+    assert "2026-09" not in text
+
+
+def test_a_customer_s_own_payment_names_no_recorder_and_an_empty_contact_no_line() -> None:
+    text = pdf_text(render(make_receipt(due_date=None), contact=""))
+    assert "Recorded by" not in text and "Customer care" not in text
+    assert "Due date" not in text  # not known to this caller: left out, not invented
+    assert "This payment NGN ₦1,234,567.89" in text
+
+
+def _baselines(data: bytes) -> dict[str, float]:
+    """The height (PDF points from the bottom) at which each piece of text is drawn."""
+    heights: dict[str, float] = {}
+
+    def visit(text: str, cm: list[float], tm: list[float], *_: object) -> None:
+        if text.strip():
+            heights.setdefault(nfc(text.strip()), tm[5] * cm[3] + cm[5])
+
+    PdfReader(io.BytesIO(data)).pages[0].extract_text(visitor_text=visit)
+    return heights
+
+
+def test_the_fullest_receipt_still_ends_above_its_footer() -> None:
+    """Voided, a two-line utility name, two contact lines, a name and address cut to their
+    most lines, a due date and a recorder: the last row is still drawn above the footer."""
+    receipt = make_receipt(
+        voided=True,
+        name="Adébáyọ̀ Olúwaṣeun " * 12,
+        address="Plot 7, Road 3, " * 40,
+        recorded_by="Chief Cashier Olúwaṣeun Adébáyọ̀ " * 4,
+    )
+    data = render(receipt, utility="City Power & Light Distribution Company of Lagos " * 2)
+    assert len(PdfReader(io.BytesIO(data)).pages) == 1
+    heights = _baselines(data)
+    status = heights["VOIDED (was: Partly paid)"]
+    footer = heights["This receipt was voided."]
+    assert status - footer >= 12, (status, footer)  # points: a clear gap, no overlap
 
 
 def test_receipt_shows_the_payment_time_in_the_configured_time_zone() -> None:

@@ -63,20 +63,65 @@ def test_address_needs_three_to_five_hundred_characters() -> None:
     ("typed", "clean"),
     [
         ("+2348012345678", "+2348012345678"),
-        (" 0801 234 5678 ", "0801 234 5678"),
-        ("+234 (801) 234-5678", "+234 (801) 234-5678"),
+        (" 0801 234 5678 ", "+2348012345678"),
+        ("0803 123 4567", "+2348031234567"),
+        ("08031234567", "+2348031234567"),
+        ("+234 (801) 234-5678", "+2348012345678"),
+        ("+234 (0) 801 234 5678", "+2348012345678"),
+        ("080-1234-5678", "+2348012345678"),
+        ("0803.123.4567", "+2348031234567"),
+        ("+1 650 253 0000", "+16502530000"),  # another country's, with its code
+        ("０８０３ １２３ ４５６７", "+2348031234567"),  # full-width digits (NFKC)
     ],
 )
-def test_phone_number_accepts_digits_with_common_separators(typed: str, clean: str) -> None:
-    """Phone numbers keep the spacing people use; only the ends are trimmed."""
+def test_phone_numbers_are_stored_in_e164_read_in_the_utility_s_country(
+    typed: str, clean: str
+) -> None:
+    """Issue 14: "0803 123 4567" was stored as typed. A number without its country code is
+    read as one of the default region (Nigeria) and every number is stored in E.164."""
     assert validation.phone_number(typed) == clean
 
 
-@pytest.mark.parametrize("typed", ["", "12345", "phone", "+234-abc-5678", "٠٨٠١٢٣٤٥٦٧٨", "1" * 21])
-def test_phone_number_refuses_letters_short_numbers_and_foreign_digits(typed: str) -> None:
-    """A phone number is 6 to 20 ASCII digits and separators, optionally after a +."""
+def test_the_phone_region_is_the_utility_s_country() -> None:
+    """The same local digits are another country's number in another region; with no region
+    the country code is required."""
+    assert validation.phone_number("024 412 3456", "GH") == "+233244123456"
+    assert validation.phone_number("0712 345678", "KE") == "+254712345678"
+    assert validation.phone_number("+2348031234567", "GH") == "+2348031234567"
+    assert validation.phone_number("+233 24 412 3456", None) == "+233244123456"
+    with pytest.raises(InvalidInput, match="country code"):
+        validation.phone_number("0803 123 4567", None)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "",
+        "12345",
+        "phone",
+        "+234-abc-5678",
+        "٠٨٠١٢٣٤٥٦٧٨",
+        "1" * 21,
+        "0803 123 456",  # a digit short
+        "0803 123 45678",  # a digit too many
+        "+234 000 000 0000",  # no such number in Nigeria's plan
+        "tel:+2348012345678",
+        "++2348012345678",
+        "+2348012345678 ext",
+    ],
+)
+def test_phone_number_refuses_letters_wrong_lengths_and_numbers_no_plan_has(typed: str) -> None:
+    """A phone number must be one a telephone plan has, typed in ASCII digits and the
+    separators phones use."""
     with pytest.raises(InvalidInput, match="phone number"):
         validation.phone_number(typed)
+
+
+def test_phone_region_names_a_country_phone_numbers_are_known_for() -> None:
+    assert validation.phone_region(" ng ") == "NG"
+    for bad in ("EU", "XX", "Nigeria", ""):
+        with pytest.raises(ValueError):
+            validation.phone_region(bad)
 
 
 def test_email_is_lower_cased_and_must_look_like_an_address() -> None:
@@ -85,6 +130,37 @@ def test_email_is_lower_cased_and_must_look_like_an_address() -> None:
     for bad in ("", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@@x.io"):
         with pytest.raises(InvalidInput, match="email"):
             validation.email(bad)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "<b>x</b>@example.com",  # issue 14: this was saved
+        "<x>@example.com",
+        "Ada <ada@example.com>",
+        '"ada lovelace"@example.com',
+        "ada..lovelace@example.com",
+        ".ada@example.com",
+        "ada@example..com",
+        "ada@-example.com",
+        "ada@[127.0.0.1]",
+        "ada@localhost",
+        "ada@example.test",  # a reserved name
+        "ada@example.invalid",
+        "n" * 65 + "@example.com",  # more than 64 characters before the @
+        "user@" + "x" * 200 + ".com",
+        "adé@example.com",  # a local part outside ASCII needs SMTPUTF8, which is not assumed
+    ],
+)
+def test_email_addresses_are_checked_by_the_rfcs_not_by_a_loose_pattern(typed: str) -> None:
+    """email-validator's rules (no network): markup, display names, quoted or dotted-badly
+    local parts, IP literals, reserved and over-long names are refused, saying why."""
+    with pytest.raises(InvalidInput, match=r"email address like name@example\.com"):
+        validation.email(typed)
+
+
+def test_an_international_domain_is_kept_readable() -> None:
+    assert validation.email("Ngozi@Exämple.com") == "ngozi@exämple.com"
 
 
 def test_admin_name_needs_two_to_a_hundred_characters() -> None:

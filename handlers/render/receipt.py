@@ -21,13 +21,14 @@ from fpdf.fonts import TTFFont
 from domain.models import PaymentStatus, Receipt
 from domain.money import Currency
 from handlers.render import fonts
-from handlers.render.formatting import local_time_text, month_text, rate_text, units_text
+from handlers.render.formatting import local_time_text, rate_text, units_text
 
 FAMILY = "DejaVu"
 PAGE_WIDTH = 148.0  # A5, millimetres
 PAGE_HEIGHT = 210.0
 MARGIN = 12.0
 LABEL_WIDTH = 34.0
+CONTACT_LINES = 2  # lines of the utility's contact details under its name
 Color = tuple[int, int, int]
 INK: Color = (20, 20, 20)
 ACCENT: Color = (16, 70, 120)
@@ -50,15 +51,30 @@ def receipt_filename(receipt_number: str) -> str:
 
 
 def render_receipt_pdf(
-    receipt: Receipt, *, utility_name: str, currency: Currency, timezone: tzinfo
+    receipt: Receipt,
+    *,
+    utility_name: str,
+    currency: Currency,
+    timezone: tzinfo,
+    contact: str = "",
 ) -> bytes:
-    """Draw one receipt as a one-page A5 PDF and return its bytes."""
+    """Draw one receipt as a one-page A5 PDF and return its bytes.
+
+    Amounts carry the currency's code and sign (``NGN ₦1,234.50``, SPEC §4); ``contact`` is
+    how customers reach the utility (UTILITY_CONTACT), up to two lines under its name."""
     pdf = FPDF(orientation="P", unit="mm", format=(PAGE_WIDTH, PAGE_HEIGHT))
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
     # Everything sits at computed positions and long values are cut to a few lines, so the
     # receipt cannot spill onto a second page.
     pdf.set_auto_page_break(False)
-    free_text = (utility_name, receipt.customer_name, receipt.address, receipt.meter_number)
+    free_text = (
+        utility_name,
+        contact,
+        receipt.customer_name,
+        receipt.address,
+        receipt.meter_number,
+        receipt.recorded_by or "",
+    )
     # A name in a script outside the subset (Arabic, Armenian, Georgian…) still renders
     # with the full font, just more slowly.
     font = (
@@ -83,7 +99,7 @@ def render_receipt_pdf(
 
     if receipt.voided:
         _watermark(pdf)
-    _heading(pdf, receipt, utility_name)
+    _heading(pdf, receipt, utility_name, contact)
     if receipt.voided:
         _void_banner(pdf)
 
@@ -92,15 +108,20 @@ def render_receipt_pdf(
     _row(pdf, "Meter", receipt.meter_number)
     _row(pdf, "Address", receipt.address, max_lines=3)
     _rule(pdf)
-    _row(pdf, "Billing month", month_text(receipt.billing_month))
+    money = currency.format_with_code
+    _row(pdf, "Billing month", f"{receipt.billing_month:%b %Y}")
+    if receipt.due_date is not None:
+        _row(pdf, "Due date", f"{receipt.due_date:%d %b %Y}")
     _row(pdf, "Units used", f"{units_text(receipt.units_used)} kWh")
-    _row(pdf, "Rate", f"{rate_text(receipt.rate_per_unit, currency)} per kWh")
-    _row(pdf, "Bill total", currency.format(receipt.bill_total))
+    _row(pdf, "Rate", f"{currency.code} {rate_text(receipt.rate_per_unit, currency)} per kWh")
+    _row(pdf, "Bill total", money(receipt.bill_total))
     _rule(pdf)
-    _row(pdf, "This payment", currency.format(receipt.amount_paid), size=14)
-    _row(pdf, "Paid to date", currency.format(receipt.paid_to_date))
-    _row(pdf, "Balance", currency.format(receipt.balance), size=11)
+    _row(pdf, "This payment", money(receipt.amount_paid), size=14)
+    _row(pdf, "Paid to date", money(receipt.paid_to_date))
+    _row(pdf, "Balance", money(receipt.balance), size=11)
     _row(pdf, "Method", receipt.payment_method.label)
+    if receipt.recorded_by:
+        _row(pdf, "Recorded by", receipt.recorded_by)
     status = STATUS_TEXT[receipt.payment_status]
     if receipt.voided:
         _row(pdf, "Status", f"VOIDED (was: {status})", size=11, color=VOID_RED)
@@ -110,13 +131,20 @@ def render_receipt_pdf(
     return bytes(pdf.output())
 
 
-def _heading(pdf: FPDF, receipt: Receipt, utility_name: str) -> None:
+def _heading(pdf: FPDF, receipt: Receipt, utility_name: str, contact: str) -> None:
     pdf.set_fill_color(*ACCENT)
     pdf.rect(0, 0, PAGE_WIDTH, 4, style="F")
     pdf.set_text_color(*ACCENT)
     pdf.set_font(FAMILY, "", 17)
     for line in _fit_lines(pdf, utility_name, pdf.epw, max_lines=2):
         pdf.cell(pdf.epw, 8, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    contact_lines = [line for line in contact.splitlines() if line.strip()][:CONTACT_LINES]
+    if contact_lines:
+        pdf.set_text_color(*MUTED)
+        pdf.set_font(FAMILY, "", 8)
+        for text in contact_lines:
+            for line in _fit_lines(pdf, text, pdf.epw, max_lines=1):
+                pdf.cell(pdf.epw, 4, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(1)
     pdf.set_text_color(*INK)
     pdf.set_font(FAMILY, "", 13)
@@ -165,7 +193,7 @@ def _row(
     size: int = 10,
     color: Color = INK,
 ) -> None:
-    line_height = 6.0 if size <= 11 else 7.5
+    line_height = 5.6 if size <= 11 else 7.5
     pdf.set_font(FAMILY, "", 9)
     pdf.set_text_color(*MUTED)
     pdf.set_x(MARGIN)

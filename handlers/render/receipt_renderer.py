@@ -82,7 +82,13 @@ class ReceiptRenderer:
             return self._executor
 
     async def render(
-        self, receipt: Receipt, *, utility_name: str, currency: Currency, timezone: tzinfo
+        self,
+        receipt: Receipt,
+        *,
+        utility_name: str,
+        currency: Currency,
+        timezone: tzinfo,
+        contact: str = "",
     ) -> bytes:
         """The receipt's PDF, drawn in a worker process."""
         draw = partial(
@@ -91,6 +97,7 @@ class ReceiptRenderer:
             utility_name=utility_name,
             currency=currency,
             timezone=timezone,
+            contact=contact,
         )
         if self._failures >= MAX_RESTARTS:
             return await asyncio.to_thread(draw)

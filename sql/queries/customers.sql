@@ -28,18 +28,20 @@ SELECT customer_id, meter_number, full_name, address, phone_number, email, passw
 FROM customers WHERE customer_id = :customer_id FOR UPDATE
 
 -- name: search_customers
--- A page of customers whose name or meter number contains the search text.
+-- A page of customers whose name or meter number contains the search text. Names are matched
+-- without their combining marks (:name_pattern against name_search, migration 0012), in the
+-- column's case- and accent-blind collation: "okafor" finds "Ngozi Ọkafọ́r".
 SELECT customer_id, meter_number, full_name, address, phone_number, email, password_hash,
        telegram_user_id, created_at, credit
 FROM customers
-WHERE :pattern IS NULL OR full_name LIKE :pattern OR meter_number LIKE :pattern
+WHERE :pattern IS NULL OR name_search LIKE :name_pattern OR meter_number LIKE :pattern
 ORDER BY full_name, customer_id
 LIMIT :limit OFFSET :offset
 
 -- name: count_customers
--- How many customers match the search text.
+-- How many customers match the search text (as search_customers).
 SELECT COUNT(*) FROM customers
-WHERE :pattern IS NULL OR full_name LIKE :pattern OR meter_number LIKE :pattern
+WHERE :pattern IS NULL OR name_search LIKE :name_pattern OR meter_number LIKE :pattern
 
 -- name: update_customer_contact
 -- Change a customer's own contact fields (the customer account may do this).
