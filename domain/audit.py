@@ -66,12 +66,14 @@ async def finish(uow: UnitOfWork, audit_id: int, *, after: Any) -> None:
     )
 
 
-# What customers change themselves: written by the database, not by this module (migration
-# 0012's trigger on customers, for changes made on the customer account, which holds nothing
-# on the audit log): their phone, email or address, and their password (never its hash).
+# What customers do themselves: written by the database, not by this module (triggers, for
+# changes made on the customer account, which holds nothing on the audit log): their phone,
+# email or address, and their password (never its hash; migration 0012), and their own
+# payments — from account credit, or a card charge's part (migration 0015).
 CUSTOMER_CONTACT = "customer.contact"
 CUSTOMER_PASSWORD = "customer.password"  # noqa: S105 (an action name)
-CUSTOMER_ACTIONS = frozenset({CUSTOMER_CONTACT, CUSTOMER_PASSWORD})
+CUSTOMER_PAYMENT = "payment.customer"
+CUSTOMER_ACTIONS = frozenset({CUSTOMER_CONTACT, CUSTOMER_PASSWORD, CUSTOMER_PAYMENT})
 
 
 @dataclass(frozen=True)

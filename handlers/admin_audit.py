@@ -36,6 +36,7 @@ ACTION_TITLES = {
     "bill.edit": "Bill corrected",
     "bill.import": "Bills imported",
     "payment.record": "Office payment recorded",
+    audit.CUSTOMER_PAYMENT: "Payment by the customer",
     "payment.void": "Payment voided",
     "credit.refund": "Credit refunded",
     "refund.made": "Provider refund made",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any, cast
@@ -223,3 +223,66 @@ def test_values_are_escaped_for_telegram_html() -> None:
     text = render_entries([entry], "Changes <all>", clerk_context())
     assert "Address: &lt;b&gt;1&lt;/b&gt; &amp; Co → 2 Road" in text
     assert "Changes &lt;all&gt;" in text
+
+
+async def test_a_customer_s_own_payments_are_in_the_audit_log_and_office_ones_once(
+    admin_db: Database, customer_db: Database
+) -> None:
+    """Issue 14: the audit log left out customers' own payments. A payment from account
+    credit (made on the customer account) and the bill's part of a card charge each leave one
+    entry written by the database, by the customer, with amount, method and receipt; an
+    office payment is recorded once, by the application, with the clerk's name."""
+    from domain import card_payments, payments
+    from tests.factories import give_credit, office_payment
+
+    customer = await make_customer(admin_db)
+    bill = await make_bill(admin_db, customer, units="100", rate="10")  # 1,000.00
+    await give_credit(admin_db, bill, "100.00")
+    paid = await payments.pay_bill(
+        customer_db,
+        bill_id=bill.bill_id,
+        amount=Decimal("100.00"),
+        method="credit",
+        idempotency_key="audit-credit-1",
+        customer_id=customer.customer_id,
+    )
+    invoice = await card_payments.create_invoice(
+        customer_db,
+        customer_id=customer.customer_id,
+        bill_id=bill.bill_id,
+        amount=Decimal("500.00"),
+        currency=NAIRA,
+        lifetime=timedelta(minutes=30),
+    )
+    charge = await card_payments.record_charge(
+        admin_db,
+        reference=invoice.reference,
+        charge=payments.ChargeIds("tg-audit-1", "prov-audit-1"),
+        currency_code="NGN",
+        total_minor=NAIRA.to_minor(Decimal("500.00")),
+        currency=NAIRA,
+    )
+    assert charge.payment is not None
+    office = await office_payment(admin_db, bill, "50.00")
+
+    entries = await audit.entries(admin_db, customer_id=customer.customer_id)
+    by_action: dict[str, list[AuditEntry]] = {}
+    for entry in entries:
+        by_action.setdefault(entry.action, []).append(entry)
+    own = sorted(by_action["payment.customer"], key=lambda e: int(e.entity_id))
+    assert [e.entity_id for e in own] == [
+        str(paid.payment.payment_id),
+        str(charge.payment.payment_id),
+    ]
+    afters = [e.after or {} for e in own]
+    assert [(a["payment_method"], Decimal(str(a["amount_paid"]))) for a in afters] == [
+        ("credit", Decimal("100.00")),
+        ("card", Decimal("500.00")),
+    ]
+    assert afters[0]["receipt_number"] == paid.payment.receipt_number
+    assert all(e.by_customer and e.admin_name is None for e in own)
+    # The office payment: the application's entry with the clerk, and no customer entry.
+    (recorded,) = by_action["payment.record"]
+    assert recorded.entity_id == str(office.payment.payment_id) and recorded.admin_name
+    text = render_entries(entries, "Changes", clerk_context())
+    assert text.count("Payment by the customer") == 2 and "by the customer" in text
