@@ -110,9 +110,13 @@ class AuthenticationFailed(DomainError):
 
 
 class TooManyAttempts(DomainError):
+    """Logins are locked for about ``minutes`` more minutes (at least 1)."""
+
     def __init__(self, minutes: int) -> None:
+        self.minutes = minutes
         super().__init__(
-            f"Too many wrong attempts. Please wait about {minutes} minute(s) and try again."
+            f"Too many wrong attempts. Please try again in about {minutes} "
+            f"minute{'s' if minutes != 1 else ''}."
         )
 
 

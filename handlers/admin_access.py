@@ -36,6 +36,7 @@ from handlers.common import (
     delete_message_quietly,
     esc,
     reply,
+    try_again_text,
 )
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ async def adminlogin_password(update: Update, context: BillingContext) -> int:
     try:
         admin = await admins.authenticate(context.admin_db, email, password, user.id)
     except DomainError as exc:
-        await chat.send_message(f"{esc(exc)}\nSend /adminlogin to try again.")
+        await chat.send_message(try_again_text(exc, "/adminlogin"))
         return ConversationHandler.END
     await show_admin_menu(context.application, admin)
     await chat.send_message(

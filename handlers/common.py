@@ -24,6 +24,7 @@ from telegram.warnings import PTBUserWarning
 from bot.context import BillingContext
 from domain import admins as admins_domain
 from domain import customers as customers_domain
+from domain.errors import DomainError, TooManyAttempts
 from domain.models import Admin, Customer, PaymentStatus, Role
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,15 @@ async def reply(
     if chat is None:
         return None
     return await chat.send_message(text, reply_markup=markup)
+
+
+def try_again_text(exc: DomainError, command: str) -> str:
+    """A refused login or password check and how to try again, said once: after too many
+    wrong attempts, when ``command`` will work again."""
+    if isinstance(exc, TooManyAttempts):
+        wait = f"{exc.minutes} minute{'s' if exc.minutes != 1 else ''}"
+        return f"Too many wrong attempts. Send {command} again in about {wait}."
+    return f"{esc(exc)}\nSend {command} to try again."
 
 
 async def answer_query(update: Update, text: str | None = None) -> None:

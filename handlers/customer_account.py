@@ -31,6 +31,7 @@ from handlers.common import (
     delete_message_quietly,
     esc,
     reply,
+    try_again_text,
 )
 
 # Conversation states (strings, so persisted state reads well).
@@ -182,7 +183,7 @@ async def login_password(update: Update, context: BillingContext) -> str | int:
         customer = await customers.login(context.customer_db, meter, password, user.id)
     except DomainError as exc:
         _end(context)
-        await chat.send_message(f"{esc(exc)}\nSend /login to try again.")
+        await chat.send_message(try_again_text(exc, "/login"))
         return ConversationHandler.END
     _end(context)
     await chat.send_message(
@@ -225,7 +226,7 @@ async def password_current(update: Update, context: BillingContext) -> str | int
     try:
         await customers.check_password(context.customer_db, customer.customer_id, typed)
     except DomainError as exc:
-        await chat.send_message(f"{esc(exc)} Send /password to try again.")
+        await chat.send_message(try_again_text(exc, "/password"))
         return _end(context)
     await chat.send_message(
         f"Now send the new password (at least {passwords.MIN_LENGTH} characters).",
