@@ -18,7 +18,15 @@ from bot.context import BillingContext
 from domain import bills, customers, validation
 from domain.errors import CustomerNotFound, DomainError
 from domain.models import Admin, Customer
-from handlers.admin_gate import end_flow, flow_state, out_of_date, staff_only, typed_text
+from handlers.admin_gate import (
+    end_flow,
+    flow_state,
+    note_saved,
+    out_of_date,
+    saved_so_far,
+    staff_only,
+    typed_text,
+)
 from handlers.common import (
     STATUS_LABEL,
     answer_query,
@@ -419,7 +427,9 @@ async def edit_field(update: Update, context: BillingContext, admin: Admin) -> s
     )
     state = flow_state(context)
     if not parts or parts[0] == "done" or "customer_id" not in state:
-        await reply(update, "Editing finished.")
+        saved = saved_so_far(context)
+        done = f"Saved: {saved}." if saved else "Nothing was changed."
+        await reply(update, f"Editing finished. {done}")
         return end_flow(context)
     if parts[0] not in FIELD_LABELS:
         return EDIT_FIELD
@@ -454,6 +464,7 @@ async def edit_value(update: Update, context: BillingContext, admin: Admin) -> s
         await reply(update, f"{esc(exc)} Please send it again.", buttons([cancel_row()]))
         return EDIT_VALUE
     label = FIELD_LABELS[state.pop("field")]
+    note_saved(context, label)
     return await _field_menu(update, customer, f"✅ {label} saved. Anything else?")
 
 

@@ -32,7 +32,7 @@ from handlers import (
     import_bills,
     reports,
 )
-from handlers.admin_gate import end_flow
+from handlers.admin_gate import closing_words, end_flow
 from handlers.common import (
     CANCEL_DATA,
     FLOW_TIMEOUT_SECONDS,
@@ -43,17 +43,17 @@ from handlers.common import (
 
 
 async def cancel(update: Update, context: BillingContext) -> int:
-    """Stop the staff flow in progress; nothing is changed."""
+    """Stop the staff flow in progress; say what it had already saved, if anything."""
     await answer_query(update)
-    await reply(update, "Cancelled. Nothing was changed.")
+    await reply(update, closing_words(context, "Cancelled."))
     return end_flow(context)
 
 
 async def timed_out(update: Update, context: BillingContext) -> int:
-    """Close a staff flow left alone too long."""
+    """Close a staff flow left alone too long; say what it had already saved, if anything."""
     if update.effective_chat is not None:
         await update.effective_chat.send_message(
-            "That took a while, so I closed it. Nothing was changed; start again any time."
+            closing_words(context, "That took a while, so I closed it.") + " Start again any time."
         )
     return end_flow(context)
 

@@ -89,6 +89,33 @@ def flow_state(context: BillingContext, *, fresh: bool = False) -> dict[str, str
     return state
 
 
+SAVED_KEY = "saved"  # in a flow's scratchpad: what it has already saved, as "A, B"
+
+
+def note_saved(context: BillingContext, what: str) -> None:
+    """Remember that this flow has saved ``what`` (a field's name), for /cancel to tell."""
+    state = flow_state(context)
+    done = [item for item in state.get(SAVED_KEY, "").split(", ") if item]
+    if what not in done:
+        done.append(what)
+    state[SAVED_KEY] = ", ".join(done)
+
+
+def saved_so_far(context: BillingContext) -> str | None:
+    """What the flow in progress has saved ("Name, Phone"), or None."""
+    state = context.flow.get(FLOW_KEY)
+    return (state.get(SAVED_KEY) or None) if isinstance(state, dict) else None
+
+
+def closing_words(context: BillingContext, opening: str) -> str:
+    """What stopping the flow in progress leaves behind: ``opening`` ("Cancelled.") followed
+    by what it had already saved, or by "Nothing was changed."."""
+    saved = saved_so_far(context)
+    if saved:
+        return f"{opening} Already saved: {saved}. Nothing else was changed."
+    return f"{opening} Nothing was changed."
+
+
 def end_flow(context: BillingContext) -> int:
     """Forget the staff flow's scratchpad and end the conversation."""
     context.flow.pop(FLOW_KEY, None)

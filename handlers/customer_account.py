@@ -295,6 +295,7 @@ async def profile(update: Update, context: BillingContext) -> str | int:
     customer = await current_customer(update, context)
     if customer is None:
         return ConversationHandler.END
+    context.flow.pop("profile_saved", None)
     await answer_query(update)
     await reply(update, _profile_text(customer), _PROFILE_BUTTONS)
     return PROFILE_MENU
@@ -334,6 +335,8 @@ async def profile_value(update: Update, context: BillingContext) -> str | int:
     except DomainError as exc:
         await message.reply_text(f"{esc(exc)} Please try again, or /cancel.")
         return PROFILE_VALUE
+    saved = [f for f in str(context.flow.get("profile_saved", "")).split(", ") if f]
+    context.flow["profile_saved"] = ", ".join(dict.fromkeys([*saved, PROFILE_FIELDS[field]]))
     await message.reply_text(f"Saved.\n\n{_profile_text(updated)}", reply_markup=_PROFILE_BUTTONS)
     return PROFILE_MENU
 
@@ -360,26 +363,38 @@ def _end(context: BillingContext) -> int:
         "pending_password_hash",
         "login_meter",
         "profile_field",
+        "profile_saved",
         "pay",
     ):
         context.flow.pop(key, None)
     return ConversationHandler.END
 
 
+def _left_as_is(context: BillingContext) -> str:
+    """What a stopped flow leaves: the profile details it already saved, or nothing."""
+    saved = context.flow.get("profile_saved")
+    if saved:
+        verb = "are" if ", " in str(saved) else "is"
+        return f"Your new {saved} {verb} already saved; nothing else was changed."
+    return "Nothing was changed."
+
+
 async def cancel(update: Update, context: BillingContext) -> int:
-    """Stop the current flow; nothing is changed."""
+    """Stop the current flow; say what it had already saved, if anything."""
     await answer_query(update)
+    left = _left_as_is(context)
     _end(context)
-    await reply(update, "Cancelled. Nothing was changed.")
+    await reply(update, f"Cancelled. {left}")
     return ConversationHandler.END
 
 
 async def timed_out(update: Update, context: BillingContext) -> int:
     """Tell the person the flow was closed after a long silence."""
+    left = _left_as_is(context)
     _end(context)
     if update.effective_chat is not None:
         await update.effective_chat.send_message(
-            "That took a while, so I closed it. Nothing was changed; start again any time."
+            f"That took a while, so I closed it. {left} Start again any time."
         )
     return ConversationHandler.END
 

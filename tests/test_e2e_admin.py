@@ -17,7 +17,7 @@ import pytest
 from telegram.warnings import PTBUserWarning
 
 from bot.fake_telegram import ChatMessage, FakeUser
-from domain import admins, bills, payments
+from domain import admins, bills, customers, payments
 from domain.db import Database
 from domain.models import Admin, PaymentStatus
 from domain.reports import month_add
@@ -294,6 +294,29 @@ async def test_an_admin_corrects_a_bill_and_a_refusal_is_explained(harness: Harn
         assert "Not saved" in refused.body and "already paid" in refused.body
     stored = await bills.get(harness.admin_db, bill.bill_id)
     assert stored.total_amount == Decimal("8220.00") and stored.units_used == Decimal("120")
+
+
+async def test_cancelling_editcustomer_after_a_save_says_what_was_saved(
+    harness: Harness,
+) -> None:
+    """ "Cancelled. Nothing was changed." would be untrue once a field is saved."""
+    admin_user = harness.server.user(ADMIN_ID, "Olu")
+    await make_admin(harness, ADMIN_ID)
+    customer = await make_customer(harness.admin_db, meter_number="MTR-30005")
+    async with running_bot(harness):
+        await say(admin_user, "/editcustomer MTR-30005")
+        await tap(admin_user, "Name")
+        await say(admin_user, "Adaeze Obi")
+        await tap(admin_user, "Phone")
+        await say(admin_user, "+234 802 000 1111")
+        await tap(admin_user, "Email")
+        cancelled = await say(admin_user, "/cancel")
+        await say(admin_user, "/editcustomer MTR-30005")
+        untouched = await say(admin_user, "/cancel")
+    assert cancelled.body == "Cancelled. Already saved: Name, Phone. Nothing else was changed."
+    assert untouched.body == "Cancelled. Nothing was changed."
+    stored = await customers.get(harness.admin_db, customer.customer_id)
+    assert stored.full_name == "Adaeze Obi"
 
 
 # --------------------------------------------------------------------------- roles

@@ -167,6 +167,28 @@ async def test_cancel_ends_a_flow_and_a_silent_flow_times_out(harness: Harness) 
     assert "not sure what you mean" in after.body
 
 
+async def test_cancelling_a_profile_edit_after_a_save_says_what_was_saved(
+    harness: Harness,
+) -> None:
+    """ "Cancelled. Nothing was changed." would be untrue once the phone number is saved."""
+    user = harness.server.user(6007, "Saver")
+    async with running_bot(harness):
+        await activated_customer(harness, user, meter_number="MTR-30007")
+        await user.send("/profile")
+        await user.wait_for_reply()
+        await user.press("Edit phone")
+        await user.wait_for_edit()
+        await user.send("+234 801 234 5678")
+        await user.wait_for_reply()
+        await user.press("Edit email")
+        await user.wait_for_edit()
+        await user.send("/cancel")
+        cancelled = await user.wait_for_reply()
+    assert cancelled.body == (
+        "Cancelled. Your new phone number is already saved; nothing else was changed."
+    )
+
+
 async def test_customers_see_the_customer_menu_and_an_unknown_command_is_answered(
     harness: Harness,
 ) -> None:
