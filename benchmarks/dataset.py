@@ -150,7 +150,8 @@ def generate(data: DataSet, directory: Path, out: queue.Queue[object], seed: int
     month_texts = [m.isoformat() for m in months]
     # Due dates as seconds since the epoch at UTC midnight: payment times are integer sums.
     epoch = date(1970, 1, 1)
-    dues = [default_due_date(m, 14) for m in months]
+    # Each month's bills were issued as the month began (history): due 14 days after it ends.
+    dues = [default_due_date(m, 14, issued_on=m) for m in months]
     due_seconds = [(due - epoch).days * 86_400 for due in dues]
     latest = (data.as_of - epoch).days * 86_400
     day_text: dict[int, str] = {}

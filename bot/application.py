@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 CUSTOMER_COMMANDS = [
     BotCommand("dashboard", "Balance, last bill and payment"),
-    BotCommand("bills", "Your bills (unpaid first)"),
+    BotCommand("bills", "What you owe (/bills all: every bill)"),
     BotCommand("pay", "Pay a bill"),
     BotCommand("receipt", "Get a receipt again"),
     BotCommand("profile", "Your contact details"),

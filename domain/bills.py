@@ -31,7 +31,7 @@ from domain.errors import (
     InvalidInput,
     TotalBelowPaid,
 )
-from domain.models import Bill, Page, PaymentStatus, db_time, now_utc
+from domain.models import Bill, BillFilter, Page, PaymentStatus, db_time, now_utc
 from domain.money import MAX_AMOUNT, bill_total, parse_decimal
 from domain.payments import apply_credit, lock_bill
 from domain.report_totals import ZERO
@@ -41,11 +41,19 @@ MAX_RATE = Decimal("99999.9999")
 
 
 @functools.lru_cache(maxsize=64)
-def default_due_date(billing_month: date, due_days: int) -> date:
-    """A bill for a month falls due ``due_days`` after the month's last day."""
+def default_due_date(billing_month: date, due_days: int, *, issued_on: date) -> date:
+    """A bill falls due ``due_days`` after its month's last day, or after the day it is
+    issued if that is later: a bill for a month long past still leaves ``due_days`` to pay,
+    instead of being overdue the moment it arrives. Every way of issuing a bill (/newbill,
+    /importbills, a corrected month) takes its due date from here."""
     days_in_month = calendar.monthrange(billing_month.year, billing_month.month)[1]
     last_day = billing_month.replace(day=days_in_month)
-    return last_day + timedelta(days=due_days)
+    return max(last_day, issued_on) + timedelta(days=due_days)
+
+
+def _issue_day(issued_on: date | None) -> date:
+    """The day a bill is issued: the utility's local date the handler gives, else UTC's."""
+    return issued_on if issued_on is not None else now_utc().date()
 
 
 def _check_figures(units_used: Decimal, rate_per_unit: Decimal) -> Decimal:
@@ -92,9 +100,13 @@ async def create_bill(
     rate_per_unit: Decimal,
     due_days: int = 14,
     due_date: date | None = None,
+    issued_on: date | None = None,
     admin_id: int | None = None,
 ) -> Bill:
-    """Issue a bill; ``total_amount = units × rate`` rounded half up to the cent."""
+    """Issue a bill; ``total_amount = units × rate`` rounded half up to the cent.
+
+    Without ``due_date`` it falls due as :func:`default_due_date` says, counted from
+    ``issued_on`` (the utility's local date; UTC's today if not given)."""
     month = validation.billing_month(billing_month)
     total = _check_figures(units_used, rate_per_unit)
     values = {
@@ -103,7 +115,7 @@ async def create_bill(
         "units_used": units_used,
         "rate_per_unit": rate_per_unit,
         "total_amount": total,
-        "due_date": due_date or default_due_date(month, due_days),
+        "due_date": due_date or default_due_date(month, due_days, issued_on=_issue_day(issued_on)),
     }
 
     async def work(uow: UnitOfWork) -> Bill:
@@ -145,12 +157,14 @@ async def update_bill(
     units_used: Decimal | None = None,
     rate_per_unit: Decimal | None = None,
     due_days: int = 14,
+    issued_on: date | None = None,
     admin_id: int | None = None,
 ) -> Bill:
     """Correct a bill's month, units or rate; the total and status are recomputed.
 
-    Refused when the new total would be below what is already paid, or when the new month
-    already has a bill for this customer.
+    A bill moved to another month falls due as if issued on ``issued_on`` (the day of the
+    correction). Refused when the new total would be below what is already paid, or when the
+    new month already has a bill for this customer.
     """
 
     async def work(uow: UnitOfWork) -> Bill:
@@ -165,7 +179,7 @@ async def update_bill(
             raise TotalBelowPaid(str(before.amount_paid))
         due = before.due_date
         if month != before.billing_month:
-            due = default_due_date(month, due_days)
+            due = default_due_date(month, due_days, issued_on=_issue_day(issued_on))
         try:
             await uow.execute(
                 "update_bill_figures",
@@ -215,17 +229,26 @@ async def get(db: Database, bill_id: int, *, customer_id: int | None = None) -> 
     return Bill.from_row(row)
 
 
+def _status_params(bill_filter: BillFilter) -> dict[str, str | None]:
+    """The filter as the queries' two status parameters (both NULL: every status)."""
+    if bill_filter is BillFilter.ALL:
+        return {"status_a": None, "status_b": None}
+    statuses = bill_filter.statuses
+    return {"status_a": statuses[0].value, "status_b": statuses[-1].value}
+
+
 async def customer_bills(
     db: Database,
     customer_id: int,
     *,
-    include_paid: bool = False,
+    bill_filter: BillFilter = BillFilter.OWED,
     page: int = 0,
     page_size: int = 5,
 ) -> Page[Bill]:
-    """One customer's bills: open ones first (oldest due first); paid ones only if asked."""
+    """One customer's bills that ``bill_filter`` lets through (by default, every bill still
+    owed): open ones first (oldest due first), then paid ones."""
     page = max(0, page)
-    params = {"customer_id": customer_id, "include_paid": include_paid}
+    params = {"customer_id": customer_id, **_status_params(bill_filter)}
     counted, rows = await db.read_batch(
         [
             ("count_customer_bills", params),
@@ -241,21 +264,28 @@ async def pending_bills(db: Database, customer_id: int, *, limit: int = 50) -> l
     return (await customer_bills(db, customer_id, page_size=limit)).items
 
 
+async def bill_for_month(db: Database, customer_id: int, billing_month: date) -> Bill | None:
+    """The customer's bill for ``billing_month``, if one was issued."""
+    row = await db.fetch_one(
+        "customer_bill_for_month", {"customer_id": customer_id, "billing_month": billing_month}
+    )
+    return Bill.from_row(row) if row else None
+
+
 async def list_bills(
     db: Database,
     *,
-    status: str | None = None,
+    bill_filter: BillFilter = BillFilter.ALL,
     billing_month: date | None = None,
     page: int = 0,
     page_size: int = 8,
 ) -> Page[BillWithCustomer]:
-    """All bills, newest month first, optionally of one status and month."""
-    if status is not None and status not in {s.value for s in PaymentStatus}:
-        raise InvalidInput("Status must be unpaid, partial or paid.")
+    """All bills that ``bill_filter`` lets through, newest month first, optionally of one
+    month."""
     page = max(0, page)
 
     async def work(uow: UnitOfWork) -> Page[BillWithCustomer]:
-        params = {"status": status, "billing_month": billing_month}
+        params = {**_status_params(bill_filter), "billing_month": billing_month}
         total = int(await uow.fetch_value("count_bills", params))
         rows = await uow.fetch_all(
             "list_bills", {**params, "limit": page_size, "offset": page * page_size}
@@ -514,6 +544,7 @@ async def import_bills(
     *,
     default_rate: Decimal,
     due_days: int = 14,
+    issued_on: date | None = None,
     admin_id: int | None = None,
     latest_month: date | None = None,
 ) -> list[ImportedBill]:
@@ -526,6 +557,7 @@ async def import_bills(
         lambda: io.StringIO(csv_text),
         default_rate=default_rate,
         due_days=due_days,
+        issued_on=issued_on,
         admin_id=admin_id,
         keep_all=True,
         latest_month=latest_month,
@@ -538,6 +570,7 @@ class _Import:
     """What an import has done so far."""
 
     due_days: int
+    issued_on: date  # every bill of the file is issued on this day (for its due date)
     admin_id: int | None
     keep_all: bool
     import_id: int = 0  # the import's audit entry, named by each of its bills
@@ -555,6 +588,7 @@ async def import_bill_file(
     *,
     default_rate: Decimal,
     due_days: int = 14,
+    issued_on: date | None = None,
     admin_id: int | None = None,
     keep_all: bool = False,
     latest_month: date | None = None,
@@ -569,10 +603,13 @@ async def import_bill_file(
     :class:`ImportRejected` with all the errors by line number (up to MAX_IMPORT_ERRORS) and
     the transaction is rolled back: nothing is written. The import writes one audit entry,
     which each of its bills names, and moves the report totals, in the same transaction.
+    Due dates are counted as :func:`default_due_date` says, from ``issued_on`` (the
+    utility's local date; UTC's today if not given).
     """
+    issue_day = _issue_day(issued_on)
 
     async def work(uow: UnitOfWork) -> ImportResult:
-        state = _Import(due_days, admin_id, keep_all)
+        state = _Import(due_days, issue_day, admin_id, keep_all)
         start = await uow.fetch_one("import_start")
         assert start is not None
         state.newest_before = int(start["newest_bill_id"])
@@ -583,7 +620,7 @@ async def import_bill_file(
         errors: list[tuple[int, str]] = []
         source = open_lines()
         lines = _bill_lines(source, default_rate, errors, latest_month)
-        chunks = _prepared_chunks(db, uow, lines, due_days, state.import_id)
+        chunks = _prepared_chunks(db, uow, lines, state)
         try:
             async for chunk in chunks:
                 await _import_chunk(uow, chunk, errors, state)
@@ -617,7 +654,7 @@ class _Chunk:
 
 
 async def _prepared_chunks(
-    db: Database, uow: UnitOfWork, lines: Iterator[BillLine], due_days: int, import_id: int
+    db: Database, uow: UnitOfWork, lines: Iterator[BillLine], state: _Import
 ) -> AsyncGenerator[_Chunk, None]:
     """The lines :data:`IMPORT_CHUNK` at a time, each chunk looked up and made ready.
 
@@ -631,7 +668,7 @@ async def _prepared_chunks(
         meters = sorted({line.meter_number for line in chunk})
         found = await on.fetch_json_in("customers_by_meters", "meters", meters)
         by_meter = {row["meter_number"]: row for row in found}
-        return _checked_chunk(chunk, by_meter, due_days, import_id)
+        return _checked_chunk(chunk, by_meter, state)
 
     if db.max_connections < 2:
         while chunk := list(islice(lines, IMPORT_CHUNK)):
@@ -661,11 +698,9 @@ async def _prepared_chunks(
             await ahead
 
 
-def _checked_chunk(
-    chunk: list[BillLine], by_meter: dict[str, Row], due_days: int, import_id: int
-) -> _Chunk:
+def _checked_chunk(chunk: list[BillLine], by_meter: dict[str, Row], state: _Import) -> _Chunk:
     """Sort a chunk's lines into those with a known meter, billed once in the chunk, and the
-    rest (problems), and write out the INSERT of the good ones (naming import ``import_id``)."""
+    rest (problems), and write out the INSERT of the good ones (naming the import's entry)."""
     good: list[tuple[BillLine, Row]] = []
     here: dict[tuple[int, date], int] = {}
     problems: list[tuple[int, str]] = []
@@ -684,8 +719,8 @@ def _checked_chunk(
             continue
         here[key] = number
         good.append((line, customer))
-        due = default_due_date(month, due_days)
-        rows.append((customer_id, month, units, rate, bill_total, due, import_id))
+        due = default_due_date(month, state.due_days, issued_on=state.issued_on)
+        rows.append((customer_id, month, units, rate, bill_total, due, state.import_id))
         total += bill_total
     return _Chunk(good, here, problems, values_list(rows), total)
 
@@ -809,7 +844,9 @@ async def _issued_bills(
                 total_amount=line.total_amount,
                 amount_paid=ZERO,
                 payment_status=PaymentStatus.UNPAID,
-                due_date=default_due_date(line.billing_month, state.due_days),
+                due_date=default_due_date(
+                    line.billing_month, state.due_days, issued_on=state.issued_on
+                ),
             )
         )
     return issued

@@ -447,26 +447,35 @@ class Dashboard:
     next_due_date: date | None
     last_bill: Bill | None
     last_payment: Payment | None
+    # Owed on bills whose due date had passed on the day asked about (the utility's today).
+    overdue: Decimal = Decimal("0.00")
+    overdue_bills: int = 0
 
 
-async def dashboard(db: Database, customer_id: int) -> Dashboard:
-    """Name, meter, balance due, last bill, last payment and next due date."""
-    board = await _dashboard(db, {"customer_id": customer_id, "telegram_user_id": None})
+async def dashboard(db: Database, customer_id: int, *, today: date | None = None) -> Dashboard:
+    """Name, meter, balance due (and how much of it is overdue on ``today``, the utility's
+    local date; UTC's if not given), last bill, last payment and next due date."""
+    board = await _dashboard(db, {"customer_id": customer_id, "telegram_user_id": None}, today)
     if board is None:
         raise CustomerNotFound()
     return board
 
 
-async def linked_dashboard(db: Database, telegram_user_id: int) -> Dashboard | None:
+async def linked_dashboard(
+    db: Database, telegram_user_id: int, *, today: date | None = None
+) -> Dashboard | None:
     """The dashboard of the customer linked to this Telegram account; None if none is.
 
     One round trip in all: the customer is found by the statements themselves."""
-    return await _dashboard(db, {"customer_id": None, "telegram_user_id": telegram_user_id})
+    return await _dashboard(db, {"customer_id": None, "telegram_user_id": telegram_user_id}, today)
 
 
-async def _dashboard(db: Database, who: dict[str, int | None]) -> Dashboard | None:
+async def _dashboard(
+    db: Database, who: dict[str, int | None], today: date | None
+) -> Dashboard | None:
     # One round trip: one JSON value, and the end of the read transaction.
-    board = await db.read_json("get_dashboard", who)
+    on = today if today is not None else now_utc().date()
+    board = await db.read_json("get_dashboard", {**who, "today": on})
     if board is None:
         return None
     summary, bill, payment = board["summary"], board["last_bill"], board["last_payment"]
@@ -477,4 +486,6 @@ async def _dashboard(db: Database, who: dict[str, int | None]) -> Dashboard | No
         next_due_date=json_date(summary["next_due_date"]),
         last_bill=Bill.from_json(bill) if bill else None,
         last_payment=Payment.from_json(payment) if payment else None,
+        overdue=Decimal(summary["overdue"]),
+        overdue_bills=int(summary["overdue_bills"]),
     )

@@ -16,6 +16,11 @@ class PaymentStatus(StrEnum):
     PARTIAL = "partial"
     PAID = "paid"
 
+    @property
+    def label(self) -> str:
+        """The one name a person reads for this status, in every chat message and file."""
+        return {"unpaid": "Unpaid", "partial": "Part-paid", "paid": "Paid"}[self.value]
+
     @classmethod
     def for_amounts(cls, total_amount: Decimal, amount_paid: Decimal) -> PaymentStatus:
         if amount_paid <= 0:
@@ -23,6 +28,33 @@ class PaymentStatus(StrEnum):
         if amount_paid >= total_amount:
             return cls.PAID
         return cls.PARTIAL
+
+
+class BillFilter(StrEnum):
+    """Which bills a list shows, by the word typed after /bills."""
+
+    OWED = "owed"  # everything still owed: unpaid and part-paid
+    UNPAID = "unpaid"  # nothing paid yet
+    PARTIAL = "partial"  # part-paid
+    PAID = "paid"
+    ALL = "all"
+
+    @property
+    def statuses(self) -> tuple[PaymentStatus, ...]:
+        """The statuses of the bills shown (every status for ``all``)."""
+        return {
+            "owed": (PaymentStatus.UNPAID, PaymentStatus.PARTIAL),
+            "unpaid": (PaymentStatus.UNPAID,),
+            "partial": (PaymentStatus.PARTIAL,),
+            "paid": (PaymentStatus.PAID,),
+            "all": tuple(PaymentStatus),
+        }[self.value]
+
+    @classmethod
+    def parse(cls, word: str) -> BillFilter | None:
+        """The filter a typed word names (``owed``, ``part-paid``, ``open``…), or None."""
+        word = word.strip().lower()
+        return _FILTER_WORDS.get(word) or next((f for f in cls if f.value == word), None)
 
 
 class PaymentMethod(StrEnum):
@@ -44,6 +76,16 @@ class PaymentMethod(StrEnum):
             "credit": "Account credit",
         }[self.value]
 
+
+# Other words people type for a filter: the old names of the lists, and the status label.
+_FILTER_WORDS = {
+    "open": BillFilter.OWED,
+    "due": BillFilter.OWED,
+    "outstanding": BillFilter.OWED,
+    "part-paid": BillFilter.PARTIAL,
+    "partpaid": BillFilter.PARTIAL,
+    "partly": BillFilter.PARTIAL,
+}
 
 # Customers pay in the chat by card (an invoice, paid on Telegram's payment screen), by a
 # transfer they claim (staff check it), or from their account credit.
@@ -168,6 +210,10 @@ class Bill:
     @property
     def outstanding(self) -> Decimal:
         return self.total_amount - self.amount_paid
+
+    def is_overdue(self, today: date) -> bool:
+        """Money is still owed on it and its due date has passed (``today`` is local)."""
+        return self.outstanding > 0 and self.due_date < today
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Bill:

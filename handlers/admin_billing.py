@@ -1,12 +1,13 @@
 """Staff: bills. /newbill (meter → month → units → rate → confirm; the customer is told),
-/editbill <bill_id> (month, units or rate, recalculated), /bills [status] [YYYY-MM] paged,
-/pending <meter> (a customer's open bills, each with a Record payment button).
+/editbill <bill_id> (month, units or rate, recalculated), /bills [owed|unpaid|partial|paid|all]
+[YYYY-MM] paged, /pending <meter> (a customer's open bills, each with a Record payment button).
+Overdue bills are flagged on every screen that lists or shows one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from telegram import Update
@@ -21,18 +22,18 @@ from telegram.ext import (
 from bot.context import BillingContext
 from domain import bills, customers, validation
 from domain.errors import DomainError
-from domain.models import Admin, Bill, Customer, PaymentStatus
+from domain.models import Admin, Bill, BillFilter, Customer
 from domain.money import bill_total, parse_decimal
 from domain.reports import month_add
 from handlers.admin_gate import end_flow, flow_state, out_of_date, staff_only, typed_text
 from handlers.common import (
-    STATUS_LABEL,
     answer_query,
     buttons,
     callback_parts,
     cancel_row,
     esc,
     int_part,
+    local_today,
     month_label,
     pager_row,
     reply,
@@ -43,7 +44,7 @@ from handlers.notifications import (
     new_bill_notice,
     send_one,
 )
-from handlers.render.formatting import rate_text, units_text
+from handlers.render.formatting import date_label, due_text, rate_text, units_text
 from handlers.render.tables import admin_bills_html, phone_table
 
 # Conversation states.
@@ -63,11 +64,10 @@ NB_RATE_DATA = "anbr"  # anbr:default
 NB_OK = "anbok"  # anbok
 EB_FIELD_DATA = "aebf"  # aebf:month|units|rate
 EB_OK = "aebok"  # aebok
-BILLS_PAGE = "abl"  # abl:<page>:<status|all>:<YYYYMM|0>
+BILLS_PAGE = "abl"  # abl:<page>:<filter>:<YYYYMM|0>
 
 PAGE_SIZE = 8
 TEXT = filters.TEXT & ~filters.COMMAND
-STATUSES = {s.value for s in PaymentStatus}
 
 
 def bill_summary(bill: Bill, context: BillingContext) -> str:
@@ -78,8 +78,8 @@ def bill_summary(bill: Bill, context: BillingContext) -> str:
         f"{rate_text(bill.rate_per_unit, context.config.currency)} = "
         f"<b>{money(bill.total_amount)}</b>\n"
         f"Paid {money(bill.amount_paid)} · owed {money(bill.outstanding)} · "
-        f"{STATUS_LABEL[bill.payment_status]}\n"
-        f"Due {bill.due_date:%d %b %Y}"
+        f"{bill.payment_status.label}\n"
+        f"Due {due_text(bill, local_today(context))}"
     )
 
 
@@ -137,15 +137,11 @@ async def nb_meter(update: Update, context: BillingContext, admin: Admin) -> str
     return await _ask_month(update, context, customer)
 
 
-def _local_today(context: BillingContext) -> date:
-    return datetime.now(context.config.timezone).date()
-
-
 async def _ask_month(update: Update, context: BillingContext, customer: Customer) -> str:
     state = flow_state(context)
     state["customer_id"] = str(customer.customer_id)
     state["customer"] = f"{customer.full_name} ({customer.meter_number})"
-    this_month = _local_today(context).replace(day=1)
+    this_month = local_today(context).replace(day=1)
     choices = [month_add(this_month, -1), this_month]
     keyboard = [
         [(month_label(m), f"{NB_MONTH_DATA}:{m:%Y%m}") for m in choices],
@@ -176,6 +172,18 @@ async def nb_month(update: Update, context: BillingContext, admin: Admin) -> str
         month = validation.billing_month(raw)
     except DomainError as exc:
         await reply(update, esc(exc), buttons([cancel_row()]))
+        return NB_MONTH
+    # Said now, not after the units and rate have been typed: the month is taken.
+    existing = await bills.bill_for_month(context.admin_db, int(state["customer_id"]), month)
+    if existing is not None:
+        await reply(
+            update,
+            f"{esc(state['customer'])} already has a bill for {month_label(month)}:\n"
+            f"{bill_summary(existing, context)}\n\n"
+            f"Send /editbill {existing.bill_id} to correct it, or type another month "
+            "(YYYY-MM).",
+            buttons([cancel_row()]),
+        )
         return NB_MONTH
     state["billing_month"] = month.isoformat()
     await reply(
@@ -232,14 +240,14 @@ async def nb_rate(update: Update, context: BillingContext, admin: Admin) -> str 
     state["rate_per_unit"] = str(rate)
     month = date.fromisoformat(state["billing_month"])
     money = context.config.currency.format
-    due = bills.default_due_date(month, context.config.due_days)
+    due = bills.default_due_date(month, context.config.due_days, issued_on=local_today(context))
     text = (
         "<b>Issue this bill?</b>\n"
         f"Customer: {esc(state['customer'])}\n"
         f"Month: {month_label(month)}\n"
         f"{units_text(units)} units × {rate_text(rate, context.config.currency)} = "
         f"<b>{money(bill_total(units, rate))}</b>\n"
-        f"Due {due:%d %b %Y}"
+        f"Due {date_label(due)}"
     )
     await reply(update, text, buttons([[("✅ Issue bill", NB_OK)], cancel_row()]))
     return NB_CONFIRM
@@ -260,6 +268,7 @@ async def nb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
             units_used=Decimal(state["units_used"]),
             rate_per_unit=Decimal(state["rate_per_unit"]),
             due_days=context.config.due_days,
+            issued_on=local_today(context),
             admin_id=admin.admin_id,
         )
     except DomainError as exc:
@@ -357,19 +366,39 @@ async def eb_value(update: Update, context: BillingContext, admin: Admin) -> str
         return EB_VALUE
     money = context.config.currency.format
     total = bill_total(units, rate)
-    warning = ""
+    field = EDIT_FIELDS[state["field"]]
+    # What the save would refuse is said here, and no Save button is offered for it.
+    refusal = None
     if total < bill.amount_paid:
-        warning = (
-            f"\n⚠️ {money(bill.amount_paid)} is already paid, more than the new total: "
-            "this will be refused. Void a payment first if the bill really is smaller."
+        refusal = (
+            f"⚠️ {money(bill.amount_paid)} is already paid on bill #{bill.bill_id}, more than "
+            f"the new total {money(total)}, so this cannot be saved. Void a payment first if "
+            f"the bill really is smaller, or send another {field}."
         )
+    elif month != bill.billing_month:
+        taken = await bills.bill_for_month(context.admin_db, bill.customer_id, month)
+        if taken is not None:
+            refusal = (
+                f"⚠️ This customer already has bill #{taken.bill_id} for {month_label(month)}, "
+                f"so this cannot be saved. Send another {field}."
+            )
+    if refusal is not None:
+        state.pop("value", None)
+        await reply(update, refusal, buttons([cancel_row()]))
+        return EB_VALUE
+    due_line = ""
+    if month != bill.billing_month:
+        due = bills.default_due_date(
+            month, context.config.due_days, issued_on=local_today(context)
+        )
+        due_line = f"\nDue: {date_label(bill.due_date)} → {date_label(due)}"
     text = (
         f"<b>Correct bill #{bill.bill_id}?</b>\n"
         f"Month: {month_label(bill.billing_month)} → {month_label(month)}\n"
         f"Units: {units_text(bill.units_used)} → {units_text(units)}\n"
         f"Rate: {rate_text(bill.rate_per_unit, context.config.currency)} → "
         f"{rate_text(rate, context.config.currency)}\n"
-        f"Total: {money(bill.total_amount)} → <b>{money(total)}</b>{warning}"
+        f"Total: {money(bill.total_amount)} → <b>{money(total)}</b>{due_line}"
     )
     await reply(update, text, buttons([[("✅ Save correction", EB_OK)], cancel_row()]))
     return EB_CONFIRM
@@ -391,6 +420,7 @@ async def eb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
             units_used=Decimal(value) if field == "units" else None,
             rate_per_unit=Decimal(value) if field == "rate" else None,
             due_days=context.config.due_days,
+            issued_on=local_today(context),
             admin_id=admin.admin_id,
         )
     except DomainError as exc:
@@ -412,24 +442,36 @@ async def eb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
 # /bills and /pending
 
 
+BILLS_USAGE = (
+    "Use /bills [owed|unpaid|partial|paid|all] [YYYY-MM], e.g. /bills owed 2026-10.\n"
+    "owed (the default): unpaid and part-paid · unpaid: nothing paid yet · "
+    "partial: part-paid · paid · all"
+)
+TITLES = {
+    BillFilter.OWED: "Bills owed (unpaid and part-paid)",
+    BillFilter.UNPAID: "Unpaid bills (nothing paid yet)",
+    BillFilter.PARTIAL: "Part-paid bills",
+    BillFilter.PAID: "Paid bills",
+    BillFilter.ALL: "All bills",
+}
+
+
 @staff_only(write=False)
 async def bills_command(update: Update, context: BillingContext, admin: Admin) -> None:
-    """/bills [unpaid|partial|paid|all] [YYYY-MM]: every customer's bills, newest first."""
-    status, month = "all", None
+    """/bills [owed|unpaid|partial|paid|all] [YYYY-MM]: every customer's bills, newest month
+    first; by default every bill still owed."""
+    bill_filter, month = BillFilter.OWED, None
     for arg in (context.args or [])[:2]:
-        word = arg.lower()
-        if word in STATUSES or word == "all":
-            status = word
+        named = BillFilter.parse(arg)
+        if named is not None:
+            bill_filter = named
             continue
         try:
             month = validation.billing_month(arg)
         except DomainError:
-            await reply(
-                update,
-                "Use /bills [unpaid|partial|paid|all] [YYYY-MM], e.g. /bills unpaid 2026-10.",
-            )
+            await reply(update, BILLS_USAGE)
             return
-    await _show_bills(update, context, page=0, status=status, month=month)
+    await _show_bills(update, context, page=0, bill_filter=bill_filter, month=month)
 
 
 @staff_only(write=False)
@@ -438,7 +480,8 @@ async def bills_page(update: Update, context: BillingContext, admin: Admin) -> N
     await answer_query(update)
     parts = callback_parts(update.callback_query, BILLS_PAGE, 3) if update.callback_query else None
     page = int_part(parts[0], maximum=100_000) if parts else None
-    if parts is None or page is None or parts[1] not in STATUSES | {"all"}:
+    bill_filter = BillFilter.parse(parts[1]) if parts else None
+    if parts is None or page is None or bill_filter is None:
         return
     month = None
     if parts[2] != "0":
@@ -446,23 +489,28 @@ async def bills_page(update: Update, context: BillingContext, admin: Admin) -> N
             month = validation.billing_month(f"{parts[2][:4]}-{parts[2][4:]}")
         except DomainError:
             return
-    await _show_bills(update, context, page=page, status=parts[1], month=month)
+    await _show_bills(update, context, page=page, bill_filter=bill_filter, month=month)
 
 
 async def _show_bills(
-    update: Update, context: BillingContext, *, page: int, status: str, month: date | None
+    update: Update,
+    context: BillingContext,
+    *,
+    page: int,
+    bill_filter: BillFilter,
+    month: date | None,
 ) -> None:
     found = await bills.list_bills(
         context.admin_db,
-        status=None if status == "all" else status,
+        bill_filter=bill_filter,
         billing_month=month,
         page=page,
         page_size=PAGE_SIZE,
     )
-    title = f"{'All' if status == 'all' else status.capitalize()} bills" + (
-        f" for {month_label(month)}" if month else ""
+    title = TITLES[bill_filter] + (f", {month_label(month)}" if month else "")
+    text = admin_bills_html(
+        found, context.config.currency, today=local_today(context), title=title
     )
-    text = admin_bills_html(found, context.config.currency, title=title)
     keyboard = []
     if found.pages > 1:
         keyboard.append(
@@ -470,7 +518,7 @@ async def _show_bills(
                 BILLS_PAGE,
                 page,
                 found.pages,
-                f":{status}:{month:%Y%m}" if month else f":{status}:0",
+                f":{bill_filter}:{month:%Y%m}" if month else f":{bill_filter}:0",
             )
         )
     await reply(update, text, buttons(keyboard) if keyboard else None)
@@ -496,23 +544,26 @@ async def pending_command(update: Update, context: BillingContext, admin: Admin)
         await reply(update, f"{head}\nNothing is owed. 🎉")
         return
     money = context.config.currency.format
+    today = local_today(context)
     rows = [
-        [
-            str(b.bill_id),
-            f"{b.billing_month:%Y-%m}",
-            money(b.outstanding),
-            f"{b.due_date:%d %b}",
-        ]
+        [str(b.bill_id), month_label(b.billing_month), money(b.outstanding), due_text(b, today)]
         for b in open_bills
     ]
     owed = sum((b.outstanding for b in open_bills), Decimal("0"))
+    overdue = [b for b in open_bills if b.is_overdue(today)]
     text = (
         f"{head}\n"
         + phone_table(["Bill", "Month", "Owed", "Due"], rows)
         + f"\n<b>Total owed: {money(owed)}</b>"
     )
+    if overdue:
+        late = sum((b.outstanding for b in overdue), Decimal("0"))
+        text += (
+            f"\n⚠️ <b>Overdue: {money(late)}</b> on {len(overdue)} "
+            f"bill{'s' if len(overdue) != 1 else ''}"
+        )
     keyboard = [
-        [(f"💵 Record payment · {b.billing_month:%Y-%m}", f"arpb:{b.bill_id}")]
+        [(f"💵 Record payment · {month_label(b.billing_month)}", f"arpb:{b.bill_id}")]
         for b in open_bills[:8]
     ]
     await reply(update, text, buttons(keyboard))

@@ -17,7 +17,7 @@ from telegram.ext import (
 from bot.context import BillingContext
 from domain import bills, customers, validation
 from domain.errors import CustomerNotFound, DomainError
-from domain.models import Admin, Customer
+from domain.models import Admin, BillFilter, Customer
 from handlers.admin_gate import (
     end_flow,
     flow_state,
@@ -28,16 +28,18 @@ from handlers.admin_gate import (
     typed_text,
 )
 from handlers.common import (
-    STATUS_LABEL,
     answer_query,
     buttons,
     callback_parts,
     cancel_row,
     esc,
     int_part,
+    local_today,
+    month_label,
     pager_row,
     reply,
 )
+from handlers.render.formatting import date_label
 from handlers.render.tables import customers_html, phone_table
 
 # Conversation states.
@@ -158,28 +160,39 @@ def customer_details(customer: Customer) -> str:
 
 async def show_card(update: Update, context: BillingContext, customer: Customer) -> None:
     """The customer card with the actions staff take from it."""
-    board = await customers.dashboard(context.admin_db, customer.customer_id)
+    today = local_today(context)
+    board = await customers.dashboard(context.admin_db, customer.customer_id, today=today)
     latest = await bills.customer_bills(
-        context.admin_db, customer.customer_id, include_paid=True, page_size=6
+        context.admin_db, customer.customer_id, bill_filter=BillFilter.ALL, page_size=6
     )
     money = context.config.currency.format
     text = (
         customer_details(customer) + f"\n\n<b>Balance due: {money(board.balance_due)}</b> "
         f"({board.open_bills} open bill{'s' if board.open_bills != 1 else ''})"
     )
+    if board.overdue_bills and board.next_due_date:
+        text += (
+            f"\n⚠️ <b>Overdue: {money(board.overdue)}</b> on {board.overdue_bills} "
+            f"bill{'s' if board.overdue_bills != 1 else ''}, since "
+            f"{date_label(board.next_due_date)}"
+        )
     if board.customer.credit > 0:
         text += f"\nAccount credit: {money(board.customer.credit)}"
     if latest.items:
+        # An overdue bill's status carries a "!", explained under the table: the card keeps
+        # its four columns on a phone.
         rows = [
             [
                 str(b.bill_id),
-                f"{b.billing_month:%Y-%m}",
+                month_label(b.billing_month),
                 money(b.outstanding),
-                STATUS_LABEL[b.payment_status],
+                b.payment_status.label + ("!" if b.is_overdue(today) else ""),
             ]
             for b in latest.items
         ]
         text += "\n" + phone_table(["Bill", "Month", "Owed", "Status"], rows)
+        if any(b.is_overdue(today) for b in latest.items):
+            text += "\n! overdue: past its due date"
     else:
         text += "\nNo bills yet."
     cid = customer.customer_id

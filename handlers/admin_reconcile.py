@@ -38,7 +38,7 @@ from handlers.common import (
     reply,
 )
 from handlers.render.csv_export import plain, safe_text
-from handlers.render.formatting import local_time_text, month_text
+from handlers.render.formatting import local_time_text, month_key
 from handlers.render.tables import phone_table
 
 # Callback data prefixes.
@@ -216,7 +216,7 @@ def reconcile_csv(lines: MonthLines, currency: Currency, *, timezone: tzinfo) ->
                 charge.telegram_payment_charge_id,
                 charge.provider_payment_charge_id,
                 safe_text(charge.meter_number),
-                month_text(charge.billing_month),
+                month_key(charge.billing_month),
                 _number(charge.payment_id),
                 _text(charge.receipt_number),
                 "",
@@ -238,7 +238,7 @@ def reconcile_csv(lines: MonthLines, currency: Currency, *, timezone: tzinfo) ->
                 "",
                 "",
                 safe_text(payment.meter_number),
-                month_text(payment.billing_month),
+                month_key(payment.billing_month),
                 str(payment.payment_id),
                 payment.receipt_number,
                 _text(payment.recorded_by),
@@ -260,7 +260,7 @@ def reconcile_csv(lines: MonthLines, currency: Currency, *, timezone: tzinfo) ->
                 void.telegram_payment_charge_id or "",
                 void.provider_payment_charge_id or "",
                 safe_text(void.meter_number),
-                month_text(void.billing_month),
+                month_key(void.billing_month),
                 str(void.payment_id),
                 void.receipt_number,
                 _text(void.voided_by),

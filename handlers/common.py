@@ -25,7 +25,10 @@ from bot.context import BillingContext
 from domain import admins as admins_domain
 from domain import customers as customers_domain
 from domain.errors import DomainError, TooManyAttempts
-from domain.models import Admin, Customer, PaymentStatus, Role
+from domain.models import Admin, Customer, Role
+
+# The one month format of the chat lives with the renderers; handlers import it from here too.
+from handlers.render.formatting import month_label as month_label
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +42,19 @@ CANCEL_DATA = "cancel"
 NOOP_DATA = "noop"
 FLOW_TIMEOUT_SECONDS = 15 * 60
 
-STATUS_LABEL = {
-    PaymentStatus.UNPAID: "unpaid",
-    PaymentStatus.PARTIAL: "part-paid",
-    PaymentStatus.PAID: "paid",
-}
-
 
 def esc(value: object) -> str:
     """Escape anything a person typed (or that came from the database) for HTML replies."""
     return html.escape(str(value), quote=False)
 
 
-def month_label(month: date) -> str:
-    return f"{month:%b %Y}"
-
-
 def local_time(moment: datetime, context: BillingContext) -> str:
     return f"{moment.astimezone(context.config.timezone):%d %b %Y %H:%M}"
+
+
+def local_today(context: BillingContext) -> date:
+    """Today in the utility's time zone: the day bills are issued on and fall overdue by."""
+    return datetime.now(context.config.timezone).date()
 
 
 def buttons(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:

@@ -53,7 +53,7 @@ TEXT = filters.TEXT & ~filters.COMMAND
 CUSTOMER_HELP = (
     "<b>What I can do</b>\n"
     "/dashboard — your balance, last bill and payment\n"
-    "/bills — your unpaid bills (/bills all for every bill)\n"
+    "/bills — what you owe, unpaid and part-paid (/bills all for every bill)\n"
     "/pay — pay a bill, in full or in part\n"
     "/receipt — get a receipt again\n"
     "/profile — your phone, email and address\n"

@@ -21,7 +21,7 @@ from domain import bills
 from domain.errors import DomainError, ImportRejected
 from domain.models import Admin
 from handlers.admin_gate import end_flow, staff_only
-from handlers.common import buttons, cancel_row, esc, reply
+from handlers.common import buttons, cancel_row, esc, local_today, reply
 from handlers.notifications import new_bill_notice, send_many
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ async def import_file(update: Update, context: BillingContext, admin: Admin) -> 
                 lambda: path.open(encoding="utf-8-sig", newline=""),
                 default_rate=context.config.default_tariff,
                 due_days=context.config.due_days,
+                issued_on=local_today(context),
                 admin_id=admin.admin_id,
                 latest_month=_current_month(context),
             )

@@ -12,7 +12,7 @@ import pytest
 from domain import bills, payments
 from domain.db import Database
 from domain.errors import BillNotFound, DuplicateBill, InvalidAmount, TotalBelowPaid
-from domain.models import Bill, PaymentStatus
+from domain.models import Bill, BillFilter, PaymentStatus
 from tests.factories import make_bill, make_customer, office_payment
 
 
@@ -40,6 +40,7 @@ async def test_a_new_bill_is_units_times_rate_rounded_half_up_and_unpaid(
         billing_month=date(2026, 2, 17),
         units_used=Decimal("3.00"),
         rate_per_unit=Decimal("1.2350"),
+        issued_on=date(2026, 2, 20),
     )
     assert bill.billing_month == date(2026, 2, 1)
     assert bill.total_amount == Decimal("3.71")
@@ -143,9 +144,12 @@ async def test_moving_a_bill_to_a_free_month_moves_its_payments_and_due_date(
     customer = await make_customer(admin_db)
     bill = await make_bill(admin_db, customer, month=date(2026, 9, 1))
     await _pay(admin_db, bill, "10.00", "u-3")
-    moved = await bills.update_bill(admin_db, bill.bill_id, billing_month=date(2026, 8, 1))
+    moved = await bills.update_bill(
+        admin_db, bill.bill_id, billing_month=date(2026, 8, 1), issued_on=date(2026, 9, 20)
+    )
     assert moved.billing_month == date(2026, 8, 1)
-    assert moved.due_date == bills.default_due_date(date(2026, 8, 1), 14)
+    # August ended before the correction: due 14 days after it, not on 14 September.
+    assert moved.due_date == date(2026, 10, 4)
     months = await _rows(admin_db, "SELECT billing_month FROM payments")
     assert months == [{"billing_month": date(2026, 8, 1)}]
 
@@ -159,7 +163,7 @@ async def test_updating_a_bill_that_does_not_exist_is_not_found(admin_db: Databa
 async def test_a_customer_sees_open_bills_first_oldest_due_first_and_paid_only_when_asked(
     admin_db: Database,
 ) -> None:
-    """customer_bills lists unpaid/partial by due date; paid bills only with include_paid."""
+    """customer_bills lists unpaid/partial by due date; paid bills only when asked for."""
     customer = await make_customer(admin_db)
     paid = await make_bill(admin_db, customer, month=date(2026, 6, 1))
     late = await make_bill(admin_db, customer, month=date(2026, 7, 1))
@@ -169,7 +173,112 @@ async def test_a_customer_sees_open_bills_first_oldest_due_first_and_paid_only_w
 
     open_bills = await bills.customer_bills(admin_db, customer.customer_id)
     assert [b.bill_id for b in open_bills.items] == [early.bill_id, late.bill_id]
-    everything = await bills.customer_bills(admin_db, customer.customer_id, include_paid=True)
+    everything = await bills.customer_bills(
+        admin_db, customer.customer_id, bill_filter=BillFilter.ALL
+    )
     assert [b.bill_id for b in everything.items] == [early.bill_id, late.bill_id, paid.bill_id]
     with pytest.raises(BillNotFound):
         await bills.get(admin_db, paid.bill_id, customer_id=customer.customer_id + 1)
+
+
+async def test_a_bill_for_a_month_long_past_falls_due_counted_from_the_day_it_is_issued(
+    admin_db: Database,
+) -> None:
+    """October billed on 3 December is not overdue on arrival (due 14 November): it falls
+    due 14 days after it is issued; a bill issued before its month ends keeps the old rule."""
+    customer = await make_customer(admin_db)
+    late = await bills.create_bill(
+        admin_db,
+        customer_id=customer.customer_id,
+        billing_month=date(2026, 10, 1),
+        units_used=Decimal("10"),
+        rate_per_unit=Decimal("2"),
+        issued_on=date(2026, 12, 3),
+    )
+    assert late.due_date == date(2026, 12, 17)
+    assert not late.is_overdue(date(2026, 12, 3))
+    on_time = await bills.create_bill(
+        admin_db,
+        customer_id=customer.customer_id,
+        billing_month=date(2026, 11, 1),
+        units_used=Decimal("10"),
+        rate_per_unit=Decimal("2"),
+        issued_on=date(2026, 11, 28),
+    )
+    assert on_time.due_date == date(2026, 12, 14)
+
+
+async def test_bill_for_month_finds_the_customers_bill_of_that_month_only(
+    admin_db: Database,
+) -> None:
+    """What /newbill asks as soon as the month is typed."""
+    customer = await make_customer(admin_db)
+    neighbour = await make_customer(admin_db)
+    september = await make_bill(admin_db, customer, month=date(2026, 9, 1))
+    assert await bills.bill_for_month(admin_db, customer.customer_id, date(2026, 9, 1)) == (
+        september
+    )
+    assert await bills.bill_for_month(admin_db, customer.customer_id, date(2026, 10, 1)) is None
+    assert await bills.bill_for_month(admin_db, neighbour.customer_id, date(2026, 9, 1)) is None
+
+
+async def test_each_bill_filter_lists_exactly_its_statuses_and_owed_includes_part_paid(
+    admin_db: Database,
+) -> None:
+    """``owed`` (the default) is unpaid and part-paid: a part-paid bill is money owed too."""
+    customer = await make_customer(admin_db, meter_number="FLT-0001")
+    unpaid = await make_bill(admin_db, customer, month=date(2026, 7, 1))
+    partial = await make_bill(admin_db, customer, month=date(2026, 8, 1))
+    paid = await make_bill(admin_db, customer, month=date(2026, 9, 1))
+    await _pay(admin_db, partial, "1.00", "f-1")
+    await _pay(admin_db, paid, str(paid.total_amount), "f-2")
+    expected = {
+        BillFilter.OWED: {unpaid.bill_id, partial.bill_id},
+        BillFilter.UNPAID: {unpaid.bill_id},
+        BillFilter.PARTIAL: {partial.bill_id},
+        BillFilter.PAID: {paid.bill_id},
+        BillFilter.ALL: {unpaid.bill_id, partial.bill_id, paid.bill_id},
+    }
+    for bill_filter, ids in expected.items():
+        listed = await bills.list_bills(admin_db, bill_filter=bill_filter)
+        assert {i.bill.bill_id for i in listed.items} == ids, bill_filter
+        assert listed.total == len(ids)
+        own = await bills.customer_bills(admin_db, customer.customer_id, bill_filter=bill_filter)
+        assert {b.bill_id for b in own.items} == ids, bill_filter
+        assert own.total == len(ids)
+    default = await bills.list_bills(admin_db)
+    assert default.total == 3  # a list without a filter is every bill, as before
+    assert (await bills.customer_bills(admin_db, customer.customer_id)).total == 2
+
+
+def test_filter_words_name_one_filter_each_and_the_old_words_still_work() -> None:
+    """Typed words: the filter names, the old list names, the status label."""
+    assert [BillFilter.parse(w) for w in ("owed", "OPEN", "unpaid", "partial", "part-paid")] == [
+        BillFilter.OWED,
+        BillFilter.OWED,
+        BillFilter.UNPAID,
+        BillFilter.PARTIAL,
+        BillFilter.PARTIAL,
+    ]
+    assert BillFilter.parse("paid") is BillFilter.PAID
+    assert BillFilter.parse("all") is BillFilter.ALL
+    assert BillFilter.parse("2026-10") is None
+
+
+def test_a_bill_is_overdue_only_while_money_is_owed_after_its_due_date() -> None:
+    def bill(paid: str) -> Bill:
+        return Bill(
+            1, 1, date(2026, 10, 1), Decimal("1"), Decimal("10"), Decimal("10.00"),
+            Decimal(paid), PaymentStatus.for_amounts(Decimal("10.00"), Decimal(paid)),
+            date(2026, 11, 14),
+        )  # fmt: skip
+
+    assert not bill("0").is_overdue(date(2026, 11, 14))  # the due date itself is in time
+    assert bill("0").is_overdue(date(2026, 11, 15))
+    assert bill("4").is_overdue(date(2026, 12, 3))
+    assert not bill("10").is_overdue(date(2026, 12, 3))
+
+
+def test_every_status_has_one_label() -> None:
+    """The one name each status has in the chat and on receipts."""
+    assert [s.label for s in PaymentStatus] == ["Unpaid", "Part-paid", "Paid"]

@@ -549,3 +549,38 @@ async def test_the_dashboard_shows_the_customer_balance_newest_bill_and_last_val
     assert await customers.linked_dashboard(customer_db, 7_000_002) is None
     with pytest.raises(CustomerNotFound):
         await customers.dashboard(customer_db, person.customer_id + 10_000)
+
+
+async def test_the_dashboard_counts_what_is_overdue_on_the_day_asked_about(
+    admin_db: Database, customer_db: Database
+) -> None:
+    """Overdue: owed on open bills whose due date is before ``today``; the due date itself is
+    still in time, and a paid bill is never overdue."""
+    from datetime import date
+    from decimal import Decimal
+
+    from tests.factories import make_bill, office_payment
+
+    person = await make_customer(admin_db)
+    first = await make_bill(
+        admin_db, person, month=date(2026, 9, 1), units="10", rate="2", due_date=date(2026, 10, 14)
+    )
+    second = await make_bill(
+        admin_db, person, month=date(2026, 10, 1), units="5", rate="2", due_date=date(2026, 11, 14)
+    )
+    paid = await make_bill(
+        admin_db, person, month=date(2026, 8, 1), units="1", rate="2", due_date=date(2026, 9, 14)
+    )
+    await office_payment(admin_db, first, "5.00", key="overdue-1")
+    await office_payment(admin_db, paid, "2.00", key="overdue-2")
+
+    def overdue_on(board: customers.Dashboard) -> tuple[Decimal, int]:
+        return board.overdue, board.overdue_bills
+
+    on_time = await customers.dashboard(customer_db, person.customer_id, today=date(2026, 10, 14))
+    assert overdue_on(on_time) == (Decimal("0"), 0)
+    one = await customers.dashboard(customer_db, person.customer_id, today=date(2026, 10, 15))
+    assert overdue_on(one) == (Decimal("15.00"), 1)  # 20.00 less the 5.00 paid
+    both = await customers.dashboard(customer_db, person.customer_id, today=date(2026, 12, 3))
+    assert overdue_on(both) == (Decimal("25.00"), 2) and both.balance_due == Decimal("25.00")
+    assert both.next_due_date == first.due_date < second.due_date

@@ -176,13 +176,16 @@ async def test_a_good_file_issues_every_bill_under_an_audit_entry(admin_db: Data
         "MTR-2,2026-09,3.33,0.1501\n"
         "MTR-1,2026-10,50,\n"
     )
-    imported = await bills.import_bills(admin_db, text, default_rate=RATE, due_days=10)
+    imported = await bills.import_bills(
+        admin_db, text, default_rate=RATE, due_days=10, issued_on=date(2026, 9, 28)
+    )
     assert [(b.meter_number, b.bill.billing_month, b.bill.total_amount) for b in imported] == [
         ("MTR-1", date(2026, 9, 1), Decimal("6850.00")),
         ("MTR-2", date(2026, 9, 1), Decimal("0.50")),  # 0.499833 rounds half up
         ("MTR-1", date(2026, 10, 1), Decimal("3425.00")),
     ]
-    assert imported[0].bill.due_date == bills.default_due_date(date(2026, 9, 1), 10)
+    assert imported[0].bill.due_date == date(2026, 10, 10)
+    assert imported[2].bill.due_date == date(2026, 11, 10)
     assert all(b.bill.payment_status is PaymentStatus.UNPAID for b in imported)
     assert await count_bills(admin_db) == 3
     stored = await bills.get(admin_db, imported[1].bill.bill_id)
@@ -227,3 +230,18 @@ async def test_a_bill_is_reminded_once_per_due_date(admin_db: Database) -> None:
     moved = await bills.update_bill(admin_db, due.bill_id, billing_month=date(2026, 7, 1))
     later = await bills.due_for_reminder(admin_db, today=moved.due_date, within_days=0)
     assert [r.bill.bill_id for r in later] == [due.bill_id]
+
+
+async def test_imported_bills_for_months_long_past_fall_due_counted_from_the_import_day(
+    admin_db: Database,
+) -> None:
+    """The import takes its due dates from bills.default_due_date, as /newbill does: October
+    imported on 3 December falls due on 17 December, not on 14 November."""
+    await two_customers(admin_db)
+    text = "meter_number,billing_month,units_used\nMTR-1,2026-10,100\nMTR-2,2026-12,5\n"
+    imported = await bills.import_bills(
+        admin_db, text, default_rate=RATE, due_days=14, issued_on=date(2026, 12, 3)
+    )
+    assert [b.bill.due_date for b in imported] == [date(2026, 12, 17), date(2027, 1, 14)]
+    stored = [await bills.get(admin_db, b.bill.bill_id) for b in imported]
+    assert [b.due_date for b in stored] == [date(2026, 12, 17), date(2027, 1, 14)]

@@ -287,11 +287,13 @@ async def test_an_admin_corrects_a_bill_and_a_refusal_is_explained(harness: Harn
         assert "Cancelled" in (await say(admin_user, "/cancel")).body
         assert "not sure what you mean" in (await say(admin_user, "1")).body
 
+        # A total below what is paid is refused at once: no Save button is offered for it.
         await say(admin_user, f"/editbill {bill.bill_id}")
         await tap(admin_user, "Units")
-        await say(admin_user, "10")
-        refused = await tap(admin_user, "Save correction")
-        assert "Not saved" in refused.body and "already paid" in refused.body
+        refused = await say(admin_user, "10")
+        assert "cannot be saved" in refused.body and "already paid" in refused.body
+        assert "✅ Save correction" not in refused.button_labels
+        assert "Cancelled" in (await say(admin_user, "/cancel")).body
     stored = await bills.get(harness.admin_db, bill.bill_id)
     assert stored.total_amount == Decimal("8220.00") and stored.units_used == Decimal("120")
 
@@ -519,8 +521,13 @@ async def test_the_trend_chart_is_a_real_png_and_each_csv_export_matches_its_tab
 
         shown = table_rows(table)
         exported = await export_csv(admin_user, table)
-        assert [r["month"] for r in exported] == [r["Month"] for r in shown]
-        assert len(exported) == 6
+        assert len(exported) == len(shown) == 6
+        assert [r["month"] for r in exported] == [
+            f"{month_add(this_month, back):%Y-%m}" for back in range(-5, 1)
+        ]
+        assert [r["Month"] for r in shown] == [
+            f"{month_add(this_month, back):%b %Y}" for back in range(-5, 1)
+        ]
         currency = harness.config.currency
         for row, line in zip(exported, shown, strict=True):
             assert units_text(Decimal(row["units"])) == line["Units"]

@@ -60,6 +60,7 @@ LAGOS = ZoneInfo("Africa/Lagos")
 WIDE_NAME = "Ngozi \u1ecckaf\u1ecd\u0301r & <Sons>"
 BIG = Decimal("9999999.99")
 PAID_AT = datetime(2026, 11, 24, 13, 5, tzinfo=UTC)  # 14:05 in Lagos
+TODAY = date(2026, 12, 3)  # the utility's local date the lists are drawn on
 
 
 def nfc(text: str) -> str:
@@ -132,7 +133,7 @@ def test_receipt_pdf_shows_every_figure_of_the_payment() -> None:
         "₦2,345,678.90",  # paid to date
         "₦7,654,321.09",  # balance
         "Bank transfer",
-        "Partly paid",
+        "Part-paid",  # the status's one label (PaymentStatus.label), as in the chat
     ):
         assert expected in text, f"{expected!r} missing from the receipt:\n{text}"
 
@@ -464,9 +465,9 @@ def every_rendering() -> dict[str, str]:
     bills = [bill(9, BIG, Decimal("0.00")), bill(10, BIG, Decimal("1.00")), bill(11, BIG, BIG)]
     pays = [payment(1, BIG), payment(2, Decimal("18.50"), voided=True)]
     return {
-        "customer bills": customer_bills_html(Page(bills, 0, 3, 7), NAIRA),
+        "customer bills": customer_bills_html(Page(bills, 0, 3, 7), NAIRA, today=TODAY),
         "admin bills": admin_bills_html(
-            [BillWithCustomer(b, "MTR-0012345", WIDE_NAME) for b in bills], NAIRA
+            [BillWithCustomer(b, "MTR-0012345", WIDE_NAME) for b in bills], NAIRA, today=TODAY
         ),
         "payments": payments_html(pays, NAIRA, timezone=LAGOS),
         "admin payments": admin_payments_html(
@@ -544,7 +545,9 @@ def test_a_long_name_is_shortened_to_keep_the_table() -> None:
 
 
 def test_lists_say_which_page_is_shown() -> None:
-    text = customer_bills_html(Page([bill(9, Decimal("100.00"), Decimal("0"))], 1, 3, 7), NAIRA)
+    text = customer_bills_html(
+        Page([bill(9, Decimal("100.00"), Decimal("0"))], 1, 3, 7), NAIRA, today=TODAY
+    )
 
     assert text.endswith("Page 2 of 3 · 7 bills")
 
@@ -565,7 +568,7 @@ def test_outstanding_report_lists_every_ageing_bucket() -> None:
 
 
 def test_empty_lists_say_so() -> None:
-    assert "No bills to show." in customer_bills_html([], NAIRA)
+    assert "No bills to show." in customer_bills_html([], NAIRA, today=TODAY)
     assert "No payments to show." in payments_html([], NAIRA, timezone=LAGOS)
 
 
@@ -577,3 +580,55 @@ def test_chart_money_axis_labels_are_short_but_not_rounded_away() -> None:
         "₦1.25M",
         "₦2M",
     ]
+
+
+# What customers and clerks read (issue 14)
+
+
+def test_customer_bills_show_units_and_rate_as_well_as_total_balance_and_status() -> None:
+    text = html.unescape(
+        customer_bills_html([bill(11, Decimal("6850.00"), Decimal("850.00"))], NAIRA, today=TODAY)
+    )
+
+    assert "Nov 2026" in text and "Part-paid" in text
+    assert "100 units × ₦68.50 = ₦6,850.00" in text
+    assert "Balance ₦6,000.00" in text
+
+
+def test_customer_bills_flag_an_overdue_bill_and_only_that_one() -> None:
+    late = bill(10, Decimal("100.00"), Decimal("0"))  # due 15 Oct 2026
+    not_yet = bill(12, Decimal("100.00"), Decimal("0"))  # due 15 Dec 2026
+    paid_late = bill(9, Decimal("100.00"), Decimal("100.00"))
+    text = customer_bills_html([late, not_yet, paid_late], NAIRA, today=TODAY)
+
+    blocks = text.split("\n\n")[1:]  # after the title
+    assert "overdue" in blocks[0] and "Oct 2026" in blocks[0]
+    assert "overdue" not in blocks[1] and "due 15 Dec 2026" in blocks[1]
+    assert "overdue" not in blocks[2]
+
+
+def test_staff_bill_lists_give_each_due_date_and_flag_overdue_ones() -> None:
+    late = BillWithCustomer(bill(10, Decimal("100.00"), Decimal("1.00")), "MTR-1", "Ada")
+    paid = BillWithCustomer(bill(9, Decimal("100.00"), Decimal("100.00")), "MTR-2", "Bayo")
+    text = admin_bills_html([late, paid], NAIRA, today=TODAY)
+
+    first, second = text.split("\n\n")
+    assert "Due: 15 Oct 2026 (overdue)" in first and "Status: Part-paid" in first
+    assert "Due: 15 Sep 2026" in second and "overdue" not in second
+    assert "Month: Oct 2026" in first
+
+
+@pytest.mark.parametrize("name", list(every_rendering()))
+def test_every_list_uses_one_label_per_status_and_one_month_format(name: str) -> None:
+    text = every_rendering()[name]
+
+    for other in ("partial", "part-paid", "Partly paid"):
+        assert other not in text, f"{name}: {other!r}"
+    # A month is "Oct 2026"; a day may still be 2026-10-01.
+    assert not re.search(r"\b\d{4}-\d{2}\b(?!-\d)", text), name
+
+
+def test_revenue_by_month_shows_months_as_people_read_them() -> None:
+    text = revenue_html(revenue_report(), NAIRA, timezone=LAGOS)
+
+    assert "Sep 2026" in text and "Oct 2026" in text

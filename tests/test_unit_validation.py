@@ -210,13 +210,31 @@ def test_free_text_fields_keep_html_special_characters_for_the_renderer_to_escap
 
 
 def test_a_bill_falls_due_the_configured_days_after_the_end_of_its_month() -> None:
-    """September with 14 days → 14 October; February 2028 (leap) with 10 → 10 March."""
+    """September with 14 days → 14 October; February 2028 (leap) with 10 → 10 March (each
+    issued before its month ended)."""
     from datetime import date
 
     from domain.bills import default_due_date
 
-    assert default_due_date(date(2026, 9, 1), 14) == date(2026, 10, 14)
-    assert default_due_date(date(2028, 2, 1), 10) == date(2028, 3, 10)
+    assert default_due_date(date(2026, 9, 1), 14, issued_on=date(2026, 9, 30)) == date(
+        2026, 10, 14
+    )
+    assert default_due_date(date(2028, 2, 1), 10, issued_on=date(2028, 2, 20)) == date(2028, 3, 10)
+
+
+def test_a_bill_issued_after_its_month_ended_falls_due_counted_from_its_issue_day() -> None:
+    """October billed on 3 December would fall due on 14 November, before it was issued:
+    it falls due 14 days after it is issued instead; whatever the day of issue, there are
+    always the configured days to pay."""
+    from datetime import date, timedelta
+
+    from domain.bills import default_due_date
+
+    issued = date(2026, 12, 3)
+    assert default_due_date(date(2026, 10, 1), 14, issued_on=issued) == date(2026, 12, 17)
+    for day in range(60):  # whatever the day of issue, at least 14 days to pay
+        on = date(2026, 10, 1) + timedelta(days=day)
+        assert default_due_date(date(2026, 10, 1), 14, issued_on=on) >= on + timedelta(14)
 
 
 def test_names_keep_joiners_inside_words_but_lose_direction_and_zero_width_tricks() -> None:

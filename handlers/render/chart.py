@@ -16,7 +16,7 @@ from matplotlib.ticker import FuncFormatter
 
 from domain.money import Currency
 from domain.reports import TrendMonth
-from handlers.render.formatting import month_text
+from handlers.render.formatting import month_label
 
 WIDTH_PX = 1000
 HEIGHT_PX = 600
@@ -50,7 +50,7 @@ def trend_chart_png(months: Sequence[TrendMonth], *, currency: Currency, title: 
         return _png(figure)
 
     positions = list(range(len(months)))
-    labels = [month_text(month.billing_month) for month in months]
+    labels = [month_label(month.billing_month) for month in months]
     units_axis.bar(
         positions, [float(m.units) for m in months], color=UNITS_COLOR, label="Units (kWh)"
     )

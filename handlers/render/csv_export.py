@@ -21,7 +21,7 @@ from domain.reports import (
     RevenueReport,
     TrendMonth,
 )
-from handlers.render.formatting import month_text
+from handlers.render.formatting import month_key
 
 # A cell starting with one of these is run as a formula by spreadsheet programs.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -116,7 +116,7 @@ def trend_csv(months: Sequence[TrendMonth]) -> bytes:
         ("month", "units", "billed", "collected", "collection_rate", "bills"),
         (
             (
-                month_text(month.billing_month),
+                month_key(month.billing_month),
                 plain(month.units),
                 plain(month.billed),
                 plain(month.collected),

@@ -18,10 +18,10 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import TTFFont
 
-from domain.models import PaymentStatus, Receipt
+from domain.models import Receipt
 from domain.money import Currency
 from handlers.render import fonts
-from handlers.render.formatting import local_time_text, rate_text, units_text
+from handlers.render.formatting import local_time_text, month_label, rate_text, units_text
 
 FAMILY = "DejaVu"
 PAGE_WIDTH = 148.0  # A5, millimetres
@@ -37,12 +37,6 @@ RULE: Color = (190, 190, 190)
 WHITE: Color = (255, 255, 255)
 VOID_RED: Color = (190, 20, 20)
 WATERMARK_RED: Color = (246, 205, 205)
-
-STATUS_TEXT = {
-    PaymentStatus.PAID: "Paid in full",
-    PaymentStatus.PARTIAL: "Partly paid",
-    PaymentStatus.UNPAID: "Unpaid",
-}
 
 
 def receipt_filename(receipt_number: str) -> str:
@@ -109,7 +103,7 @@ def render_receipt_pdf(
     _row(pdf, "Address", receipt.address, max_lines=3)
     _rule(pdf)
     money = currency.format_with_code
-    _row(pdf, "Billing month", f"{receipt.billing_month:%b %Y}")
+    _row(pdf, "Billing month", month_label(receipt.billing_month))
     if receipt.due_date is not None:
         _row(pdf, "Due date", f"{receipt.due_date:%d %b %Y}")
     _row(pdf, "Units used", f"{units_text(receipt.units_used)} kWh")
@@ -122,7 +116,7 @@ def render_receipt_pdf(
     _row(pdf, "Method", receipt.payment_method.label)
     if receipt.recorded_by:
         _row(pdf, "Recorded by", receipt.recorded_by)
-    status = STATUS_TEXT[receipt.payment_status]
+    status = receipt.payment_status.label
     if receipt.voided:
         _row(pdf, "Status", f"VOIDED (was: {status})", size=11, color=VOID_RED)
     else:

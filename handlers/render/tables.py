@@ -14,7 +14,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Sequence
-from datetime import timedelta, tzinfo
+from datetime import date, timedelta, tzinfo
 from decimal import Decimal
 from typing import Literal, TypeVar
 
@@ -32,9 +32,11 @@ from domain.reports import (
     TrendMonth,
 )
 from handlers.render.formatting import (
+    date_label,
+    due_text,
+    figures_text,
     local_date_text,
-    month_text,
-    status_word,
+    month_label,
     units_text,
 )
 
@@ -206,6 +208,14 @@ def _method_label(method: str) -> str:
         return method
 
 
+def _month_of_key(key: str) -> str:
+    """A report's ``YYYY-MM`` key as the month people read (``Oct 2026``)."""
+    try:
+        return month_label(date.fromisoformat(f"{key}-01"))
+    except ValueError:
+        return key
+
+
 def _amount(payment: Payment, currency: Currency) -> str:
     amount = currency.format(payment.amount_paid)
     return f"{amount} void" if payment.is_void else amount
@@ -215,53 +225,61 @@ def _amount(payment: Payment, currency: Currency) -> str:
 
 
 def customer_bills_html(
-    bills: Page[Bill] | Sequence[Bill], currency: Currency, *, title: str = "Your bills"
+    bills: Page[Bill] | Sequence[Bill],
+    currency: Currency,
+    *,
+    today: date,
+    title: str = "Your bills",
 ) -> str:
-    """A customer's bills: month, total, balance still owed, status."""
+    """A customer's bills, one short block each: month and status (flagged when overdue on
+    ``today``, the utility's local date), units × rate = total, balance and due date.
+
+    Blocks rather than a table: six figures a bill do not fit a phone's width, and
+    ``Header: value`` cards would take seven lines a bill."""
     items = _items(bills)
     if not items:
         return _message(_title(title), "No bills to show.")
-    table = phone_table(
-        ("Month", "Total", "Balance", "Status"),
-        [
-            (
-                month_text(bill.billing_month),
-                currency.format(bill.total_amount),
-                currency.format(bill.outstanding),
-                status_word(bill.payment_status),
-            )
-            for bill in items
-        ],
-        align=("left", "right", "right", "left"),
-    )
-    return _message(_title(title), table, _page_line(bills, "bills"))
+    blocks = []
+    for bill in items:
+        head = f"<b>{month_label(bill.billing_month)}</b> · {bill.payment_status.label}"
+        if bill.is_overdue(today):
+            head += " · ⚠️ <b>overdue</b>"
+        money = html.escape(figures_text(bill, currency), quote=False)
+        balance = f"Balance {html.escape(currency.format(bill.outstanding), quote=False)}"
+        if bill.outstanding > 0:
+            balance += f" · due {date_label(bill.due_date)}"
+        blocks.append("\n".join((head, money, balance)))
+    return _message(_title(title), "", "\n\n".join(blocks), _page_line(bills, "bills"))
 
 
 def admin_bills_html(
     bills: Page[BillWithCustomer] | Sequence[BillWithCustomer],
     currency: Currency,
     *,
+    today: date,
     title: str = "Bills",
 ) -> str:
-    """Bills across customers: bill id (for /editbill), meter, name, month, outstanding, status."""
+    """Bills across customers: bill id (for /editbill), meter, month, outstanding, status,
+    due date (flagged when overdue on ``today``), name."""
     items = _items(bills)
     if not items:
         return _message(_title(title), "No bills to show.")
     table = phone_table(
-        ("Bill", "Meter", "Month", "Outstanding", "Status", "Name"),
+        ("Bill", "Meter", "Month", "Outstanding", "Status", "Due", "Name"),
         [
             (
                 str(item.bill.bill_id),
                 item.meter_number,
-                month_text(item.bill.billing_month),
+                month_label(item.bill.billing_month),
                 currency.format(item.bill.outstanding),
-                status_word(item.bill.payment_status),
+                item.bill.payment_status.label,
+                due_text(item.bill, today),
                 item.full_name,
             )
             for item in items
         ],
-        align=("right", "left", "left", "right", "left", "left"),
-        shrink=5,
+        align=("right", "left", "left", "right", "left", "left", "left"),
+        shrink=6,
     )
     return _message(_title(title), table, _page_line(bills, "bills"))
 
@@ -372,7 +390,7 @@ def revenue_html(report: RevenueReport, currency: Currency, *, timezone: tzinfo)
         phone_table(
             ("Month", "Count", "Amount"),
             [
-                (line.key, str(line.payments), currency.format(line.total))
+                (_month_of_key(line.key), str(line.payments), currency.format(line.total))
                 for line in report.by_month
             ],
             align=("left", "right", "right"),
@@ -440,7 +458,7 @@ def trend_html(months: Sequence[TrendMonth], currency: Currency) -> str:
         ("Month", "Units", "Billed", "Collected", "Rate"),
         [
             (
-                month_text(month.billing_month),
+                month_label(month.billing_month),
                 units_text(month.units),
                 currency.format(month.billed),
                 currency.format(month.collected),

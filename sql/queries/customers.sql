@@ -83,7 +83,7 @@ UPDATE activation_codes SET used_at = :now WHERE code_hash = :code_hash
 
 -- name: get_dashboard
 -- A customer's dashboard (customers.dashboard) as one JSON object: the customer; balance due,
--- open bill count and next due date in one pass over the open bills; the newest bill; the
+-- open bill count, next due date and what is overdue on :today in one pass over the open bills; the newest bill; the
 -- newest payment not voided. The customer is taken by :customer_id or, when that is NULL, as
 -- the one linked to :telegram_user_id (found once, by its unique index), so a customer's own
 -- /dashboard needs no look-up of its own first. One JSON value instead of four result sets:
@@ -99,7 +99,10 @@ SELECT JSON_OBJECT(
         'credit', c.credit),
     'summary', JSON_EXTRACT((
         SELECT JSON_OBJECT('balance_due', COALESCE(SUM(b.total_amount - b.amount_paid), 0),
-                           'next_due_date', MIN(b.due_date), 'open_bills', COUNT(*))
+                           'next_due_date', MIN(b.due_date), 'open_bills', COUNT(*),
+                           'overdue', COALESCE(SUM(IF(b.due_date < :today,
+                                                      b.total_amount - b.amount_paid, 0)), 0),
+                           'overdue_bills', COALESCE(SUM(b.due_date < :today), 0))
         FROM bills b
         WHERE b.customer_id = c.customer_id AND b.payment_status IN ('unpaid', 'partial')
     ), '$'),
