@@ -218,10 +218,11 @@ class TrendMonth:
     bills: int
 
     @property
-    def collection_rate(self) -> Decimal:
-        """Collected ÷ billed, as a percentage with one decimal."""
-        if not self.billed:
-            return Decimal("0.0")
+    def collection_rate(self) -> Decimal | None:
+        """Collected ÷ billed, as a percentage with one decimal; None for a month nothing
+        was billed in (no rate, rather than a rate of 0)."""
+        if not self.bills or not self.billed:
+            return None
         return (self.collected * 100 / self.billed).quantize(Decimal("0.1"))
 
 
@@ -233,7 +234,8 @@ def month_add(month: date, delta: int) -> date:
 async def usage_trend(db: Database, *, months: int, until: date) -> list[TrendMonth]:
     """The last ``months`` billing months up to ``until``: units, billed, collected, rate.
 
-    Months without bills are listed with zeros, so a chart's axis has no gaps.
+    Every month is listed, so a chart's axis has a place for each; a month without bills
+    has ``bills == 0`` (and zeros), which the table and chart show as no figures at all.
     """
     end = until.replace(day=1)
     start = month_add(end, -(months - 1))

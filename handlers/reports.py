@@ -184,7 +184,7 @@ async def trend_command(update: Update, context: BillingContext, admin: Admin) -
         chat.id,
         photo=png,
         filename=f"trend-{first:%Y-%m}-to-{until:%Y-%m}.png",
-        caption="Units billed, and amounts billed vs collected per month",
+        caption="Units billed, amounts billed vs collected, and the share collected, per month",
     )
 
 

@@ -398,10 +398,11 @@ async def test_top_debtors_are_ordered_by_amount_owed_then_customer(
     assert at_tie.top_debtors[-1].meter_number == "RPT-0005"
 
 
-async def test_usage_trend_sums_each_billing_month_and_lists_empty_months_as_zero(
+async def test_usage_trend_sums_each_billing_month_and_lists_empty_months_without_a_rate(
     raw: Raw, admin_db: Database
 ) -> None:
-    """Units, billed, collected and bill count per month; months without bills are zeros."""
+    """Units, billed, collected and bill count per month; a month without bills has no bills
+    and no collection rate (not a rate of 0%, which would read as nothing collected)."""
     trend = await reports.usage_trend(admin_db, months=9, until=date(2026, 11, 20))
     assert [t.billing_month for t in trend] == [
         reports.month_add(date(2026, 3, 1), i) for i in range(9)
@@ -417,7 +418,7 @@ async def test_usage_trend_sums_each_billing_month_and_lists_empty_months_as_zer
                 Decimal("0.1")
             )
         else:
-            assert month.collection_rate == 0
+            assert month.collection_rate is None
     assert [t.bills for t in trend] == [0, 0, 0, 2, 2, 2, 2, 5, 1]
     # the voided payment on E's bill is not collected
     october = trend[7]

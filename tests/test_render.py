@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import math
 import re
 import struct
 import time
@@ -14,6 +15,7 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
+import numpy
 import pytest
 from pypdf import PdfReader
 
@@ -38,7 +40,7 @@ from domain.reports import (
     TrendMonth,
     month_add,
 )
-from handlers.render.chart import compact_money, trend_chart_png
+from handlers.render.chart import compact_money, trend_chart_png, trend_figure
 from handlers.render.csv_export import outstanding_csv, revenue_csv, trend_csv
 from handlers.render.receipt import receipt_filename, render_receipt_pdf
 from handlers.render.tables import (
@@ -632,3 +634,48 @@ def test_revenue_by_month_shows_months_as_people_read_them() -> None:
     text = revenue_html(revenue_report(), NAIRA, timezone=LAGOS)
 
     assert "Sep 2026" in text and "Oct 2026" in text
+
+
+def with_empty_months(months: list[TrendMonth], *indexes: int) -> list[TrendMonth]:
+    empty = [
+        TrendMonth(m.billing_month, Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), 0)
+        for m in months
+    ]
+    return [empty[i] if i in indexes else m for i, m in enumerate(months)]
+
+
+def test_trend_table_says_collected_percent_and_shows_empty_months_as_dashes() -> None:
+    months = with_empty_months(trend_months(3), 2)
+    text = trend_html(months, NAIRA)
+
+    assert "Rate" not in text  # read as the tariff
+    assert "Collected %" in text
+    last = text.split("\n\n")[-1]
+    assert "Mar 2026" in last
+    assert "Collected %: 0.0%" not in text and "₦0.00" not in text
+    assert last.count("—") == 4
+
+
+def test_trend_csv_leaves_the_rate_of_an_empty_month_empty() -> None:
+    rows = read_csv(trend_csv(with_empty_months(trend_months(2), 1)))
+
+    assert rows[1]["collection_rate"] == "" and rows[1]["bills"] == "0"
+    assert rows[0]["collection_rate"] != ""
+
+
+def test_trend_chart_leaves_gaps_for_months_without_bills_and_plots_the_collection_rate() -> None:
+    months = with_empty_months(trend_months(6), 2, 5)  # the open month (last) has no bills yet
+    figure = trend_figure(months, currency=NAIRA, title="Usage trend")
+
+    lines: dict[str, list[float]] = {
+        str(line.get_label()): numpy.asarray(line.get_ydata(), dtype=float).tolist()
+        for axis in figure.axes
+        for line in axis.lines
+    }
+    assert set(lines) >= {"Billed", "Collected", "Collected %"}
+    for label in ("Billed", "Collected", "Collected %"):
+        values = lines[label]
+        assert math.isnan(values[2]) and math.isnan(values[5]), label
+        assert not any(math.isnan(v) for i, v in enumerate(values) if i not in (2, 5)), label
+    assert lines["Collected %"][0] == float(months[0].collection_rate or 0)
+    assert png_size(trend_chart_png(months, currency=NAIRA, title="Usage trend")) == (1000, 600)

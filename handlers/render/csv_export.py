@@ -111,7 +111,8 @@ def outstanding_csv(report: OutstandingReport) -> bytes:
 
 
 def trend_csv(months: Sequence[TrendMonth]) -> bytes:
-    """Columns month, units, billed, collected, collection_rate (percent), bills."""
+    """Columns month, units, billed, collected, collection_rate (percent; empty for a month
+    with no bills), bills."""
     return _csv(
         ("month", "units", "billed", "collected", "collection_rate", "bills"),
         (
@@ -120,7 +121,7 @@ def trend_csv(months: Sequence[TrendMonth]) -> bytes:
                 plain(month.units),
                 plain(month.billed),
                 plain(month.collected),
-                str(month.collection_rate),
+                "" if month.collection_rate is None else str(month.collection_rate),
                 month.bills,
             )
             for month in months

@@ -51,6 +51,7 @@ CARD_VALUE_LIMIT = 64
 _NUMBER = re.compile(r"^-?[^\d\s.,-]{0,3}\d[\d,]*(\.\d+)?%?$")
 _INSTANT = timedelta(microseconds=1)
 _ZERO = Decimal("0.00")
+NO_FIGURE = "—"  # a month with no bills: no figures, rather than zeros
 
 # tabulate's "plain" layout with one space between columns instead of two: two more
 # characters for the data on a 34-character line.
@@ -450,22 +451,32 @@ def outstanding_html(report: OutstandingReport, currency: Currency) -> str:
     )
 
 
+def percent_text(rate: Decimal | None) -> str:
+    """A collection rate as shown: ``87.5%``, or "—" for a month with nothing billed."""
+    return NO_FIGURE if rate is None else f"{rate}%"
+
+
 def trend_html(months: Sequence[TrendMonth], currency: Currency) -> str:
-    """Usage trend per billing month: units, billed, collected, collection rate."""
+    """Usage trend per billing month: units, billed, collected, and the share of what was
+    billed that has been collected. A month with no bills shows "—", not zeros."""
     if not months:
         return _message(_title("Usage trend"), "No months to show.")
-    table = phone_table(
-        ("Month", "Units", "Billed", "Collected", "Rate"),
-        [
+    rows = []
+    for month in months:
+        figures = (
             (
-                month_label(month.billing_month),
                 units_text(month.units),
                 currency.format(month.billed),
                 currency.format(month.collected),
-                f"{month.collection_rate}%",
+                percent_text(month.collection_rate),
             )
-            for month in months
-        ],
+            if month.bills
+            else (NO_FIGURE,) * 4
+        )
+        rows.append((month_label(month.billing_month), *figures))
+    table = phone_table(
+        ("Month", "Units", "Billed", "Collected", "Collected %"),
+        rows,
         align=("left", "right", "right", "right", "right"),
     )
     return _message(_title("Usage trend"), table)
