@@ -29,6 +29,7 @@ from handlers.common import (
     esc,
     int_part,
     local_time,
+    local_today,
     month_label,
     pager_row,
     reply,
@@ -177,10 +178,12 @@ async def _offer_bills(update: Update, context: BillingContext, customer: Custom
         await reply(update, f"{esc(customer.full_name)} owes nothing. 🎉")
         return end_flow(context)
     money = context.config.currency.format
+    today = local_today(context)
     keyboard = [
         [
             (
-                f"#{b.bill_id} · {month_label(b.billing_month)} · {money(b.outstanding)}",
+                f"#{b.bill_id} · {month_label(b.billing_month)} · {money(b.outstanding)}"
+                + (" · overdue" if b.is_overdue(today) else ""),
                 f"{OFFICE.bill_data}:{b.bill_id}",
             )
         ]

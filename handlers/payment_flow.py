@@ -52,10 +52,12 @@ from handlers.common import (
     current_customer,
     esc,
     int_part,
+    local_today,
     month_label,
     reply,
 )
 from handlers.receipts import ReceiptDocument, deliver_receipt, draw_receipt
+from handlers.render.formatting import due_text
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +248,7 @@ class PaymentFlow:
         text = (
             f"{heading}\nTotal: {money(bill.total_amount)}\nPaid so far: "
             f"{money(bill.amount_paid)}\n<b>Outstanding: {money(bill.outstanding)}</b>\n"
-            f"Due: {bill.due_date:%d %b %Y}\n\n"
+            f"Due: {due_text(bill, local_today(context))}\n\n"
             + ("How much was paid?" if self.payer.staff else "How much would you like to pay?")
         )
         keyboard = [

@@ -14,7 +14,15 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Conv
 
 from bot.context import BillingContext
 from domain import bills
-from handlers.common import answer_query, buttons, cancel_row, current_customer, month_label, reply
+from handlers.common import (
+    answer_query,
+    buttons,
+    cancel_row,
+    current_customer,
+    local_today,
+    month_label,
+    reply,
+)
 from handlers.payment_flow import CUSTOMER, CUSTOMER_FLOW
 
 MENU_PAY = "menu:pay"
@@ -31,10 +39,12 @@ async def pay(update: Update, context: BillingContext) -> str | int:
         await reply(update, "You have no unpaid bills. 🎉")
         return ConversationHandler.END
     money = context.config.currency.format
+    today = local_today(context)
     rows = [
         [
             (
-                f"{month_label(b.billing_month)} · {money(b.outstanding)} owed",
+                f"{month_label(b.billing_month)} · {money(b.outstanding)} owed"
+                + (" · overdue" if b.is_overdue(today) else ""),
                 f"{CUSTOMER.bill_data}:{b.bill_id}",
             )
         ]

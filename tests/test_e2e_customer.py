@@ -6,13 +6,21 @@ from __future__ import annotations
 import asyncio
 import io
 import unicodedata
+from datetime import date
 from decimal import Decimal
 
 from pypdf import PdfReader
 
 from domain import bills, customers
 from domain.models import PaymentStatus
-from tests.e2e_support import Harness, activated_customer, harness, running_bot, start_payment
+from tests.e2e_support import (
+    Harness,
+    activated_customer,
+    harness,
+    make_staff,
+    running_bot,
+    start_payment,
+)
 from tests.factories import give_credit, make_bill, office_payment
 
 __all__ = ["harness"]
@@ -254,3 +262,30 @@ async def test_a_stranger_is_told_how_to_link_instead_of_silence(harness: Harnes
         unknown = await user.wait_for_reply()
     assert "not linked" in answer.body and "/login" in answer.body
     assert "don't know that command" in unknown.body
+
+
+async def test_an_overdue_bill_is_flagged_where_it_is_paid(harness: Harness) -> None:
+    """Issue 14 F: overdue bills were not flagged. /pay's bill list and the bill's screen say
+    "overdue" for a bill past its due date with money owed, and not for one still in time;
+    so does the office's /recordpayment bill picker."""
+    user = harness.server.user(5031, "Late")
+    clerk = harness.server.user(8031, "Clerk")
+    await make_staff(harness, clerk.id)
+    async with running_bot(harness):
+        customer = await activated_customer(harness, user, meter_number="MTR-20031")
+        await make_bill(harness.admin_db, customer, due_date=date(2026, 10, 14))
+        await make_bill(
+            harness.admin_db, customer, month=date(2099, 1, 1), due_date=date(2099, 2, 14)
+        )
+        await user.send("/pay")
+        labels = (await user.wait_for_reply()).button_labels  # the message is edited next
+        await user.press("Sep 2026")
+        screen = await user.wait_for_edit()
+        await clerk.send("/recordpayment MTR-20031")
+        picker = await clerk.wait_for_reply()
+    assert any("Sep 2026" in b and "overdue" in b for b in labels), labels
+    assert any("Jan 2099" in b and "overdue" not in b for b in labels), labels
+    assert "14 Oct 2026 (overdue)" in screen.body
+    office = picker.button_labels
+    assert any("Sep 2026" in b and "overdue" in b for b in office), office
+    assert any("Jan 2099" in b and "overdue" not in b for b in office), office
