@@ -798,7 +798,8 @@ def _new_bill(planner: _Planner, key: str, row: Row) -> NewBill | None:
             f"({units} × {rate} = {_money(total)})",
         )
         return None
-    due = day_value(row["due_date"]) or default_due_date(month, planner.due_days)
+    # The old system issued a bill in its own month: due after the month, as it was then.
+    due = day_value(row["due_date"]) or default_due_date(month, planner.due_days, issued_on=month)
     return NewBill(key, month, units, rate, total, due)
 
 

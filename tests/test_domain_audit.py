@@ -152,12 +152,20 @@ async def test_audit_shows_a_bill_correction_in_a_clerk_s_words(admin_db: Databa
     "Units", "Total" and "Due date" with money, kWh and dates; ids are left out."""
     clerk = await make_clerk(admin_db)
     customer = await make_customer(admin_db)
-    bill = await make_bill(admin_db, customer, month=date(2026, 9, 1), units="100", rate="68.5")
+    bill = await make_bill(
+        admin_db,
+        customer,
+        month=date(2026, 9, 1),
+        units="100",
+        rate="68.5",
+        due_date=date(2026, 10, 14),
+    )
     await bills.update_bill(
         admin_db,
         bill.bill_id,
         billing_month=date(2026, 10, 1),
         rate_per_unit=Decimal("70"),
+        issued_on=date(2026, 10, 20),  # due 14 days after the month's end
         admin_id=clerk.admin_id,
     )
     entries = await audit.entries(admin_db, bill_id=bill.bill_id)

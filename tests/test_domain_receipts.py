@@ -95,6 +95,7 @@ async def test_a_receipt_sent_again_shows_what_was_true_at_payment_time(
         bill.bill_id,
         billing_month=date(2026, 8, 1),
         rate_per_unit=Decimal("12"),
+        issued_on=date(2026, 8, 31),  # a correction dated then moves the due date
         admin_id=admin,
     )
     assert moved.due_date != bill.due_date and moved.total_amount == Decimal("1200.00")

@@ -192,7 +192,7 @@ def test_the_fullest_receipt_still_ends_above_its_footer() -> None:
     data = render(receipt, utility="City Power & Light Distribution Company of Lagos " * 2)
     assert len(PdfReader(io.BytesIO(data)).pages) == 1
     heights = _baselines(data)
-    status = heights["VOIDED (was: Partly paid)"]
+    status = heights["VOIDED (was: Part-paid)"]
     footer = heights["This receipt was voided."]
     assert status - footer >= 12, (status, footer)  # points: a clear gap, no overlap
 
