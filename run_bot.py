@@ -16,7 +16,7 @@ from typing import TypeVar
 import pymysql
 
 from bot.config import Config, ConfigError, load_config
-from domain import legacy_import, schema
+from domain import legacy_import, report_totals, schema
 from domain.db import Database, DatabaseUrl
 from domain.errors import DomainError
 
@@ -44,6 +44,13 @@ async def _with_database(url: DatabaseUrl, work: Callable[[Database], Awaitable[
         raise _database_problem(exc, url) from exc
     try:
         return await work(db)
+    except pymysql.err.ProgrammingError as exc:
+        if exc.args and exc.args[0] == 1146:  # no such table
+            raise Fatal(
+                "The database is missing a table of a newer version: run "
+                "`python run_bot.py migrate`."
+            ) from exc
+        raise
     finally:
         await db.close()
 
@@ -134,6 +141,29 @@ def cmd_import_legacy(config: Config, args: argparse.Namespace) -> None:
     print("\n".join(legacy_import.summary(report)))
 
 
+RECOUNT_LISTED = 20  # totals printed by `recount`; the audit entry lists more
+
+
+def cmd_recount(config: Config, args: argparse.Namespace) -> None:
+    drift = asyncio.run(
+        _with_database(
+            config.database,
+            lambda db: report_totals.rebuild(db, source="run_bot.py recount"),
+        )
+    )
+    if not drift:
+        print("Report totals recounted: they match the bills and payments; nothing to repair.")
+        return
+    print(
+        f"Report totals recounted: {len(drift)} differed from the bills and payments and were "
+        "repaired (written to the audit log):"
+    )
+    for found in drift[:RECOUNT_LISTED]:
+        print(f"  {found}")
+    if len(drift) > RECOUNT_LISTED:
+        print(f"  … and {len(drift) - RECOUNT_LISTED} more")
+
+
 def cmd_run(config: Config, args: argparse.Namespace) -> None:
     try:
         from bot.application import run_bot
@@ -185,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     old.add_argument(
         "--dry-run", action="store_true", help="report what it would do; change nothing"
     )
+    sub.add_parser(
+        "recount", help="repair the report totals from the bills and payments (bot may run)"
+    )
     run = sub.add_parser("run", help="start the bot (long polling, or --webhook URL)")
     run.add_argument("--webhook", metavar="URL", default=None)
     run.add_argument("--listen", default="127.0.0.1")
@@ -199,6 +232,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], None]] = {
     "create-admin": cmd_create_admin,
     "seed-demo": cmd_seed_demo,
     "import-legacy": cmd_import_legacy,
+    "recount": cmd_recount,
     "run": cmd_run,
     "sandbox": cmd_sandbox,
 }

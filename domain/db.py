@@ -357,6 +357,15 @@ class UnitOfWork:
         async with self.connection.cursor() as cur:
             return int(await cur.execute(query(name), params))
 
+    async def execute_many(self, name: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Run a named ``INSERT … VALUES (…)`` once per row (an ``ON DUPLICATE KEY UPDATE``
+        may follow, written with ``VALUES(column)``): aiomysql sends them as multi-row
+        INSERTs of up to ~1 MB each. Returns the affected row count."""
+        if not rows:
+            return 0
+        async with self.connection.cursor() as cur:
+            return int(await cur.executemany(query(name), rows))
+
     async def insert(self, name: str, params: Mapping[str, Any] | None = None) -> int:
         """Run a named INSERT; return LAST_INSERT_ID()."""
         async with self.connection.cursor() as cur:

@@ -7,6 +7,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pymysql
+
+from benchmarks.harness import triggers_set_aside
 from domain import admins, bills, customers, payments
 from domain.db import Database
 from domain.models import Admin, Bill, Customer, PaymentMethod
@@ -120,3 +123,25 @@ async def fetch_dicts(db: Database, sql: str, *args: Any) -> list[dict[str, Any]
             await cur.execute(sql, args)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+
+
+def insert_bill(
+    conn: pymysql.connections.Connection, customer: Customer, month: str, total: str
+) -> int:
+    """A bill written with plain SQL as the admin account (rate 1: units = total; due 14 days
+    after the month, as the domain's)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit,"
+            " total_amount, due_date) VALUES (%s, %s, %s, 1, %s, LAST_DAY(%s) + INTERVAL 14 DAY)",
+            (customer.customer_id, month, total, total, month),
+        )
+        return int(cur.lastrowid)
+
+
+def load_bill_past_the_triggers(
+    conn: pymysql.connections.Connection, customer: Customer, month: str, total: str
+) -> int:
+    """A bill loaded the way a bulk load from an old system is done: triggers set aside."""
+    with triggers_set_aside(conn):
+        return insert_bill(conn, customer, month, total)
