@@ -23,6 +23,6 @@ ADMIN_HELP = (
     "/trend [months] — monthly usage trend and chart\n"
     "/importbills — bills from a CSV file (admin role)\n"
     "/audit [meter|bill_id] — the audit log\n"
-    "/notify on|off — be told of payments as they happen\n"
+    "/notify on|off — be told of payments, and of report totals the daily check repaired\n"
     "/cancel — stop what you are doing"
 )

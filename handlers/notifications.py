@@ -1,6 +1,7 @@
-"""Messages the bot sends on its own: payments to admins who opted in, new bills and
-reminders to customers. They are marked as bulk sends (``bot.rate_limits``), so the rate
-limiter paces them under Telegram's broadcast limit."""
+"""Messages the bot sends on its own: payments and repaired report totals to admins who opted
+in, new bills and reminders to customers; and the daily jobs that send some of them. They
+are marked as bulk sends (``bot.rate_limits``), so the rate limiter paces them under
+Telegram's broadcast limit."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as dtime
+from decimal import Decimal
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import Forbidden, TelegramError
@@ -17,8 +19,9 @@ from telegram.error import Forbidden, TelegramError
 from bot.config import Config
 from bot.context import BillingApplication, BillingContext
 from bot.rate_limits import bulk_sends
-from domain import admins, bills, receipts, throttle
+from domain import admins, bills, receipts, report_totals, throttle
 from domain.models import Bill
+from domain.report_totals import BILL_TOTALS, CUSTOMER_BALANCES, PAYMENT_TOTALS, Drift
 from handlers.common import esc, month_label
 from handlers.render.formatting import rate_text, units_text
 
@@ -57,7 +60,10 @@ async def notify_admins_of_payment(context: BillingContext, payment_id: int) -> 
 
 REMINDER_JOB = "bill_reminders"
 THROTTLE_CLEANUP_JOB = "forget_stale_logins"
+RECOUNT_JOB = "recount_report_totals"
 REMINDER_TIME = dtime(9, 0)  # local time of the utility
+# Local time too: at night, when few payments wait on it, and before the day's reports.
+RECOUNT_TIME = dtime(3, 0)
 BULK_CONCURRENCY = 8  # sends in flight at once; the rate limiter sets the pace
 
 
@@ -163,9 +169,79 @@ async def forget_stale_logins(context: BillingContext) -> int:
     return gone
 
 
+# ---------------------------------------------------------------------------------------------
+# Staff: the daily recount of the report totals
+
+LISTED = 6  # billing months or payment days named in a recount notice
+
+
+def recount_notice_text(drift: Sequence[Drift], config: Config) -> str:
+    """What the daily recount repaired, report by report, for the staff who opted in."""
+    money = config.currency.format
+
+    def amount(value: Decimal) -> str:
+        return f"+{money(value)}" if value > 0 else money(value)
+
+    def count(value: Decimal, noun: str) -> str:
+        return f"{int(value):+d} {noun}{'' if abs(value) == 1 else 's'}"
+
+    def named(found: list[str]) -> str:
+        return ", ".join(found[:LISTED]) + (" …" if len(found) > LISTED else "")
+
+    lines = [
+        "🧮 <b>Report totals repaired</b>",
+        "The daily recount found report totals that did not match the bills and payments, "
+        "and corrected them:",
+    ]
+    if any(found.totals == BILL_TOTALS for found in drift):
+        change = report_totals.net_change(drift, BILL_TOTALS)
+        months = sorted(
+            {found.key["billing_month"] for found in drift if found.totals == BILL_TOTALS}
+        )
+        lines += [
+            f"• /outstanding {amount(change['owed'])}, {count(change['open_bills'], 'open bill')}",
+            f"• /trend billed {amount(change['billed'])} on {count(change['bills'], 'bill')}, "
+            f"collected {amount(change['collected'])} ({named([month_label(m) for m in months])})",
+        ]
+    if any(found.totals == PAYMENT_TOTALS for found in drift):
+        change = report_totals.net_change(drift, PAYMENT_TOTALS)
+        days = sorted(
+            {found.key["payment_date"] for found in drift if found.totals == PAYMENT_TOTALS}
+        )
+        lines.append(
+            f"• /revenue {amount(change['amount'])}, {count(change['payments'], 'payment')} "
+            f"({named([f'{day:%d %b %Y}' for day in days])})"
+        )
+    balances = sum(found.totals == CUSTOMER_BALANCES for found in drift)
+    if balances:
+        lines.append(f"• {balances} customer balance{'' if balances == 1 else 's'} (top debtors)")
+    lines.append(
+        "Rows were changed where the database's triggers do not see them (deleted by hand, "
+        "loaded with the triggers set aside, or the totals edited). /audit has the details."
+    )
+    return "\n".join(lines)
+
+
+async def recount_report_totals(context: BillingContext) -> list[Drift]:
+    """The daily check: repair the report totals that differ from the bills and payments
+    (``report_totals.rebuild``, which writes the audit entry) and tell the staff who turned
+    notifications on. When nothing differs, a log line says so; no message, no audit entry."""
+    drift = await report_totals.rebuild(context.admin_db, source="daily check")
+    if not drift:
+        log.info("daily recount: the report totals match the bills and payments")
+        return drift
+    log.warning("daily recount repaired %d report totals that differed from the rows", len(drift))
+    text = recount_notice_text(drift, context.config)
+    staff = await admins.to_notify_of_payments(context.admin_db)
+    await send_many(
+        context.bot, [Notice(a.telegram_user_id, text) for a in staff if a.telegram_user_id]
+    )
+    return drift
+
+
 def schedule_jobs(application: BillingApplication) -> None:
-    """Run the reminder job, then the login-throttle clean-up, every day at REMINDER_TIME in
-    the utility's time zone."""
+    """Every day in the utility's time zone: the reminder job, then the login-throttle
+    clean-up, at REMINDER_TIME; the recount of the report totals at RECOUNT_TIME."""
     queue = application.job_queue
     config = application.bot_data.config
     if queue is None or config is None or queue.get_jobs_by_name(REMINDER_JOB):
@@ -173,3 +249,8 @@ def schedule_jobs(application: BillingApplication) -> None:
     at = REMINDER_TIME.replace(tzinfo=config.timezone)
     queue.run_daily(remind_due_bills, time=at, name=REMINDER_JOB)
     queue.run_daily(forget_stale_logins, time=at, name=THROTTLE_CLEANUP_JOB)
+    queue.run_daily(
+        recount_report_totals,
+        time=RECOUNT_TIME.replace(tzinfo=config.timezone),
+        name=RECOUNT_JOB,
+    )
