@@ -4,18 +4,20 @@ The domain reads the report totals kept by every write (migration 0003). The ref
 the best single query over the bills and payments themselves, on the same pool: where the
 optimizer's own plan is not the fastest (the trend's month index makes it look up every
 bill), each plan is timed and the fastest is the reference. Each domain report is also
-checked against its raw query: the figures must be equal.
+checked against its raw query: the figures must be equal. Last, the recount that repairs the
+totals (`run_bot.py recount`, the daily check) against a rebuild from scratch.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from benchmarks.harness import Context, Figure, median_ms, time_async
-from domain import reports
+from benchmarks.harness import Context, Figure, connect, median_ms, time_async
+from domain import report_totals, reports
 from domain.db import Database
 from domain.models import db_time
 
@@ -206,8 +208,45 @@ async def run(ctx: Context) -> None:
             (r[0], r[1], r[2], r[3], r[4]) for r in rows
         ]
         _figure(ctx, f"usage trend, {ctx.months} months", ms, plan, raw_ms, same)
+
+        await _recount(ctx, db, repeat=1 if ctx.quick else 3)
     finally:
         await db.close()
+
+
+async def _recount(ctx: Context, db: Database, *, repeat: int) -> None:
+    """The recount of `run_bot.py recount` and the bot's daily check, on totals that need no
+    repair. Reference: the from-scratch rebuild the loader runs with nothing else writing
+    (empty the totals, INSERT … SELECT from the rows)."""
+    conn = connect(ctx.database.admin)
+    try:
+        scratch_ms = median_ms(
+            await time_async(
+                lambda: asyncio.to_thread(report_totals.rebuild_sync, conn),
+                repeat=repeat,
+                warmup=0,
+            )
+        )
+    finally:
+        conn.close()
+    found: list[report_totals.Drift] = []
+
+    async def recount() -> None:
+        found.extend(await report_totals.rebuild(db, source="benchmark"))
+
+    recount_ms = median_ms(await time_async(recount, repeat=repeat, warmup=1))
+    ctx.results.add(
+        Figure(
+            "reports",
+            "recount (`run_bot.py recount`, daily check), nothing to repair",
+            recount_ms,
+            "ms",
+            reference="from scratch (`rebuild_sync`; nothing else writing)",
+            reference_value=scratch_ms,
+            higher_is_better=False,
+            note="found nothing" if not found else f"FOUND {len(found)} DIFFERENCES",
+        )
+    )
 
 
 def _same_revenue(report: reports.RevenueReport, rows: list[Any]) -> bool:
