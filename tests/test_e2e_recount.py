@@ -8,11 +8,11 @@ from datetime import date
 import pymysql
 import pytest
 
-from domain import audit, report_totals
+from bot.fake_telegram import ChatMessage, FakeUser
+from domain import admins, audit, report_totals
 from handlers.notifications import RECOUNT_JOB, RECOUNT_TIME
 from tests.e2e_support import Harness, harness, running_bot
 from tests.factories import load_bill_past_the_triggers, make_bill, make_customer
-from tests.test_e2e_admin import make_admin, say
 
 __all__ = ["harness"]
 
@@ -20,6 +20,12 @@ pytestmark = pytest.mark.timeout(120)
 
 ADMIN_ID = 8401
 VIEWER_ID = 8402
+
+
+async def say(user: FakeUser, text: str) -> ChatMessage:
+    """Send text; return the bot's next message."""
+    await user.send(text)
+    return await user.wait_for_reply()
 
 
 async def test_the_daily_check_repairs_a_bill_loaded_past_the_triggers_and_tells_staff(
@@ -32,8 +38,15 @@ async def test_the_daily_check_repairs_a_bill_loaded_past_the_triggers_and_tells
     nothing."""
     admin_user = harness.server.user(ADMIN_ID, "Olu")
     viewer_user = harness.server.user(VIEWER_ID, "Vee")
-    await make_admin(harness, ADMIN_ID)
-    await make_admin(harness, VIEWER_ID, role="viewer")
+    for telegram_user_id, role in ((ADMIN_ID, "admin"), (VIEWER_ID, "viewer")):
+        await admins.create_admin(
+            harness.admin_db,
+            admin_name=f"Staff {telegram_user_id}",
+            email=f"staff{telegram_user_id}@utility.example",
+            password="a-long-staff-password",
+            role=role,
+            telegram_user_id=telegram_user_id,
+        )
     customer = await make_customer(harness.admin_db, meter_number="MTR-14001")
     for month, units in ((8, "50.00"), (9, "40.00"), (10, "60.00"), (11, "31.98")):
         await make_bill(
