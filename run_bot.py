@@ -113,9 +113,8 @@ def cmd_seed_demo(config: Config, args: argparse.Namespace) -> None:
     print("Demo data is in place. Log in with:")
     for login in logins:
         kind = "email" if "@" in login.login else "meter"
-        print(
-            f"  {login.role:<8} {login.who:<24} {kind} {login.login:<22} password {login.password}"
-        )
+        password = f"password {login.password}" if login.password else "(password changed)"
+        print(f"  {login.role:<8} {login.who:<24} {kind} {login.login:<22} {password}")
 
 
 def cmd_import_legacy(config: Config, args: argparse.Namespace) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from domain import admins, bills, customers, payments
 from domain.db import Database
 from domain.errors import DuplicateAdmin
 from domain.models import PaymentMethod
-from domain.passwords import hash_password
+from domain.passwords import hash_password, verify_password
 from domain.reports import month_add
 
 
@@ -18,7 +19,7 @@ from domain.reports import month_add
 class DemoLogin:
     who: str
     login: str  # meter number or email
-    password: str
+    password: str | None  # None: changed since the demo data was made
     role: str
 
 
@@ -37,15 +38,18 @@ DEMO_ADMINS = (
 async def seed_demo(
     db: Database, *, today: date, tariff: Decimal, due_days: int
 ) -> list[DemoLogin]:
-    """Create the demo data unless it is there already; return who can log in and how."""
+    """Create the demo data unless it is there already; return who can log in and how (a
+    demo account whose password was changed since is returned without one)."""
     logins: list[DemoLogin] = []
+    stored: dict[int, str | None] = {}  # index in logins -> the hash of an account made before
     for name, admin_email, role, password in DEMO_ADMINS:
         try:
             await admins.create_admin(
                 db, admin_name=name, email=admin_email, password=password, role=role
             )
         except DuplicateAdmin:
-            pass
+            row = await db.fetch_one("get_admin_by_email", {"email": admin_email})
+            stored[len(logins)] = row["password_hash"] if row else None
         logins.append(DemoLogin(name, admin_email, password, role))
 
     # The demo's payments are transfers the demo admin confirmed (money is never declared).
@@ -53,8 +57,10 @@ async def seed_demo(
     assert clerk is not None
     password_hash = await hash_password(DEMO_CUSTOMER_PASSWORD)
     for index, (meter, name, address, phone, email) in enumerate(DEMO_CUSTOMERS):
-        logins.append(DemoLogin(name, meter, DEMO_CUSTOMER_PASSWORD, "customer"))
         existing = await db.fetch_one("get_customer_by_meter", {"meter_number": meter})
+        if existing is not None:
+            stored[len(logins)] = existing["password_hash"]
+        logins.append(DemoLogin(name, meter, DEMO_CUSTOMER_PASSWORD, "customer"))
         if existing is not None:
             continue
         customer = await customers.add_customer(
@@ -91,4 +97,21 @@ async def seed_demo(
                 idempotency_key=f"demo-{meter}-{month:%Y%m}",
                 admin_id=clerk.admin_id,
             )
-    return logins
+    return await _without_changed_passwords(logins, stored)
+
+
+async def _without_changed_passwords(
+    logins: list[DemoLogin], stored: dict[int, str | None]
+) -> list[DemoLogin]:
+    """Drop the published password of each account made before whose password no longer
+    matches it (each distinct hash is checked once, all at once off the event loop)."""
+    pairs = {(logins[index].password or "", stored_hash) for index, stored_hash in stored.items()}
+    ordered = list(pairs)
+    results = await asyncio.gather(*(verify_password(pw, h) for pw, h in ordered))
+    still = dict(zip(ordered, results, strict=True))
+    return [
+        login
+        if index not in stored or still[(login.password or "", stored[index])]
+        else replace(login, password=None)
+        for index, login in enumerate(logins)
+    ]
