@@ -109,6 +109,24 @@ async def authenticate(
     return await db.transaction(succeed)
 
 
+async def link_telegram(db: Database, admin_id: int, telegram_user_id: int) -> Admin:
+    """Link a Telegram account to an admin without a password (the sandbox's demo chat);
+    the account is first freed from any other admin."""
+
+    async def work(uow: UnitOfWork) -> Admin:
+        await uow.execute("unlink_telegram_from_admins", {"telegram_user_id": telegram_user_id})
+        await uow.execute(
+            "link_admin_telegram", {"admin_id": admin_id, "telegram_user_id": telegram_user_id}
+        )
+        row = await uow.fetch_one("get_admin", {"admin_id": admin_id})
+        await uow.commit()
+        if row is None:
+            raise AdminNotFound()
+        return Admin.from_row(row)
+
+    return await db.transaction(work)
+
+
 async def logout(db: Database, telegram_user_id: int) -> bool:
     async def work(uow: UnitOfWork) -> bool:
         changed = await uow.execute(

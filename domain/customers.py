@@ -328,6 +328,18 @@ async def redeem_activation_code_hash(
     return await db.transaction(work)
 
 
+async def link_telegram(db: Database, customer_id: int, telegram_user_id: int) -> Customer:
+    """Link a Telegram account to a customer without a password (the sandbox's demo chat);
+    the account is first freed from any other customer."""
+
+    async def work(uow: UnitOfWork) -> Customer:
+        customer = await _link(uow, customer_id, telegram_user_id)
+        await uow.commit()
+        return customer
+
+    return await db.transaction(work)
+
+
 async def _link(uow: UnitOfWork, customer_id: int, telegram_user_id: int) -> Customer:
     await uow.execute("unlink_telegram_from_customers", {"telegram_user_id": telegram_user_id})
     await uow.execute(

@@ -10,7 +10,7 @@ from decimal import Decimal
 from domain import admins, bills, customers, payments
 from domain.db import Database
 from domain.errors import DuplicateAdmin
-from domain.models import PaymentMethod
+from domain.models import Admin, Customer, PaymentMethod
 from domain.passwords import hash_password, verify_password
 from domain.reports import month_add
 
@@ -115,3 +115,32 @@ async def _without_changed_passwords(
         else replace(login, password=None)
         for index, login in enumerate(logins)
     ]
+
+
+@dataclass(frozen=True)
+class DemoChats:
+    """Who the sandbox's two chats are logged in as (None: not logged in)."""
+
+    customer: Customer | None
+    admin: Admin | None
+
+
+async def log_in_demo_chats(
+    db: Database, *, customer_telegram_id: int, admin_telegram_id: int
+) -> DemoChats:
+    """Log the sandbox's customer chat in as the first demo customer and its staff chat as the
+    demo admin, as /login and /adminlogin would; a chat already linked to an account (the
+    user logged in as someone else in an earlier session) stays as it is."""
+    customer = await customers.find_by_telegram(db, customer_telegram_id)
+    if customer is None:
+        row = await db.fetch_one("get_customer_by_meter", {"meter_number": DEMO_CUSTOMERS[0][0]})
+        if row is not None:
+            customer = await customers.link_telegram(
+                db, int(row["customer_id"]), customer_telegram_id
+            )
+    admin = await admins.find_by_telegram(db, admin_telegram_id)
+    if admin is None:
+        demo_admin = await admins.find_by_email(db, DEMO_ADMINS[0][1])
+        if demo_admin is not None:
+            admin = await admins.link_telegram(db, demo_admin.admin_id, admin_telegram_id)
+    return DemoChats(customer, admin)
