@@ -77,6 +77,11 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
             message is not None and message.successful_payment is not None
         )
 
+    @property
+    def updates_in_progress(self) -> int:
+        """Updates taken for a chat and not yet done with, their follow-ups included."""
+        return sum(self._waiting.values())
+
     def follow_up(self, update: object, work: Coroutine[Any, Any, Any]) -> bool:
         """Run ``work`` once the handlers of ``update`` are done, before its chat's next
         update, holding no slot. False if ``update`` is not being processed here."""
