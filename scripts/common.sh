@@ -22,21 +22,44 @@ ensure_venv() {
     fi
 }
 
+mariadb_up() {
+    mysqladmin --protocol=tcp -h127.0.0.1 -P3306 -uroot ping >/dev/null 2>&1
+}
+
+# How to run a command as root here: nothing (we are root) or sudo without a password.
+# Fails when neither is possible.
+root_prefix() {
+    if [ "$(id -u)" = 0 ]; then
+        echo ""
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+        echo "sudo -n"
+    else
+        return 1
+    fi
+}
+
+# MariaDB on 127.0.0.1:3306. When it is not there and this user may act as root, install it
+# (apt-get, on Debian and Ubuntu) and/or start it through scripts/install-mariadb.sh, which
+# says what it does; otherwise say the one command that does it.
 ensure_mariadb() {
-    if mysqladmin --protocol=tcp -h127.0.0.1 -P3306 -uroot ping >/dev/null 2>&1; then
+    if mariadb_up; then
         return 0
     fi
-    if [ -x /usr/sbin/mariadbd ]; then
-        echo "==> MariaDB is down; starting it"
-        start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
-        for _ in $(seq 1 60); do
-            if mysqladmin --protocol=tcp -h127.0.0.1 -P3306 -uroot ping >/dev/null 2>&1; then
-                return 0
-            fi
-            sleep 0.5
-        done
+    local root
+    if root=$(root_prefix); then
+        echo "==> MariaDB is not reachable at 127.0.0.1:3306; setting it up${root:+ (with $root)}"
+        $root bash scripts/install-mariadb.sh && mariadb_up && return 0
+        echo "error: MariaDB could not be installed or started (see above)." >&2
+        exit 1
     fi
-    echo "error: MariaDB is not reachable at 127.0.0.1:3306 and could not be started." >&2
+    echo "error: MariaDB is not reachable at 127.0.0.1:3306, and starting it needs root." >&2
+    if command -v apt-get >/dev/null 2>&1; then
+        echo "Run this once (it installs mariadb-server with apt-get if needed and starts it):" >&2
+        echo "    sudo bash scripts/install-mariadb.sh" >&2
+    else
+        echo "Install MariaDB (tested with 10.11) with this system's package manager and start it" \
+            "(or run everything with \`docker compose up\`, see README)." >&2
+    fi
     exit 1
 }
 
