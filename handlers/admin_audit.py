@@ -40,6 +40,7 @@ ACTION_TITLES = {
     "payment.void": "Payment voided",
     "credit.refund": "Credit refunded",
     "refund.made": "Provider refund made",
+    "totals.recount": "Report totals repaired",
     "claim.confirm": "Transfer claim confirmed",
     "claim.reject": "Transfer claim rejected",
 }

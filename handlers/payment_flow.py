@@ -279,13 +279,13 @@ class PaymentFlow:
             f"Please type the amount (up to {money(bill.outstanding)}), e.g. 1500.50.",
             buttons([cancel_row()]),
         )
-        return self.payer.state("amount")
+        return self.payer.state("typed_amount")
 
     async def type_amount(self, update: Update, context: BillingContext) -> str | int:
         """A typed amount: more than zero, in the utility's currency, at most what is owed."""
         message = update.effective_message
         if message is None or message.text is None:
-            return self.payer.state("amount")
+            return self.payer.state("typed_amount")
         found = await self._flow_bill(update, context, "bill_id")
         if isinstance(found, int):
             return found
@@ -295,7 +295,7 @@ class PaymentFlow:
             amount = parse_amount(message.text[:100], currency=currency)
         except DomainError as exc:
             await reply(update, amount_refusal(exc, currency), buttons([cancel_row()]))
-            return self.payer.state("amount")
+            return self.payer.state("typed_amount")
         if amount > bill.outstanding:
             await reply(
                 update,
@@ -303,7 +303,7 @@ class PaymentFlow:
                 "Please type a smaller amount.",
                 buttons([cancel_row()]),
             )
-            return self.payer.state("amount")
+            return self.payer.state("typed_amount")
         state["amount"] = str(amount)
         return await self.ask_method(update, context, actor)
 
@@ -635,10 +635,13 @@ class PaymentFlow:
             payer.bill_state: [
                 CallbackQueryHandler(self.choose_bill, pattern=rf"^{payer.bill_data}:")
             ],
+            # The amount's buttons, then (after "Another amount") the typed amount: a prompt
+            # waits for text only where it asks for it (the sandbox reads this to decide
+            # whether a typed number is text or a button's number).
             payer.state("amount"): [
-                CallbackQueryHandler(self.choose_amount, pattern=rf"^{payer.amount_data}:"),
-                MessageHandler(TEXT, self.type_amount),
+                CallbackQueryHandler(self.choose_amount, pattern=rf"^{payer.amount_data}:")
             ],
+            payer.state("typed_amount"): [MessageHandler(TEXT, self.type_amount)],
             payer.state("method"): [
                 CallbackQueryHandler(self.choose_method, pattern=rf"^{payer.method_data}:")
             ],

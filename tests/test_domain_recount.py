@@ -68,6 +68,12 @@ async def recount_entries(db: Database) -> list[audit.AuditEntry]:
     return [entry for entry in await audit.entries(db) if entry.action == "totals.recount"]
 
 
+def due_after_month(month: date) -> date:
+    """Due 14 days after the month's end, as tests.factories.insert_bill writes it (a bill
+    issued within its own month)."""
+    return default_due_date(month, 14, issued_on=month)
+
+
 async def four_bills(db: Database) -> list[Customer]:
     """The issue's figures: four open bills, ₦181.98 in all, issued through the domain."""
     people = [await make_customer(db, full_name=f"Recount {i}") for i in range(3)]
@@ -77,7 +83,9 @@ async def four_bills(db: Database) -> list[Customer]:
         (people[1], date(2026, 9, 1), "60.00"),
         (people[1], date(2026, 10, 1), "31.98"),
     ):
-        await make_bill(db, person, month=month, units=units, rate="1")
+        await make_bill(
+            db, person, month=month, units=units, rate="1", due_date=due_after_month(month)
+        )
     assert await outstanding_reported(db) == (Decimal("181.98"), 4)
     return people
 
@@ -153,7 +161,7 @@ def _drift_of_one_loaded_bill(
 ) -> list[str]:
     """Load a ₦100.00 bill past the triggers; return the totals it leaves wrong (labels)."""
     load_bill_past_the_triggers(admin_conn, customer, str(month), "100.00")
-    due = default_due_date(month, 14)
+    due = due_after_month(month)
     return [f"{BILL_TOTALS} {month} {due}", f"{CUSTOMER_BALANCES} {customer.customer_id}"]
 
 

@@ -71,8 +71,8 @@ async def test_the_daily_check_repairs_a_bill_loaded_past_the_triggers_and_tells
         assert "1 customer balance" in notice.body and "/revenue" not in notice.body
         assert "Total: ₦281.98 on 5 bills" in (await say(admin_user, "/outstanding")).body
         log = await say(admin_user, "/audit")
-        assert "totals.recount" in log.body and "#daily check" in log.body, log.body
-        assert "by system" in log.body
+        assert "Report totals repaired" in log.body and "#daily check" in log.body, log.body
+        assert "by the system" in log.body and "totals.recount" not in log.body
 
         await job.run(application)
         await admin_user.expect_no_reply(0.3)

@@ -103,7 +103,7 @@ def test_upload_sends_a_csv_from_disk_to_importbills(
     """:upload FILE in the staff chat after /importbills: the bot reads the file and issues
     the bills; a file that cannot be read is said so and nothing is sent."""
     bills = tmp_path / "bills.csv"
-    bills.write_text("meter_number,billing_month,units_used\nMTR-10002,2031-01,95.5\n")
+    bills.write_text("meter_number,billing_month,units_used\nMTR-10002,2020-01,95.5\n")
     script = f":admin\n/importbills\n:upload {tmp_path / 'missing.csv'}\n:upload {bills}\n:quit\n"
     out = run_sandbox(own_database, tmp_path, script).stdout
     assert "cannot read" in out and "missing.csv" in out
@@ -119,7 +119,7 @@ def test_a_message_in_the_other_chat_is_shown_and_logs_stay_out_of_the_chat(
     there, the button is listed by number. With LOG_LEVEL=INFO the log lines go to the log
     file, not to the terminal."""
     bills = tmp_path / "bills.csv"
-    bills.write_text("meter_number,billing_month,units_used\nMTR-10001,2031-01,120\n")
+    bills.write_text("meter_number,billing_month,units_used\nMTR-10001,2020-01,120\n")
     script = f":admin\n/importbills\n:upload {bills}\n:customer\n:quit\n"
     done = run_sandbox(own_database, tmp_path, script, LOG_LEVEL="INFO")
     out = done.stdout
