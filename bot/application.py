@@ -51,6 +51,10 @@ from handlers.render.receipt_renderer import RECEIPT_WORKERS, ReceiptRenderer
 
 log = logging.getLogger(__name__)
 
+# Handler groups before group 0 (where every handler that answers is), lowest first.
+PRIVATE_GATE_GROUP = -2
+STAFF_SYNC_GROUP = -1
+
 CUSTOMER_COMMANDS = [
     BotCommand("dashboard", "Balance, last bill and payment"),
     BotCommand("bills", "What you owe (/bills all: every bill)"),
@@ -232,12 +236,19 @@ def build_application(
 
     from handlers import admin_access
 
-    # Private chats only (SPEC §6): group -1 runs before group 0, where every other handler
-    # is, and the gate raises ApplicationHandlerStop for an update from a group, supergroup or
-    # channel, so no command, flow (the conversations included: they can be neither entered
-    # nor advanced) or button there is read, and nothing about anyone is sent there. Keep it
-    # in the lowest group: a handler in an earlier group would see those updates first.
-    application.add_handler(TypeHandler(Update, private_only.private_chats_only), group=-1)
+    # Private chats only (SPEC §6): group -2 runs before groups -1 and 0, where every other
+    # handler is, and the gate raises ApplicationHandlerStop for an update from a group,
+    # supergroup or channel, so no command, flow (the conversations included: they can be
+    # neither entered nor advanced) or button there is read, and nothing about anyone is sent
+    # there. Keep it in the lowest group: a handler in an earlier group would see those
+    # updates first.
+    application.add_handler(
+        TypeHandler(Update, private_only.private_chats_only), group=PRIVATE_GATE_GROUP
+    )
+    # Staff in the chat exactly when staff in the database (issue 14): group -1, right before
+    # the routing in group 0, puts the sender's id in the admin filter, or takes it out, from
+    # a lookup made for this update (admin_access.sync_staff).
+    application.add_handler(TypeHandler(Update, admin_access.sync_staff), group=STAFF_SYNC_GROUP)
     # Order matters: within a group the first matching handler wins. Telegram's payment
     # updates come first (a pre-checkout query has no chat, and a successful payment must
     # never be taken for a step of whatever flow its chat is in), then staff commands (gated

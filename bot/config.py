@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -26,6 +27,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Config:
     bot_token: str | None
+    # The Bot API server's root, without "/bot" (bot_api_root); None: Telegram's own.
     bot_api_base_url: str | None
     database: DatabaseUrl
     customer_database: DatabaseUrl
@@ -69,6 +71,25 @@ class Config:
                 "or use `python run_bot.py sandbox` to try the bot without one."
             )
         return self.bot_token
+
+
+def bot_api_root(raw: str | None) -> str | None:
+    """BOT_API_BASE_URL as the server's root, which the bot adds ``/bot<token>`` and
+    ``/file/bot<token>`` to: written either as the root (``http://127.0.0.1:8081``) or, as
+    PTB and Telegram's docs spell it, with ``/bot`` at the end (``https://api.telegram.org/bot``);
+    a trailing slash is ignored. None (unset) means Telegram's own server."""
+    if raw is None:
+        return None
+    value = raw.strip().rstrip("/")
+    if value.endswith("/bot"):
+        value = value[: -len("/bot")].rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"BOT_API_BASE_URL must be an http(s) URL such as https://api.telegram.org/bot "
+            f"or http://127.0.0.1:8081, got {raw!r}."
+        )
+    return value
 
 
 def load_config(
@@ -128,7 +149,7 @@ def load_config(
         raise ConfigError("DATABASE_URL must end with the database name (…:3306/dbname).")
     return Config(
         bot_token=get("BOT_TOKEN"),
-        bot_api_base_url=get("BOT_API_BASE_URL"),
+        bot_api_base_url=bot_api_root(get("BOT_API_BASE_URL")),
         database=database,
         customer_database=url("CUSTOMER_DATABASE_URL"),
         root_database=url("DATABASE_ROOT_URL", DEFAULT_ROOT_URL),

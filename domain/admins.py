@@ -55,6 +55,11 @@ async def find_by_telegram(db: Database, telegram_user_id: int) -> Admin | None:
     return Admin.from_row(row) if row else None
 
 
+async def is_staff(db: Database, telegram_user_id: int) -> bool:
+    """Whether this Telegram account is linked to an admin now (any role)."""
+    return await db.fetch_one("is_staff", {"telegram_user_id": telegram_user_id}) is not None
+
+
 async def find_by_email(db: Database, email: str) -> Admin | None:
     row = await db.fetch_one("get_admin_by_email", {"email": email.strip().lower()})
     return Admin.from_row(row) if row else None

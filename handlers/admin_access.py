@@ -1,7 +1,12 @@
 """Staff access: /adminlogin (email → password), /adminlogout, /notify, the staff menu.
 
 Staff commands are routed by ``bot_data.admin_filter`` (the Telegram ids of linked admins);
-a customer or stranger sending them falls through to the "unknown command" reply.
+a customer or stranger sending them falls through to the "unknown command" reply. The filter
+follows the admins table at once (issue 14): :func:`sync_staff` looks the sender of every
+message up just before the update is routed, so an admin created, linked, unlinked or deleted
+by another process (the CLI, a second instance, SQL) is staff in the chat, or no longer, from
+their next message on, with no restart. What a staff member may do (the role) is read from the
+database by each handler (``handlers.admin_gate``), so a role change also applies at once.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from telegram.ext import (
 
 from bot.context import BillingContext
 from domain import admins
-from domain.errors import DomainError
+from domain.errors import DatabaseUnavailable, DomainError
 from domain.models import Admin
 from handlers.admin_gate import UNKNOWN_COMMAND
 from handlers.admin_help import ADMIN_HELP
@@ -66,9 +71,32 @@ ADMIN_COMMANDS = [
     BotCommand("importbills", "Bills from a CSV file"),
     BotCommand("audit", "Audit log"),
     BotCommand("notify", "Payment notifications on/off"),
+    BotCommand("adminlogout", "Log out of the staff account"),
     BotCommand("help", "Staff commands"),
     BotCommand("cancel", "Stop what you are doing"),
 ]
+
+
+async def _set_staff_menu(
+    application: Application[Any, Any, Any, Any, Any, Any], telegram_user_id: int
+) -> None:
+    """Give this chat the staff command menu (a failure only costs the menu)."""
+    try:
+        await application.bot.set_my_commands(
+            ADMIN_COMMANDS, scope=BotCommandScopeChat(telegram_user_id)
+        )
+    except TelegramError as exc:
+        log.warning("could not set the staff menu of a chat: %s", exc)
+
+
+async def _drop_staff_menu(
+    application: Application[Any, Any, Any, Any, Any, Any], telegram_user_id: int
+) -> None:
+    """Take the staff menu from this chat: it shows the customers' menu again."""
+    try:
+        await application.bot.delete_my_commands(scope=BotCommandScopeChat(telegram_user_id))
+    except TelegramError as exc:
+        log.warning("could not remove the staff menu of a chat: %s", exc)
 
 
 async def show_admin_menu(
@@ -78,18 +106,58 @@ async def show_admin_menu(
     if admin.telegram_user_id is None:
         return
     application.bot_data.admin_filter.add_user_ids(admin.telegram_user_id)
-    try:
-        await application.bot.set_my_commands(
-            ADMIN_COMMANDS, scope=BotCommandScopeChat(admin.telegram_user_id)
-        )
-    except TelegramError as exc:
-        log.warning("could not set the staff menu for admin %s: %s", admin.admin_id, exc)
+    await _set_staff_menu(application, admin.telegram_user_id)
 
 
 async def load_admin_menus(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """At start-up: every linked admin gets the staff menu."""
     for admin in await admins.linked_admins(application.bot_data.admin_db):
         await show_admin_menu(application, admin)
+
+
+async def sync_staff(update: Update, context: BillingContext) -> None:
+    """Before routing: the sender is in ``admin_filter`` exactly when the admins table has
+    their Telegram id linked now (one lookup in its unique index).
+
+    Registered by ``bot.application`` in the handler group right before the one that routes
+    (group 0), for every update. Only messages are looked up: ``admin_filter`` is a message
+    filter (it sees nothing else), and button presses are checked by their handlers anyway.
+
+    Concurrency: this adds or removes only the sender's own id, so updates of other users do
+    not disturb it; and between the add/remove below and the routing of this same update there
+    is no ``await`` (the rest of this handler, then PTB's check of the group-0 handlers, all
+    synchronous), so another update of the same person cannot change the id in between: each
+    message is routed by its own fresh lookup. No cache: the lookup is cheap enough (see the
+    commit that added it for the benchmark figures).
+
+    If the lookup fails (database down) the filter is left as it was: the handler the message
+    reaches checks the admin in the database itself and reports the failure once.
+    """
+    message = update.effective_message
+    if update.callback_query is not None or message is None or message.from_user is None:
+        return
+    user_id = message.from_user.id
+    try:
+        staff = await admins.is_staff(context.admin_db, user_id)
+    except DatabaseUnavailable:
+        log.warning("could not check whether a sender is staff (database unavailable)")
+        return
+    except Exception:  # never let routing fail here: the handlers check again
+        log.exception("could not check whether a sender is staff")
+        return
+    admin_filter = context.bot_data.admin_filter
+    known = user_id in admin_filter.user_ids
+    if staff and not known:
+        admin_filter.add_user_ids(user_id)
+        # The menu in the background: the command itself is answered without waiting for it.
+        context.application.create_task(
+            _set_staff_menu(context.application, user_id), update=update
+        )
+    elif known and not staff:
+        admin_filter.remove_user_ids(user_id)
+        context.application.create_task(
+            _drop_staff_menu(context.application, user_id), update=update
+        )
 
 
 async def adminlogin(update: Update, context: BillingContext) -> str | int:
@@ -150,6 +218,8 @@ async def adminlogout(update: Update, context: BillingContext) -> None:
         return
     was_staff = await admins.logout(context.admin_db, user.id)
     context.bot_data.admin_filter.remove_user_ids(user.id)
+    if was_staff:
+        await _drop_staff_menu(context.application, user.id)
     # To anyone who was not staff this is an unknown command, like every staff command.
     await message.reply_text(
         "You are logged out of the staff account." if was_staff else UNKNOWN_COMMAND

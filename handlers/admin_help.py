@@ -1,4 +1,8 @@
-"""The staff's command list (shown by /help to linked admins)."""
+"""The staff's command list (shown by /help to linked admins).
+
+Every command a staff member can use is here: the staff-only ones, /adminlogout, /help and
+/cancel (tests/test_help_commands.py checks it against the handlers actually registered).
+"""
 
 ADMIN_HELP = (
     "<b>Staff commands</b>\n"
@@ -24,5 +28,7 @@ ADMIN_HELP = (
     "/importbills — bills from a CSV file (admin role)\n"
     "/audit [meter|bill_id] — the audit log\n"
     "/notify on|off — be told of payments, and of report totals the daily check repaired\n"
+    "/adminlogout — log out of the staff account\n"
+    "/help — this list\n"
     "/cancel — stop what you are doing"
 )

@@ -58,7 +58,9 @@ CUSTOMER_HELP = (
     "/receipt — get a receipt again\n"
     "/profile — your phone, email and address\n"
     "/password — change your password\n"
+    "/login — link this Telegram account with a meter number and password\n"
     "/logout — unlink this Telegram account\n"
+    "/help — this list\n"
     "/cancel — stop what you are doing"
 )
 
@@ -345,15 +347,33 @@ _FIELD_ARG = {"phone": "phone_number", "email": "email", "address": "address"}
 
 
 async def help_command(update: Update, context: BillingContext) -> None:
-    """List the commands this person may use."""
-    if update.effective_message is None:
+    """List the commands this person may use: the staff's to staff (and, to staff who are
+    also a linked customer, the customer commands their staff commands do not replace)."""
+    message, user = update.effective_message, update.effective_user
+    if message is None:
         return
     if await current_admin(update, context) is not None:
         from handlers.admin_help import ADMIN_HELP
 
-        await update.effective_message.reply_text(ADMIN_HELP)
+        linked = user is not None and (
+            await customers.find_by_telegram(context.customer_db, user.id) is not None
+        )
+        await message.reply_text(
+            f"{ADMIN_HELP}\n\n{_help_beside_staff()}" if linked else ADMIN_HELP
+        )
         return
-    await update.effective_message.reply_text(CUSTOMER_HELP)
+    await message.reply_text(CUSTOMER_HELP)
+
+
+def _help_beside_staff() -> str:
+    """CUSTOMER_HELP less the commands already in the staff list: for a staff member those
+    are staff commands (/bills is the staff's list of bills), or listed once already."""
+    from handlers.admin_help import ADMIN_HELP
+
+    staff = {line.split()[0] for line in ADMIN_HELP.splitlines() if line.startswith("/")}
+    lines = CUSTOMER_HELP.splitlines()
+    kept = [line for line in lines[1:] if line.split()[0] not in staff]
+    return "\n".join(["<b>Your electricity account</b>", *kept])
 
 
 def _end(context: BillingContext) -> int:

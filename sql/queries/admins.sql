@@ -18,6 +18,11 @@ FROM admins WHERE email = :email
 SELECT admin_id, admin_name, email, password_hash, role, telegram_user_id, notify_payments
 FROM admins WHERE telegram_user_id = :telegram_user_id
 
+-- name: is_staff
+-- Whether a Telegram account is linked to an admin (one lookup in uq_admins_telegram_user_id;
+-- run before routing every message, so it reads nothing else).
+SELECT 1 AS staff FROM admins WHERE telegram_user_id = :telegram_user_id
+
 -- name: unlink_telegram_from_admins
 -- Free a Telegram account from whichever admin it is linked to.
 UPDATE admins SET telegram_user_id = NULL WHERE telegram_user_id = :telegram_user_id
