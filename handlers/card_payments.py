@@ -25,6 +25,7 @@ from domain.errors import DomainError, InvoiceRefused
 from domain.models import Bill, Customer
 from domain.money import Currency
 from handlers.common import esc, month_label
+from handlers.notifications import notify_admins_of_payment
 from handlers.receipts import deliver_receipt, draw_receipt
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,12 @@ async def _acknowledge(
             await deliver_receipt(context, chat_id, drawn)
     except (TelegramError, DomainError) as exc:
         log.warning("charge %s recorded; acknowledgement not delivered: %r", result.charge_id, exc)
+    if result.payment is not None:
+        # Staff who asked to be told of payments (/notify on) hear of card payments too; not
+        # tied to this update, so a failure there never reaches the payer.
+        context.application.create_task(
+            notify_admins_of_payment(context, result.payment.payment_id)
+        )
 
 
 def handlers() -> list[BaseHandler[Update, BillingContext, object]]:

@@ -13,7 +13,14 @@ from typing import Any
 from bot.fake_telegram import FakeUser
 from domain import bills, card_payments
 from domain.models import PaymentStatus
-from tests.e2e_support import Harness, activated_customer, harness, running_bot, start_payment
+from tests.e2e_support import (
+    Harness,
+    activated_customer,
+    harness,
+    make_staff,
+    running_bot,
+    start_payment,
+)
 from tests.factories import fetch_dicts, give_credit, make_bill, office_payment
 
 __all__ = ["harness"]
@@ -239,3 +246,30 @@ async def test_a_transfer_is_a_pending_claim_that_changes_no_balance(harness: Ha
     assert unchanged.amount_paid == 0
     claims = await _rows(harness, "SELECT status, amount FROM payment_claims")
     assert claims == [{"status": "pending", "amount": Decimal("10275.00")}]
+
+
+async def test_staff_who_asked_to_be_told_hear_of_a_card_payment(harness: Harness) -> None:
+    """/notify on covers every payment (SPEC): a card payment's bill part reaches the admin
+    who opted in, once, with method Card; a staff member who did not opt in hears nothing."""
+    from domain import admins
+
+    harness = _with_cards(harness)
+    user = harness.server.user(6111, "Card Payer")
+    told = harness.server.user(8111, "Told")
+    quiet = harness.server.user(8112, "Quiet")
+    await make_staff(harness, told.id)
+    await make_staff(harness, quiet.id)
+    listener = await admins.find_by_telegram(harness.admin_db, told.id)
+    assert listener is not None
+    await admins.set_notify(harness.admin_db, listener.admin_id, True)
+    async with running_bot(harness):
+        customer = await activated_customer(harness, user, meter_number="MTR-61011")
+        await make_bill(harness.admin_db, customer, units="150", rate="68.5")
+        await _ask_for_an_invoice(user)
+        outcome = await user.pay_invoice()
+        assert outcome.ok, outcome.error_message
+        notice = await told.wait_for_reply(predicate=lambda m: "💰" in m.body, timeout=10)
+        await asyncio.sleep(0.3)  # a second notice would have come by now
+    assert "₦10,275.00" in notice.body and "by Card" in notice.body
+    assert sum("💰" in m.body for m in told.messages()) == 1
+    assert quiet.messages() == []
