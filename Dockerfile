@@ -11,6 +11,8 @@ COPY pyproject.toml README.md run_bot.py ./
 COPY bot bot
 COPY domain domain
 COPY handlers handlers
+# Not installed (pyproject leaves it out), but `run_bot.py sandbox` imports it from /app.
+COPY fake_telegram fake_telegram
 COPY sql sql
 COPY scripts/docker-entrypoint.sh scripts/
 RUN pip install --no-cache-dir -e . \

@@ -189,7 +189,9 @@ def cmd_run(config: Config, args: argparse.Namespace) -> None:
 
 def cmd_sandbox(config: Config, args: argparse.Namespace) -> None:
     try:
-        from bot.sandbox import run_sandbox
+        # Imported here, not at the top: fake_telegram is a development package, not installed
+        # with the bot, and the other commands must run without it.
+        from fake_telegram.sandbox import run_sandbox
     except ImportError as exc:
         raise Fatal("`sandbox` is not available yet in this build (the chat comes next).") from exc
     run_sandbox(config)

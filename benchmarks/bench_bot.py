@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 
 from benchmarks.bench_payments import CREDIT, give_credit
 from benchmarks.harness import PROJECT, Context, Figure, RssSampler, cpu_seconds, percentile
-from bot.fake_telegram import ChatMessage, FakeTelegramError, FakeTelegramServer, FakeUser
 from domain import report_totals
 from domain.db import Database, UnitOfWork
 from domain.models import PaymentMethod
+from fake_telegram import ChatMessage, FakeTelegramError, FakeTelegramServer, FakeUser
 
 TELEGRAM_ID_BASE = 900_000_000
 READ_TARGET = 0.8

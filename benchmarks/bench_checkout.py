@@ -44,10 +44,10 @@ from benchmarks.bench_bot import (
     start_bot_process,
 )
 from benchmarks.harness import Context, Figure, cpu_seconds, descendants, percentile
-from bot.fake_telegram import ChatMessage, FakeTelegramError, FakeTelegramServer, FakeUser
 from domain import report_totals
 from domain.db import Database, UnitOfWork
 from domain.money import Currency
+from fake_telegram import ChatMessage, FakeTelegramError, FakeTelegramServer, FakeUser
 
 NAIRA = Currency("NGN", "₦")
 AMOUNT = Decimal("500.00")

@@ -20,10 +20,10 @@ import pytest
 from bot.application import build_application, post_init, post_shutdown
 from bot.config import Config, load_config
 from bot.context import BillingApplication
-from bot.fake_telegram import FakeTelegramServer, FakeUser
 from domain import admins, customers
 from domain.db import Database
 from domain.models import Admin, Customer
+from fake_telegram import FakeTelegramServer, FakeUser
 from tests.conftest import Pools, TestDatabase, empty_tables
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config
-from bot.fake_telegram import BotEvent, ChatMessage, FakeTelegramServer, FakeUser, NoReplyError
 from domain.db import Database
+from fake_telegram import BotEvent, ChatMessage, FakeTelegramServer, FakeUser, NoReplyError
 
 UNAVAILABLE = "temporarily unavailable"
 

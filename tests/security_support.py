@@ -17,9 +17,9 @@ from pypdf import PdfReader
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ConversationHandler
 
 from bot.context import BillingApplication
-from bot.fake_telegram import BotEvent, FakeUser
 from domain import admins, customers, payments
 from domain.models import Customer
+from fake_telegram import BotEvent, FakeUser
 from tests.e2e_support import Harness
 from tests.factories import give_credit, make_bill
 from tests.reliability_support import link_telegram

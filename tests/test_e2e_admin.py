@@ -16,11 +16,11 @@ from decimal import Decimal
 import pytest
 from telegram.warnings import PTBUserWarning
 
-from bot.fake_telegram import ChatMessage, FakeUser
 from domain import admins, bills, customers, payments
 from domain.db import Database
 from domain.models import Admin, PaymentStatus
 from domain.reports import month_add
+from fake_telegram import ChatMessage, FakeUser
 from handlers.admin_gate import STALE_BUTTON, UNKNOWN_COMMAND
 from handlers.notifications import REMINDER_JOB, THROTTLE_CLEANUP_JOB, Notice, send_many
 from handlers.render import chart

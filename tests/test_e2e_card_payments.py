@@ -10,9 +10,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from bot.fake_telegram import FakeUser
 from domain import bills, card_payments
 from domain.models import PaymentStatus
+from fake_telegram import FakeUser
 from tests.e2e_support import (
     Harness,
     activated_customer,

@@ -11,10 +11,10 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from bot.fake_telegram import ChatMessage, FakeUser
 from domain import admins, bills
 from domain.models import Admin, Bill, Customer
 from domain.reports import month_add
+from fake_telegram import ChatMessage, FakeUser
 from tests.e2e_support import Harness, activated_customer, harness, running_bot
 from tests.factories import make_bill, make_customer, office_payment
 

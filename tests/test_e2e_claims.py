@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from bot.fake_telegram import ChatMessage, FakeUser
 from domain import admins, bills, claims, payments
 from domain.db import Database
 from domain.models import Admin, Bill, Customer, PaymentStatus
+from fake_telegram import ChatMessage, FakeUser
 from handlers.admin_claims import age_text
 from handlers.admin_gate import STALE_BUTTON
 from tests.e2e_support import Harness, activated_customer, harness, running_bot, settle

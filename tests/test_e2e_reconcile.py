@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.fake_telegram import ChatMessage, FakeUser
 from domain import card_payments, claims, payments
 from domain.models import PaymentMethod
 from domain.money import Currency
+from fake_telegram import ChatMessage, FakeUser
 from handlers.admin_gate import STALE_BUTTON, UNKNOWN_COMMAND
 from handlers.admin_reconcile import CSV_HEADER
 from handlers.render.tables import PHONE_WIDTH, text_width

@@ -8,8 +8,8 @@ from datetime import date
 import pymysql
 import pytest
 
-from bot.fake_telegram import ChatMessage, FakeUser
 from domain import admins, audit, report_totals
+from fake_telegram import ChatMessage, FakeUser
 from handlers.notifications import RECOUNT_JOB, RECOUNT_TIME
 from tests.e2e_support import Harness, harness, running_bot
 from tests.factories import load_bill_past_the_triggers, make_bill, make_customer

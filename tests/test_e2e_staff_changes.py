@@ -21,9 +21,9 @@ from bot.application import (
     STAFF_SYNC_GROUP,
     build_application,
 )
-from bot.fake_telegram import ChatMessage, FakeUser
 from domain import admins
 from domain.db import Database
+from fake_telegram import ChatMessage, FakeUser
 from handlers import private_only
 from handlers.admin_access import ADMIN_COMMANDS, sync_staff
 from handlers.admin_gate import UNKNOWN_COMMAND

@@ -39,7 +39,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.fake_telegram import (
+from fake_telegram import (
     CURRENCIES,
     FakeTelegramError,
     FakeTelegramServer,

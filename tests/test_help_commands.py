@@ -16,8 +16,8 @@ import re
 import pytest
 
 from bot.application import CUSTOMER_COMMANDS
-from bot.fake_telegram import BotEvent, FakeUser
 from domain import admins
+from fake_telegram import BotEvent, FakeUser
 from handlers.admin_access import ADMIN_COMMANDS
 from handlers.admin_gate import UNKNOWN_COMMAND
 from handlers.admin_help import ADMIN_HELP

@@ -8,8 +8,8 @@ import pytest
 from telegram import Bot
 from telegram.ext import PersistenceInput
 
-from bot.fake_telegram import DEFAULT_TOKEN
 from bot.persistence import AtomicPicklePersistence
+from fake_telegram import DEFAULT_TOKEN
 
 
 def _persistence(path: Path) -> AtomicPicklePersistence:

@@ -13,8 +13,8 @@ from telegram import Bot
 from telegram.ext import PersistenceInput, PicklePersistence
 from telegram.ext._picklepersistence import _BotPickler
 
-from bot.fake_telegram import DEFAULT_TOKEN
 from bot.persistence import AtomicPicklePersistence
+from fake_telegram import DEFAULT_TOKEN
 from tests.e2e_support import Harness, harness
 from tests.factories import give_credit, make_bill, make_customer
 from tests.reliability_support import (

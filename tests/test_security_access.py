@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from bot.application import build_application, post_init, post_shutdown, webhook_options
-from bot.fake_telegram import BotEvent
 from domain import claims, customers
+from fake_telegram import BotEvent
 from handlers.admin_gate import STALE_BUTTON, UNKNOWN_COMMAND
 from tests.e2e_support import Harness, harness, running_bot
 from tests.factories import make_bill

@@ -21,10 +21,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.fake_telegram import ChatMessage, FakeUser, NoReplyError
 from domain import admins, customers, passwords, validation
 from domain.errors import DomainError
 from domain.money import Currency, parse_amount, parse_decimal
+from fake_telegram import ChatMessage, FakeUser, NoReplyError
 from tests.e2e_support import Harness, harness, running_bot
 from tests.factories import give_credit, make_bill
 from tests.reliability_support import (

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from bot.fake_telegram import FakeTelegramServer, FakeUser
 from domain import admins, customers
 from domain.models import Customer
+from fake_telegram import FakeTelegramServer, FakeUser
 from handlers.private_only import PRIVATE_ONLY
 from tests.e2e_support import Harness, harness, running_bot, settle
 from tests.factories import make_bill

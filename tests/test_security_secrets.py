@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.fake_telegram import FakeUser
 from bot.log_hygiene import REDACTED, redact_secrets
 from domain import admins, customers
+from fake_telegram import FakeUser
 from tests.e2e_support import Harness, harness
 from tests.factories import give_credit, make_bill
 from tests.reliability_support import BotProcess, bot_environment, record_figures

@@ -9,7 +9,7 @@ import pytest
 
 from bot.application import build_application
 from bot.config import Config, ConfigError, load_config
-from bot.fake_telegram import FakeTelegramServer
+from fake_telegram import FakeTelegramServer
 
 ENVIRON = {
     "BOT_TOKEN": "123456:TEST-token",

@@ -39,7 +39,10 @@ from telegram.ext import Application, ConversationHandler
 
 from bot.application import build_application, post_init, post_shutdown
 from bot.config import Config
-from bot.fake_telegram import (
+from bot.update_processor import ChatOrderedUpdateProcessor
+from domain.db import Database
+from domain.demo import DemoChats, DemoLogin, log_in_demo_chats, seed_demo
+from fake_telegram import (
     BotEvent,
     ButtonNotFoundError,
     ChatMessage,
@@ -47,9 +50,6 @@ from bot.fake_telegram import (
     FakeUser,
     NoReplyError,
 )
-from bot.update_processor import ChatOrderedUpdateProcessor
-from domain.db import Database
-from domain.demo import DemoChats, DemoLogin, log_in_demo_chats, seed_demo
 
 SANDBOX_TOKEN = "100000001:SANDBOX-local-token"  # noqa: S105 - the local fake server's token
 SANDBOX_PROVIDER_TOKEN = "SANDBOX:test-card"  # noqa: S105 - the fake server charges nothing
