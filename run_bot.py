@@ -188,12 +188,23 @@ def cmd_run(config: Config, args: argparse.Namespace) -> None:
 
 
 def cmd_sandbox(config: Config, args: argparse.Namespace) -> None:
+    if config.bot_token:
+        # The sandbox seeds demo accounts with published passwords and links them to fixed
+        # Telegram ids: never in a database a real bot (one with a token) may serve.
+        raise Fatal(
+            "The sandbox does not run with BOT_TOKEN set: it adds demo accounts with published "
+            "passwords to the database, which a real bot must never serve. Use a configuration "
+            "without BOT_TOKEN (and its own database) for the sandbox."
+        )
     try:
         # Imported here, not at the top: fake_telegram is a development package, not installed
         # with the bot, and the other commands must run without it.
         from fake_telegram.sandbox import run_sandbox
     except ImportError as exc:
-        raise Fatal("`sandbox` is not available yet in this build (the chat comes next).") from exc
+        raise Fatal(
+            "`sandbox` needs the fake_telegram package of a source checkout; it is not part of "
+            "an installed bot."
+        ) from exc
     run_sandbox(config)
 
 

@@ -3,6 +3,7 @@ stdin/stdout as a newcomer would: it starts, answers, and survives what newcomer
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from domain import schema
+from domain.db import Database
 from tests.conftest import TestDatabase, make_test_database
+from tests.factories import fetch_dicts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,3 +163,41 @@ def test_the_banner_stops_showing_a_demo_password_once_it_is_changed(
     lines = {line.split()[1]: line for line in out.splitlines() if "MTR-1000" in line[:30]}
     assert "(password changed here)" in lines["MTR-10001"]
     assert "password demo-customer-1" in lines["MTR-10002"]
+
+
+def test_the_sandbox_refuses_a_configuration_with_a_bot_token(
+    test_database: TestDatabase, tmp_path: Path
+) -> None:
+    """A configuration with BOT_TOKEN is a real bot's: the sandbox, which seeds demo accounts
+    with published passwords linked to fixed Telegram ids, refuses it and adds nothing."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database.admin.to_url(),
+        "CUSTOMER_DATABASE_URL": test_database.customer.to_url(),
+        "PERSISTENCE_FILE": str(tmp_path / "state.pickle"),
+        "BOT_TOKEN": "123456:real-bot-token",
+    }
+    done = subprocess.run(
+        [sys.executable, "run_bot.py", "sandbox"],
+        input=":quit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
+    assert done.returncode != 0
+    assert "does not run with BOT_TOKEN set" in done.stderr + done.stdout
+    assert "123456:real-bot-token" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+    admins_after = asyncio.run(_count_admins(test_database))
+    assert admins_after == 0
+
+
+async def _count_admins(database: TestDatabase) -> int:
+    db = await Database.connect(database.admin, minsize=1, maxsize=1)
+    try:
+        [row] = await fetch_dicts(db, "SELECT COUNT(*) AS n FROM admins")
+        return int(row["n"])
+    finally:
+        await db.close()
