@@ -120,8 +120,10 @@ async def sync_staff(update: Update, context: BillingContext) -> None:
     their Telegram id linked now (one lookup in its unique index).
 
     Registered by ``bot.application`` in the handler group right before the one that routes
-    (group 0), for every update. Only messages are looked up: ``admin_filter`` is a message
-    filter (it sees nothing else), and button presses are checked by their handlers anyway.
+    (group 0), for every update. Only commands are looked up: ``admin_filter`` routes only
+    staff commands (CommandHandler), so a typed answer, a document or a successful payment
+    needs no lookup (and a payment's acknowledgement does not wait for the admin pool behind
+    one), and button presses are checked by their handlers anyway.
 
     Concurrency: this adds or removes only the sender's own id, so updates of other users do
     not disturb it; and between the add/remove below and the routing of this same update there
@@ -136,6 +138,8 @@ async def sync_staff(update: Update, context: BillingContext) -> None:
     message = update.effective_message
     if update.callback_query is not None or message is None or message.from_user is None:
         return
+    if not (message.text or "").startswith("/"):
+        return  # not a command: nothing the filter routes
     user_id = message.from_user.id
     try:
         staff = await admins.is_staff(context.admin_db, user_id)
