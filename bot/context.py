@@ -18,6 +18,9 @@ class BotData:
         self.config: Config | None = None
         self.admin_db: Database | None = None
         self.customer_db: Database | None = None
+        # The admin account again, for recording card charges alone: money a provider took
+        # is never acknowledged late because other work holds every connection.
+        self.payments_db: Database | None = None
         # Draws receipt PDFs in worker processes (made with the application, closed on
         # shutdown).
         self.receipt_renderer: ReceiptRenderer | None = None
@@ -48,6 +51,12 @@ class BillingContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any
         if self.bot_data.admin_db is None:
             raise RuntimeError("database pools are created in post_init")
         return self.bot_data.admin_db
+
+    @property
+    def payments_db(self) -> Database:
+        if self.bot_data.payments_db is None:
+            raise RuntimeError("database pools are created in post_init")
+        return self.bot_data.payments_db
 
     @property
     def customer_db(self) -> Database:

@@ -141,7 +141,7 @@ async def successful_payment(update: Update, context: BillingContext) -> None:
     config = context.config
     try:
         result = await card_payments.record_charge(
-            context.admin_db,
+            context.payments_db,
             reference=paid.invoice_payload,
             charge=payments.ChargeIds(
                 paid.telegram_payment_charge_id, paid.provider_payment_charge_id

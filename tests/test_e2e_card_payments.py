@@ -6,6 +6,7 @@ claims that change nothing until staff confirm them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -273,3 +274,32 @@ async def test_staff_who_asked_to_be_told_hear_of_a_card_payment(harness: Harnes
     assert "₦10,275.00" in notice.body and "by Card" in notice.body
     assert sum("💰" in m.body for m in told.messages()) == 1
     assert quiet.messages() == []
+
+
+async def test_a_charge_has_a_lane_no_other_work_can_take(harness: Harness) -> None:
+    """Every connection of the bot's admin pool is taken (as by a thousand busy chats and
+    staff): the charge is still recorded and acknowledged at once, on the payment lane's own
+    connections; the receipt (drawn from a read on the admin pool) follows once the other
+    work lets go."""
+    harness = _with_cards(harness)
+    user = harness.server.user(6121, "Lane Payer")
+    async with running_bot(harness) as application:
+        customer = await activated_customer(harness, user, meter_number="MTR-61021")
+        await make_bill(harness.admin_db, customer, units="150", rate="68.5")
+        await _ask_for_an_invoice(user)
+        data = application.bot_data
+        assert data.admin_db is not None
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(data.admin_db.max_connections):
+                await held.enter_async_context(data.admin_db.unit_of_work())
+            outcome = await user.pay_invoice()
+            assert outcome.ok, outcome.error_message
+            assert outcome.answered_in < 1.0
+            received = await user.wait_for_reply(
+                predicate=lambda m: "received" in m.body, timeout=5
+            )
+            assert user.documents() == []  # the receipt's drawing reads on the admin pool
+        await user.wait_for_reply(predicate=lambda m: m.document is not None, timeout=10)
+    assert "Card payment of ₦10,275.00 received" in received.body
+    [payment] = await _rows(harness, "SELECT payment_method FROM payments")
+    assert payment == {"payment_method": "card"}
