@@ -37,10 +37,8 @@ from domain.models import (
     Payment,
     PaymentMethod,
     PaymentStatus,
-    Receipt,
     db_time,
     now_utc,
-    utc,
 )
 from domain.money import to_cents
 
@@ -419,33 +417,6 @@ async def get(db: Database, payment_id: int) -> Payment:
     if row is None:
         raise PaymentNotFound()
     return Payment.from_row(row)
-
-
-async def receipt(db: Database, payment_id: int, *, customer_id: int | None = None) -> Receipt:
-    """The receipt of a payment; with ``customer_id``, only if it is that customer's."""
-    row = await db.fetch_one("receipt", {"payment_id": payment_id})
-    if row is None or (customer_id is not None and int(row["customer_id"]) != customer_id):
-        raise PaymentNotFound()
-    bill_total = Decimal(row["bill_total"])
-    paid_to_date = Decimal(row["paid_to_date"])
-    return Receipt(
-        receipt_number=row["receipt_number"],
-        payment_id=int(row["payment_id"]),
-        date_of_payment=utc(row["date_of_payment"]) or now_utc(),
-        customer_name=row["full_name"],
-        meter_number=row["meter_number"],
-        address=row["address"],
-        billing_month=row["billing_month"],
-        units_used=Decimal(row["units_used"]),
-        rate_per_unit=Decimal(row["rate_per_unit"]),
-        bill_total=bill_total,
-        amount_paid=Decimal(row["amount_paid"]),
-        paid_to_date=paid_to_date,
-        balance=bill_total - paid_to_date,
-        payment_method=PaymentMethod(row["payment_method"]),
-        payment_status=PaymentStatus(row["payment_status"]),
-        voided=row["voided_at"] is not None,
-    )
 
 
 @dataclass(frozen=True)

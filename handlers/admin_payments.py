@@ -17,7 +17,7 @@ from telegram.ext import (
 )
 
 from bot.context import BillingContext
-from domain import bills, customers, payments, validation
+from domain import bills, customers, payments, receipts, validation
 from domain.errors import DomainError, InvalidInput
 from domain.models import Admin, Customer
 from handlers.admin_gate import end_flow, flow_state, out_of_date, staff_only, typed_text
@@ -210,7 +210,7 @@ async def voidpayment(update: Update, context: BillingContext, admin: Admin) -> 
         await reply(update, "Send /voidpayment followed by the payment ID (see /payments).")
         return end_flow(context)
     try:
-        receipt = await payments.receipt(context.admin_db, payment_id)
+        receipt = await receipts.receipt(context.admin_db, payment_id)
     except DomainError as exc:
         await reply(update, esc(exc))
         return end_flow(context)

@@ -19,7 +19,16 @@ from typing import Any
 import pymysql
 import pytest
 
-from domain import bills, card_payments, claims, customers, payments, report_totals, schema
+from domain import (
+    bills,
+    card_payments,
+    claims,
+    customers,
+    payments,
+    receipts,
+    report_totals,
+    schema,
+)
 from domain.db import Database
 from domain.errors import AuthenticationFailed
 from domain.models import PaymentMethod, PaymentStatus
@@ -249,7 +258,7 @@ async def test_the_customer_account_can_run_every_customer_flow_of_the_domain(
     assert await card_payments.credit_balance(customer_db, first.customer_id) == 0
     again = await payments.find_by_key(customer_db, "flow-key", customer_id=first.customer_id)
     assert again is not None and again.payment_id == paid.payment.payment_id
-    receipt = await payments.receipt(
+    receipt = await receipts.receipt(
         customer_db, paid.payment.payment_id, customer_id=first.customer_id
     )
     assert receipt.balance == 0

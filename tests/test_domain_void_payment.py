@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from domain import admins, card_payments, payments
+from domain import admins, card_payments, payments, receipts
 from domain.db import Database
 from domain.errors import ControlCharacters, InvalidInput, PaymentAlreadyVoided, PaymentNotFound
 from domain.models import PaymentMethod, PaymentStatus, now_utc
@@ -91,7 +91,7 @@ async def test_voiding_a_payment_reverses_it_and_keeps_it_on_record(admin_db: Da
     ]
     [bill_row] = await _rows(admin_db, "SELECT amount_paid, payment_status FROM bills")
     assert bill_row == {"amount_paid": Decimal("23.45"), "payment_status": "partial"}
-    receipt = await payments.receipt(admin_db, first.payment.payment_id)
+    receipt = await receipts.receipt(admin_db, first.payment.payment_id)
     assert receipt.voided
 
 

@@ -65,16 +65,6 @@ WHERE payment_id = :payment_id AND voided_at IS NULL
 -- Keep the payments' billing month equal to their bill's after the bill's month changed.
 UPDATE payments SET billing_month = :billing_month WHERE bill_id = :bill_id
 
--- name: receipt
--- Everything a receipt shows, for one payment.
-SELECT p.payment_id, p.receipt_number, p.date_of_payment, p.amount_paid, p.payment_method,
-       p.billing_month, p.payment_status, p.bill_total, p.paid_to_date, p.units_used,
-       p.rate_per_unit, p.voided_at, b.customer_id, c.full_name, c.meter_number, c.address
-FROM payments p
-JOIN bills b ON b.bill_id = p.bill_id
-JOIN customers c ON c.customer_id = b.customer_id
-WHERE p.payment_id = :payment_id
-
 -- name: customer_payments
 -- A page of one customer's payments, newest first.
 SELECT p.payment_id, p.bill_id, p.date_of_payment, p.amount_paid, p.payment_method,
