@@ -9,7 +9,9 @@ retried like any other. Sends are marked as bulk with :func:`bulk_sends`.
 Every request also waits for one of ``max_in_flight`` slots before it is sent, so a burst of
 replies queues here, cheaply, rather than in the HTTP client's connection pool (httpx's slows
 down badly once many requests wait in it, encode/httpx#3215: a bare bot measured here fell
-from ~530 to ~130 updates/s at 48+ requests in flight).
+from ~530 to ~130 updates/s at 48+ requests in flight). A pre-checkout answer does not wait
+for a slot (``URGENT_ENDPOINTS``): Telegram gives it 10 s, and under load the queue for
+slots is where its tail went (docs/benchmarks.md, "Card payments").
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 from telegram.ext import AIORateLimiter
 
 MAX_IN_FLIGHT = 64
+# Answered at once, never queued behind the bound: Telegram waits at most 10 s for it.
+URGENT_ENDPOINTS = frozenset({"answerPreCheckoutQuery"})
 JSONDict = dict[str, Any]
 
 _bulk: ContextVar[bool] = ContextVar("bulk_sends", default=False)
@@ -71,6 +75,8 @@ class ReplyFirstRateLimiter(AIORateLimiter):
 
         async def bounded(*a: Any, **kw: Any) -> bool | JSONDict | list[JSONDict]:
             # Only the HTTP call holds a slot, not the wait for the pace or a 429.
+            if endpoint in URGENT_ENDPOINTS:
+                return await callback(*a, **kw)
             async with slots:
                 return await callback(*a, **kw)
 
