@@ -315,6 +315,8 @@ class Receipt:
     due_date: date | None = None
     # The staff member who recorded an office payment; None for a customer's own payment.
     recorded_by: str | None = None
+    # The customer's account credit right after this payment (None: not kept, e.g. loaded).
+    credit_after: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -50,4 +50,5 @@ async def receipt(db: Database, payment_id: int, *, customer_id: int | None = No
         voided=row["voided_at"] is not None,
         due_date=row["due_date"],
         recorded_by=recorded_by,
+        credit_after=None if row["credit_after"] is None else Decimal(row["credit_after"]),
     )

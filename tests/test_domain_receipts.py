@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import io
 import unicodedata
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
 
-from domain import bills, customers, payments, receipts
+from domain import bills, card_payments, customers, payments, receipts
 from domain.db import Database
 from domain.errors import PaymentNotFound
 from domain.models import PaymentMethod, Receipt
@@ -157,3 +157,50 @@ async def test_a_payment_whose_details_were_not_kept_shows_the_current_ones(
     )
     assert (receipt.customer_name, receipt.address) == ("Bulk Loaded", "4 Now Street")
     assert receipt.due_date == bill.due_date and receipt.recorded_by == receipts.UNNAMED_STAFF
+
+
+async def test_a_receipt_keeps_the_account_credit_right_after_its_payment(
+    admin_db: Database, customer_db: Database
+) -> None:
+    """Issue 13: credit is shown on receipts. A card charge of 1,000.00 on a bill owing 600.00
+    (400.00 paid at the office first): its receipt says 400.00 of credit; the next payment,
+    100.00 from that credit on another bill, says 300.00; both stay so when sent again after
+    the credit has changed."""
+    customer = await make_customer(admin_db)
+    first = await make_bill(admin_db, customer, units="100", rate="10")  # 1,000.00
+    second = await make_bill(admin_db, customer, month=date(2026, 10, 1), units="50", rate="10")
+    invoice = await card_payments.create_invoice(
+        customer_db,
+        customer_id=customer.customer_id,
+        bill_id=first.bill_id,
+        amount=Decimal("1000.00"),
+        currency=NAIRA,
+        lifetime=timedelta(minutes=30),
+    )
+    office = await office_payment(admin_db, first, "400.00")
+    charge = await card_payments.record_charge(
+        admin_db,
+        reference=invoice.reference,
+        charge=payments.ChargeIds("tg-receipt-credit", "prov-receipt-credit"),
+        currency_code="NGN",
+        total_minor=NAIRA.to_minor(Decimal("1000.00")),
+        currency=NAIRA,
+    )
+    assert charge.payment is not None and charge.credited == Decimal("400.00")
+    from_credit = await payments.pay_bill(
+        customer_db,
+        bill_id=second.bill_id,
+        amount=Decimal("100.00"),
+        method="credit",
+        idempotency_key="receipt-credit-1",
+        customer_id=customer.customer_id,
+    )
+    card_receipt = await receipts.receipt(admin_db, charge.payment.payment_id)
+    credit_receipt = await receipts.receipt(
+        customer_db, from_credit.payment.payment_id, customer_id=customer.customer_id
+    )
+    assert card_receipt.credit_after == Decimal("400.00")
+    assert credit_receipt.credit_after == Decimal("300.00")
+    # The office payment came before any credit: its receipt says none.
+    office_receipt = await receipts.receipt(admin_db, office.payment.payment_id)
+    assert office_receipt.credit_after == Decimal("0.00")

@@ -76,6 +76,7 @@ def make_receipt(
     address: str = "",
     recorded_by: str | None = None,
     due_date: date | None = date(2026, 10, 14),
+    credit_after: Decimal | None = None,
 ) -> Receipt:
     return Receipt(
         receipt_number="EB-261124-7KQ2M9XA",
@@ -96,6 +97,7 @@ def make_receipt(
         voided=voided,
         due_date=due_date,
         recorded_by=recorded_by,
+        credit_after=credit_after,
     )
 
 
@@ -188,6 +190,7 @@ def test_the_fullest_receipt_still_ends_above_its_footer() -> None:
         name="Adébáyọ̀ Olúwaṣeun " * 12,
         address="Plot 7, Road 3, " * 40,
         recorded_by="Chief Cashier Olúwaṣeun Adébáyọ̀ " * 4,
+        credit_after=Decimal("9876543.21"),
     )
     data = render(receipt, utility="City Power & Light Distribution Company of Lagos " * 2)
     assert len(PdfReader(io.BytesIO(data)).pages) == 1
@@ -195,6 +198,15 @@ def test_the_fullest_receipt_still_ends_above_its_footer() -> None:
     status = heights["VOIDED (was: Part-paid)"]
     footer = heights["This receipt was voided."]
     assert status - footer >= 12, (status, footer)  # points: a clear gap, no overlap
+
+
+def test_a_receipt_shows_the_account_credit_after_its_payment_and_none_without() -> None:
+    """Issue 13: account credit is shown on receipts, as it stood right after the payment; a
+    customer without credit sees no credit words."""
+    text = pdf_text(render(make_receipt(credit_after=Decimal("9876543.21"))))
+    assert "Account credit NGN ₦9,876,543.21" in text
+    assert "credit" not in pdf_text(render(make_receipt(credit_after=Decimal("0.00")))).lower()
+    assert "credit" not in pdf_text(render(make_receipt())).lower()
 
 
 def test_receipt_shows_the_payment_time_in_the_configured_time_zone() -> None:

@@ -113,6 +113,8 @@ def render_receipt_pdf(
     _row(pdf, "This payment", money(receipt.amount_paid), size=14)
     _row(pdf, "Paid to date", money(receipt.paid_to_date))
     _row(pdf, "Balance", money(receipt.balance), size=11)
+    if receipt.credit_after:
+        _row(pdf, "Account credit", money(receipt.credit_after))
     _row(pdf, "Method", receipt.payment_method.label)
     if receipt.recorded_by:
         _row(pdf, "Recorded by", receipt.recorded_by)
@@ -187,7 +189,7 @@ def _row(
     size: int = 10,
     color: Color = INK,
 ) -> None:
-    line_height = 5.6 if size <= 11 else 7.5
+    line_height = 5.4 if size <= 11 else 7.5
     pdf.set_font(FAMILY, "", 9)
     pdf.set_text_color(*MUTED)
     pdf.set_x(MARGIN)
