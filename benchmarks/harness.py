@@ -202,15 +202,18 @@ def connect(url: DatabaseUrl, *, local_infile: bool = False) -> pymysql.connecti
 
 
 def _trigger_statements() -> list[tuple[str, str]]:
-    """Every trigger the migrations create, in the order they create them (a trigger that
-    FOLLOWS another comes after it): (name, CREATE TRIGGER statement) each."""
-    found = []
+    """Every trigger the migrations leave, in the order the database has them (a trigger that
+    FOLLOWS another comes after it): (name, CREATE TRIGGER statement) each. A trigger a later
+    migration drops and creates again (0016 remakes 0012's receipt trigger) counts once, as
+    that migration made it, in its place."""
+    found: dict[str, str] = {}
     for path in sorted(schema.MIGRATIONS_DIR.glob("*.sql")):
         for statement in sqlparse.split(path.read_text(encoding="utf-8")):
             body = sqlparse.format(statement, strip_comments=True).strip().rstrip(";")
             if match := re.match(r"CREATE TRIGGER (\w+)", body):
-                found.append((match.group(1), body))
-    return found
+                found.pop(match.group(1), None)  # remade: it now comes last
+                found[match.group(1)] = body
+    return list(found.items())
 
 
 @contextmanager

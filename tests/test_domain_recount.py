@@ -266,3 +266,41 @@ async def test_a_recount_while_payments_land_repairs_the_drift_and_counts_each_p
         )
         revenue, paid_count = await cur.fetchone()
     assert (income.total, income.payments) == (revenue, paid_count)
+
+
+def test_setting_the_triggers_aside_puts_back_exactly_the_ones_the_migrations_left(
+    admin_conn: pymysql.connections.Connection,
+) -> None:
+    """The load-past-the-triggers helper (benchmarks and the tests above) drops every money
+    trigger and makes them again: the same triggers, in the same order per table and event,
+    including one a later migration remade (0016's receipt trigger), made as that migration
+    made it (its credit column)."""
+    from benchmarks.harness import triggers_set_aside
+
+    def triggers() -> list[tuple[str, ...]]:
+        with admin_conn.cursor() as cur:
+            cur.execute(
+                "SELECT event_object_table, action_timing, event_manipulation, action_order,"
+                " trigger_name FROM information_schema.triggers"
+                " WHERE trigger_schema = DATABASE() ORDER BY 1, 2, 3, 4"
+            )
+            return [tuple(str(v) for v in row) for row in cur.fetchall()]
+
+    def receipt_trigger_body() -> str:
+        with admin_conn.cursor() as cur:
+            cur.execute(
+                "SELECT action_statement FROM information_schema.triggers"
+                " WHERE trigger_schema = DATABASE()"
+                " AND trigger_name = 'payments_after_insert_receipt'"
+            )
+            row = cur.fetchone()
+            assert row is not None
+            return str(row[0])
+
+    before = triggers()
+    assert any(row[4] == "payments_after_insert_receipt" for row in before)
+    assert "credit_after" in receipt_trigger_body()
+    with triggers_set_aside(admin_conn):
+        assert triggers() == []
+    assert triggers() == before
+    assert "credit_after" in receipt_trigger_body()
