@@ -80,12 +80,15 @@ def staff_only(*, write: bool) -> Callable[[StaffHandler[R]], Handler[R]]:
 FLOW_KEY = "admin_flow"
 
 
-def flow_state(context: BillingContext, *, fresh: bool = False) -> dict[str, str]:
-    """The current staff flow's scratchpad (a new, empty one with ``fresh``)."""
-    state = context.flow.get(FLOW_KEY)
+def flow_state(
+    context: BillingContext, *, fresh: bool = False, key: str = FLOW_KEY
+) -> dict[str, str]:
+    """The current flow's scratchpad (a new, empty one with ``fresh``): the staff flows' by
+    default; ``key`` names another (the customer's payment flow keeps its own)."""
+    state = context.flow.get(key)
     if fresh or not isinstance(state, dict):
         state = {}
-        context.flow[FLOW_KEY] = state
+        context.flow[key] = state
     return state
 
 
@@ -116,9 +119,9 @@ def closing_words(context: BillingContext, opening: str) -> str:
     return f"{opening} Nothing was changed."
 
 
-def end_flow(context: BillingContext) -> int:
-    """Forget the staff flow's scratchpad and end the conversation."""
-    context.flow.pop(FLOW_KEY, None)
+def end_flow(context: BillingContext, *, key: str = FLOW_KEY) -> int:
+    """Forget a flow's scratchpad (the staff flows' by default) and end the conversation."""
+    context.flow.pop(key, None)
     return ConversationHandler.END
 
 

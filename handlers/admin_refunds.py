@@ -123,7 +123,6 @@ async def refund_reference_typed(
         await reply(update, f"{esc(exc)} Please type the reference again, or /cancel.")
         return REFUND_REFERENCE
     refund_id = state["refund_id"]
-    end_flow(context)
     if not made:
         await reply(update, f"Refund #{refund_id} was already marked as made. See /refunds.")
     else:

@@ -42,7 +42,7 @@ from domain.errors import DatabaseUnavailable, DomainError, InvalidInput, WrongC
 from domain.models import OFFICE_METHODS, Admin, Bill, Customer, Payment, PaymentMethod, now_utc
 from domain.money import Currency, parse_amount
 from domain.payments import PaymentResult
-from handlers.admin_gate import FLOW_KEY, staff_member
+from handlers.admin_gate import FLOW_KEY, end_flow, flow_state, staff_member
 from handlers.card_payments import card_unavailable, send_invoice
 from handlers.common import (
     answer_query,
@@ -56,6 +56,7 @@ from handlers.common import (
     month_label,
     reply,
 )
+from handlers.notifications import notify_admins_of_payment
 from handlers.receipts import ReceiptDocument, deliver_receipt, draw_receipt
 from handlers.render.formatting import due_text
 
@@ -179,15 +180,10 @@ class PaymentFlow:
         return Actor(context.customer_db, customer=customer) if customer is not None else None
 
     def scratch(self, context: BillingContext, *, fresh: bool = False) -> dict[str, str]:
-        state = context.flow.get(self.payer.scratch_key)
-        if fresh or not isinstance(state, dict):
-            state = {}
-            context.flow[self.payer.scratch_key] = state
-        return state
+        return flow_state(context, fresh=fresh, key=self.payer.scratch_key)
 
     def forget(self, context: BillingContext) -> int:
-        context.flow.pop(self.payer.scratch_key, None)
-        return ConversationHandler.END
+        return end_flow(context, key=self.payer.scratch_key)
 
     async def out_of_date(self, update: Update, context: BillingContext) -> int:
         await answer_query(update)
@@ -593,8 +589,6 @@ class PaymentFlow:
                     f"send everything just now. {where}",
                 )
         if result.created:
-            from handlers.notifications import notify_admins_of_payment
-
             # Not tied to the update: a failure there must not reach the payer as an error.
             context.application.create_task(notify_admins_of_payment(context, payment.payment_id))
 
