@@ -20,6 +20,8 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Decimal | date | datetime):

@@ -18,18 +18,17 @@ from decimal import Decimal
 from itertools import islice
 from typing import NamedTuple
 
-from domain import audit, validation
+from domain import audit, ledger, validation
+from domain.billing import Tariff, flat_tariff
 from domain.db import Database, Row, UnitOfWork, ValuesList, error_code, values_list
 from domain.errors import (
     BillNotFound,
     ControlCharacters,
     CustomerNotFound,
     DomainError,
-    DuplicateBill,
     ImportRejected,
     InvalidAmount,
     InvalidInput,
-    TotalBelowPaid,
 )
 from domain.models import Bill, BillFilter, Page, PaymentStatus, db_time, now_utc
 from domain.money import MAX_AMOUNT, bill_total, parse_decimal
@@ -102,49 +101,33 @@ async def create_bill(
     due_date: date | None = None,
     issued_on: date | None = None,
     admin_id: int | None = None,
+    tariff: Tariff | None = None,
 ) -> Bill:
-    """Issue a bill; ``total_amount = units × rate`` rounded half up to the cent.
+    """Issue a bill of ``units_used`` on ``tariff`` (the flat ``rate_per_unit`` when none:
+    ``total_amount = units × rate`` rounded half up to the cent), through the ledger.
 
     Without ``due_date`` it falls due as :func:`default_due_date` says, counted from
     ``issued_on`` (the utility's local date; UTC's today if not given)."""
     month = validation.billing_month(billing_month)
-    total = _check_figures(units_used, rate_per_unit)
-    values = {
-        "customer_id": customer_id,
-        "billing_month": month,
-        "units_used": units_used,
-        "rate_per_unit": rate_per_unit,
-        "total_amount": total,
-        "due_date": due_date or default_due_date(month, due_days, issued_on=_issue_day(issued_on)),
-    }
+    if tariff is None:
+        _check_figures(units_used, rate_per_unit)
+        tariff = flat_tariff(rate_per_unit)
+    new = ledger.NewBill(
+        customer_id=customer_id,
+        billing_month=month,
+        due_date=due_date or default_due_date(month, due_days, issued_on=_issue_day(issued_on)),
+        units=units_used,
+        tariff=tariff,
+    )
 
     async def work(uow: UnitOfWork) -> Bill:
         if await uow.fetch_one("get_customer", {"customer_id": customer_id}) is None:
             raise CustomerNotFound()
-        try:
-            bill_id = await uow.insert("insert_bill", values)
-        except Exception as exc:
-            if error_code(exc) == 1062:
-                raise DuplicateBill(f"{month:%Y-%m}") from exc
-            raise
-        row = await uow.fetch_one("get_bill", {"bill_id": bill_id})
-        assert row is not None
-        issued = Bill.from_row(row)
+        issued = await ledger.issue(uow, new, admin_id=admin_id)
         # The customer's account credit pays what it can of the new bill, at once.
         from_credit = await apply_credit(uow, issued)
-        bill = from_credit.bill if from_credit else issued
-        await audit.record(
-            uow,
-            admin_id=admin_id,
-            action="bill.create",
-            entity_type="bill",
-            entity_id=bill_id,
-            customer_id=customer_id,
-            bill_id=bill_id,
-            after=issued,
-        )
         await uow.commit()
-        return bill
+        return from_credit.bill if from_credit else issued
 
     return await db.transaction(work)
 
@@ -160,7 +143,8 @@ async def update_bill(
     issued_on: date | None = None,
     admin_id: int | None = None,
 ) -> Bill:
-    """Correct a bill's month, units or rate; the total and status are recomputed.
+    """Correct a bill's month, units or rate; its lines, total and status are recomputed on
+    the tariff it was issued with (a new rate makes it a flat-rate bill at that rate).
 
     A bill moved to another month falls due as if issued on ``issued_on`` (the day of the
     correction). Refused when the new total would be below what is already paid, or when the
@@ -173,47 +157,24 @@ async def update_bill(
             raise BillNotFound()
         month = validation.billing_month(billing_month) if billing_month else before.billing_month
         units = units_used if units_used is not None else before.units_used
-        rate = rate_per_unit if rate_per_unit is not None else before.rate_per_unit
-        total = _check_figures(units, rate)
-        if total < before.amount_paid:
-            raise TotalBelowPaid(str(before.amount_paid))
+        if rate_per_unit is not None and rate_per_unit != before.rate_per_unit:
+            _check_figures(units, rate_per_unit)
+            tariff = flat_tariff(rate_per_unit)
+        else:
+            tariff = await ledger.tariff_of(uow, before)
+            if tariff.single_rate is not None:
+                _check_figures(units, tariff.single_rate)
         due = before.due_date
         if month != before.billing_month:
             due = default_due_date(month, due_days, issued_on=_issue_day(issued_on))
-        try:
-            await uow.execute(
-                "update_bill_figures",
-                {
-                    "bill_id": bill_id,
-                    "billing_month": month,
-                    "units_used": units,
-                    "rate_per_unit": rate,
-                    "total_amount": total,
-                    "payment_status": PaymentStatus.for_amounts(total, before.amount_paid).value,
-                    "due_date": due,
-                },
-            )
-        except Exception as exc:
-            if error_code(exc) == 1062:
-                raise DuplicateBill(f"{month:%Y-%m}") from exc
-            raise
-        if month != before.billing_month:
-            await uow.execute(
-                "move_bill_payments_month", {"bill_id": bill_id, "billing_month": month}
-            )
-        fresh = await uow.fetch_one("get_bill", {"bill_id": bill_id})
-        assert fresh is not None
-        after = Bill.from_row(fresh)
-        await audit.record(
+        after = await ledger.correct(
             uow,
+            before,
+            tariff=tariff,
+            units=units,
+            billing_month=month,
+            due_date=due,
             admin_id=admin_id,
-            action="bill.edit",
-            entity_type="bill",
-            entity_id=bill_id,
-            customer_id=before.customer_id,
-            bill_id=bill_id,
-            before=before,
-            after=after,
         )
         await uow.commit()
         return after
@@ -631,6 +592,9 @@ async def import_bill_file(
                 close()
         if errors:
             raise ImportRejected(sorted(errors)[:MAX_IMPORT_ERRORS])
+        await ledger.lines_for_import(
+            uow, import_id=state.import_id, first_id=state.newest_before + 1
+        )
         if not state.count:
             raise ImportRejected([(2, "The file has a header but no bills.")])
         await audit.finish(

@@ -117,7 +117,7 @@ async def create_invoice(
         if bill.outstanding <= 0:
             raise BillAlreadyPaid()
         if amount > bill.outstanding:
-            raise AmountExceedsBalance(f"{bill.outstanding:,.2f}")
+            raise AmountExceedsBalance(bill.outstanding)
         values = {
             "reference": secrets.token_hex(16),
             "customer_id": customer_id,

@@ -1,5 +1,9 @@
 """Domain exceptions. Their messages are written to be shown to a person as they are."""
 
+from __future__ import annotations
+
+from decimal import Decimal
+
 
 class DomainError(Exception):
     """A rule of the business refused the request; the message says why in plain words."""
@@ -82,8 +86,9 @@ class WrongCurrency(InvalidAmount):
 
 
 class AmountExceedsBalance(DomainError):
-    def __init__(self, outstanding: str) -> None:
-        super().__init__(f"The amount is more than the outstanding balance of {outstanding}.")
+    def __init__(self, outstanding: Decimal) -> None:
+        super().__init__(f"The amount is more than the outstanding balance of {outstanding:,.2f}.")
+        self.outstanding = outstanding
 
 
 class IdempotencyKeyReused(DomainError):
@@ -97,11 +102,22 @@ class PaymentAlreadyVoided(DomainError):
 
 
 class TotalBelowPaid(DomainError):
-    def __init__(self, paid: str) -> None:
+    def __init__(self, paid: Decimal) -> None:
         super().__init__(
             f"The new total would be less than the {paid} already paid on this bill. "
             "Void a payment first if the bill really is smaller."
         )
+        self.paid = paid
+
+
+class InvalidTariff(InvalidInput):
+    """A tariff figure out of bounds: ``field`` names it as the tariff CSV does
+    (``band_from_kwh``, ``tax_percent``, …; ``bands`` for none at all), ``value`` as given."""
+
+    def __init__(self, field: str, value: object) -> None:
+        super().__init__(f"The tariff's {field} is not valid: {value}.")
+        self.field = field
+        self.value = value
 
 
 class AuthenticationFailed(DomainError):
@@ -229,3 +245,12 @@ class LegacySchemaMismatch(DomainError):
             "The old database is not the original system's: " + "; ".join(missing) + "."
         )
         self.missing = missing
+
+
+class ReadingBelowPrevious(InvalidInput):
+    """A meter reading lower than the one before it that cannot be a rollover."""
+
+    def __init__(self, *, previous: Decimal, current: Decimal) -> None:
+        super().__init__(f"The reading {current} is lower than the previous reading {previous}.")
+        self.previous = previous
+        self.current = current

@@ -31,7 +31,7 @@ from typing import Any
 
 import pymysql
 
-from domain import audit, passwords, payments, report_totals, validation
+from domain import audit, ledger, passwords, payments, report_totals, validation
 from domain.bills import MAX_RATE, MAX_UNITS, default_due_date
 from domain.db import Database, Row, UnitOfWork, error_code, refused_by_server
 from domain.errors import DomainError, InvalidInput, LegacySchemaMismatch
@@ -1165,6 +1165,10 @@ async def _write_rows(uow: UnitOfWork, work: CustomerWork, run: _Run, outcome: _
             continue
         await _remember(uow, BILLS, bill.legacy_id, bill_ids[bill.legacy_id])
         outcome.added[BILLS] += 1
+    if bill_ids:  # their one energy line each (units x rate as the old system billed)
+        await ledger.lines_for_import(
+            uow, import_id=run.import_id, first_id=min(bill_ids.values())
+        )
     for payment in work.payments:
         bill_id = bill_ids.get(payment.legacy_bill_id) or run.target.ids.get(
             (BILLS, payment.legacy_bill_id)

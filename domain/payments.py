@@ -237,7 +237,7 @@ async def pay_bill(
                 raise BillAlreadyPaid()
             paying = checked_amount(amount)
             if paying > bill.outstanding:
-                raise AmountExceedsBalance(f"{bill.outstanding:,.2f}")
+                raise AmountExceedsBalance(bill.outstanding)
             if payment_method is PaymentMethod.CREDIT:
                 credit = to_cents(
                     Decimal(

@@ -158,9 +158,7 @@ def _grant_statements(db: str, admin_user: str, customer_user: str, host: str) -
     text = GRANTS_FILE.read_text(encoding="utf-8")
     body = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
     return [
-        stmt.strip().format(
-            db=db, admin_user=admin_user, customer_user=customer_user, host=host
-        )
+        stmt.strip().format(db=db, admin_user=admin_user, customer_user=customer_user, host=host)
         for stmt in body.split(";")
         if stmt.strip()
     ]

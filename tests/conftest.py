@@ -36,8 +36,13 @@ TABLES_CHILD_FIRST = (
     "invoices",
     "activation_codes",
     "login_throttle",
+    "bill_lines",  # newest first: a waiver names the late fee before it
     "bills",
+    "meter_readings",
     "customers",
+    "tariff_bands",
+    "tariff_versions",
+    "tariffs",
     "admins",
 )
 
@@ -95,7 +100,8 @@ async def empty_tables(db: Database) -> None:
     async with db.unit_of_work() as uow:
         async with uow.connection.cursor() as cur:
             for table in TABLES_CHILD_FIRST:
-                await cur.execute(f"DELETE FROM {table}")
+                order = " ORDER BY line_id DESC" if table == "bill_lines" else ""
+                await cur.execute(f"DELETE FROM {table}{order}")
         await uow.commit()
 
 

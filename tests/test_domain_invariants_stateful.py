@@ -993,6 +993,10 @@ class BillingMachine(RuleBasedStateMachine):
     def the_report_totals_equal_a_recount(self) -> None:
         assert self.run(report_totals.differences(self.harness.admin)) == []
 
+    @invariant()
+    def every_bill_totals_its_lines(self) -> None:
+        assert self.run(self.harness.admin.fetch_all("lines_drift")) == []
+
 
 def test_random_bills_payments_credit_and_claims_never_break_the_money_invariants(
     harness: Harness,

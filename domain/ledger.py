@@ -1,0 +1,249 @@
+"""The ledger: the one place that writes a bill and its lines.
+
+Every way a bill comes to be or changes — /newbill, /editbill, the CSV and legacy imports,
+a bill run, a late fee, a waiver — asks :mod:`domain.billing` what the money rules decide and
+hands the result here, which writes the bill row, its lines and the audit entry together in
+the caller's transaction (the caller commits). The report totals and the customer balances
+follow the bill row in the same statement, moved by the database's triggers (migration 0005),
+so no writer can forget them; payments are written by :func:`domain.payments.insert_payment`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from domain import audit, tariffs
+from domain.billing import Charges, Line, LineKind, Tariff
+from domain.db import Database, UnitOfWork, error_code
+from domain.errors import DuplicateBill
+from domain.models import Bill
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewBill:
+    """A bill to issue: ``units`` of a month on ``tariff``, and the readings they came from."""
+
+    customer_id: int
+    billing_month: date
+    due_date: date
+    units: Decimal
+    tariff: Tariff
+    previous_reading: Decimal | None = None
+    current_reading: Decimal | None = None
+    estimated: bool = False
+
+
+def line_from_row(row: Row) -> Line:
+    def number(name: str) -> Decimal | None:
+        return None if row[name] is None else Decimal(row[name])
+
+    return Line(
+        kind=LineKind(row["kind"]),
+        amount=Decimal(row["amount"]),
+        units=number("units"),
+        rate=number("rate"),
+        band_from_kwh=number("band_from_kwh"),
+        band_to_kwh=number("band_to_kwh"),
+        percent=number("percent"),
+        fee_period=row["fee_period"],
+        waives_line_id=None if row["waives_line_id"] is None else int(row["waives_line_id"]),
+        note=row["note"],
+        line_id=int(row["line_id"]),
+    )
+
+
+async def lines(uow: UnitOfWork | Database, bill_id: int) -> tuple[Line, ...]:
+    """A bill's lines, in the order they were written."""
+    rows = await uow.fetch_all("ledger_bill_lines", {"bill_id": bill_id})
+    return tuple(line_from_row(row) for row in rows)
+
+
+async def charges(uow: UnitOfWork, bill: Bill) -> Charges:
+    """A bill's money as a value (its lines and what is paid on it)."""
+    return Charges(await lines(uow, bill.bill_id), bill.amount_paid)
+
+
+def _with_lines(bill: Bill, bill_lines: tuple[Line, ...], **more: Any) -> dict[str, Any]:
+    """What the audit log keeps of a bill: its columns, its lines and anything ``more``."""
+    return {**dataclasses.asdict(bill), "lines": bill_lines, **more}
+
+
+def _line_values(bill_id: int, line: Line, admin_id: int | None) -> dict[str, Any]:
+    return {
+        "bill_id": bill_id,
+        "kind": line.kind.value,
+        "band_from_kwh": line.band_from_kwh,
+        "band_to_kwh": line.band_to_kwh,
+        "units": line.units,
+        "rate": line.rate,
+        "percent": line.percent,
+        "amount": line.amount,
+        "fee_period": line.fee_period,
+        "waives_line_id": line.waives_line_id,
+        "admin_id": admin_id,
+        "note": line.note,
+    }
+
+
+async def _write_lines(
+    uow: UnitOfWork, bill_id: int, new_lines: tuple[Line, ...], admin_id: int | None
+) -> None:
+    await uow.execute_many(
+        "ledger_insert_line", [_line_values(bill_id, line, admin_id) for line in new_lines]
+    )
+
+
+async def issue(
+    uow: UnitOfWork, new: NewBill, *, admin_id: int | None, action: str = "bill.create"
+) -> Bill:
+    """Issue ``new``: the bill row and its lines, and the audit entry; the bill as stored
+    (unpaid: the caller applies any account credit). Raises DuplicateBill when the customer
+    already has a bill for the month."""
+    bill_charges = Charges.issue(new.tariff, new.units)
+    try:
+        bill_id = await uow.insert(
+            "ledger_insert_bill",
+            {
+                "customer_id": new.customer_id,
+                "billing_month": new.billing_month,
+                "units_used": new.units,
+                "rate_per_unit": new.tariff.average_rate(new.units),
+                "total_amount": bill_charges.total,
+                "due_date": new.due_date,
+                "tariff_version_id": new.tariff.version_id,
+                "previous_reading": new.previous_reading,
+                "current_reading": new.current_reading,
+                "estimated": new.estimated,
+            },
+        )
+    except Exception as exc:
+        if error_code(exc) == 1062:
+            raise DuplicateBill(f"{new.billing_month:%Y-%m}") from exc
+        raise
+    await _write_lines(uow, bill_id, bill_charges.lines, admin_id)
+    row = await uow.fetch_one("get_bill", {"bill_id": bill_id})
+    assert row is not None
+    bill = Bill.from_row(row)
+    await audit.record(
+        uow,
+        admin_id=admin_id,
+        action=action,
+        entity_type="bill",
+        entity_id=bill_id,
+        customer_id=new.customer_id,
+        bill_id=bill_id,
+        after=_with_lines(bill, bill_charges.lines, tariff=new.tariff.code),
+    )
+    return bill
+
+
+async def correct(
+    uow: UnitOfWork,
+    before: Bill,
+    *,
+    tariff: Tariff,
+    units: Decimal,
+    billing_month: date,
+    due_date: date,
+    admin_id: int | None,
+) -> Bill:
+    """Re-compute ``before`` (locked by the caller) for ``units`` on ``tariff``, in
+    ``billing_month``: its charge lines replaced, its late fees and waivers kept, never below
+    what is already paid (TotalBelowPaid); DuplicateBill when the month is taken."""
+    old = await charges(uow, before)
+    new = old.correct(tariff, units)
+    try:
+        await uow.execute(
+            "ledger_update_bill",
+            {
+                "bill_id": before.bill_id,
+                "billing_month": billing_month,
+                "units_used": units,
+                "rate_per_unit": tariff.average_rate(units),
+                "total_amount": new.total,
+                "payment_status": new.status.value,
+                "due_date": due_date,
+                "tariff_version_id": tariff.version_id,
+            },
+        )
+    except Exception as exc:
+        if error_code(exc) == 1062:
+            raise DuplicateBill(f"{billing_month:%Y-%m}") from exc
+        raise
+    if billing_month != before.billing_month:
+        await uow.execute(
+            "move_bill_payments_month", {"bill_id": before.bill_id, "billing_month": billing_month}
+        )
+    await uow.execute("ledger_delete_charge_lines", {"bill_id": before.bill_id})
+    charge_lines = tuple(line for line in new.lines if line.line_id is None)
+    await _write_lines(uow, before.bill_id, charge_lines, admin_id)
+    fresh = await uow.fetch_one("get_bill", {"bill_id": before.bill_id})
+    assert fresh is not None
+    after = Bill.from_row(fresh)
+    await audit.record(
+        uow,
+        admin_id=admin_id,
+        action="bill.edit",
+        entity_type="bill",
+        entity_id=before.bill_id,
+        customer_id=before.customer_id,
+        bill_id=before.bill_id,
+        before=_with_lines(before, old.lines),
+        after=_with_lines(after, new.lines, tariff=tariff.code),
+    )
+    return after
+
+
+async def add_line(
+    uow: UnitOfWork, bill: Bill, line: Line, *, admin_id: int | None, action: str
+) -> tuple[Bill, Line]:
+    """Add ``line`` (a late fee, a waiver, a correction) to ``bill``, locked by the caller:
+    the line, the bill's total and status, and the audit entry; the bill after it and the
+    line as written."""
+    current = await charges(uow, bill)
+    after_charges = current.add(line)
+    line_id = await uow.insert("ledger_insert_line", _line_values(bill.bill_id, line, admin_id))
+    await uow.execute(
+        "ledger_move_total",
+        {
+            "bill_id": bill.bill_id,
+            "total_amount": after_charges.total,
+            "payment_status": after_charges.status.value,
+        },
+    )
+    written = replace(line, line_id=line_id)
+    after = replace(bill, total_amount=after_charges.total, payment_status=after_charges.status)
+    await audit.record(
+        uow,
+        admin_id=admin_id,
+        action=action,
+        entity_type="bill",
+        entity_id=bill.bill_id,
+        customer_id=bill.customer_id,
+        bill_id=bill.bill_id,
+        before={"total_amount": bill.total_amount},
+        after={"total_amount": after.total_amount, "line": written},
+    )
+    return after, written
+
+
+async def lines_for_import(uow: UnitOfWork, *, import_id: int, first_id: int = 0) -> int:
+    """The one energy line (units × rate) of each flat bill an import issued set-based from
+    id ``first_id`` on; how many were written."""
+    return await uow.execute(
+        "ledger_lines_for_import", {"import_id": import_id, "first_id": first_id}
+    )
+
+
+async def tariff_of(uow: UnitOfWork, bill: Bill) -> Tariff:
+    """The tariff ``bill`` was computed with."""
+    version_id = await uow.fetch_value("ledger_bill_tariff", {"bill_id": bill.bill_id})
+    return await tariffs.of_bill(
+        uow, None if version_id is None else int(version_id), bill.rate_per_unit
+    )
