@@ -182,3 +182,29 @@ def test_units_are_current_minus_previous_across_a_rollover_but_not_a_slip() -> 
     with pytest.raises(ReadingBelowPrevious) as refused:
         consumption(D("5000"), D("4990"), digits=6)
     assert (refused.value.previous, refused.value.current) == (D("5000"), D("4990"))
+
+
+def test_the_worked_example_of_docs_billing_md() -> None:
+    tariff = three_bands(
+        fixed_charge=D("5.00"),
+        tax_percent=D("7.5"),
+        late_fee=LateFeeRule(grace_days=10, percent=D("2"), fixed=D("1.00"), cap=D("20.00")),
+    )
+    units = D("12575.5") - D("12340.0")
+    charges = Charges.issue(tariff, units)
+    assert [line.amount for line in charges.lines] == [
+        D("25.00"),
+        D("75.00"),
+        D("102.60"),
+        D("5.00"),
+        D("15.57"),
+    ]
+    assert (charges.total, tariff.average_rate(units)) == (D("223.17"), D("0.8603"))
+    part = charges.pay(D("100.00"))
+    due = date(2026, 4, 14)
+    assert part.late_fee(tariff.late_fee, due_date=due, today=date(2026, 4, 24)) is None
+    fee = part.late_fee(tariff.late_fee, due_date=due, today=date(2026, 4, 25))
+    assert fee is not None and fee.amount == D("3.46")
+    with_fee = part.add(Line(LineKind.LATE_FEE, fee.amount, fee_period=fee.fee_period, line_id=1))
+    assert (with_fee.total, with_fee.outstanding) == (D("226.63"), D("126.63"))
+    assert with_fee.add(with_fee.waive(with_fee.lines[-1])).total == D("223.17")
