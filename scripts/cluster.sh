@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# A three-node MariaDB Galera cluster on loopback, with HAProxy in front, beside (never
+# instead of) the MariaDB on 3306 (issue 16):
+#
+#   scripts/cluster.sh up       start it (installs galera-4 and haproxy with apt-get if root)
+#   scripts/cluster.sh status   each node's view of the cluster, and HAProxy's
+#   scripts/cluster.sh down     stop what this script started (by its pid files) and remove it
+#   scripts/cluster.sh kill N   SIGKILL node N (a fault drill); `start N` brings it back (IST/SST)
+#
+# Everything lives in $EBB_CLUSTER_DIR (default /tmp/ebb-cluster), owned by user mysql: node N
+# serves SQL on 127.0.0.1:$((EBB_CLUSTER_PORT + N)) (default 4311, 4312, 4313), replicates on
+# 4567+N*10, and HAProxy listens on 127.0.0.1:$EBB_CLUSTER_PORT (4310) for the database (one
+# writer at a time, the others as backups: see docs/scaling.md). Nothing here touches the
+# server on 3306, its data directory or its configuration.
+set -euo pipefail
+
+DIR=${EBB_CLUSTER_DIR:-/tmp/ebb-cluster}
+BASE_PORT=${EBB_CLUSTER_PORT:-4310}
+NODES=3
+GALERA_LIB=/usr/lib/galera/libgalera_smm.so
+
+say() { echo "==> $*"; }
+die() { echo "error: $*" >&2; exit 1; }
+
+port() { echo $((BASE_PORT + $1)); }
+gcomm_port() { echo $((4567 + $1 * 10)); }
+ist_port() { echo $((4568 + $1 * 10)); }
+sst_port() { echo $((4569 + $1 * 10)); }
+node_dir() { echo "$DIR/node$1"; }
+pid_of() { cat "$(node_dir "$1")/mariadbd.pid" 2>/dev/null || true; }
+alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+
+sql() {  # sql N "statement": run as root over the node's own socket
+    mariadb --socket="$(node_dir "$1")/mariadbd.sock" -uroot -N -B -e "$2"
+}
+
+as_mysql() {
+    if [ "$(id -un)" = mysql ]; then "$@"; else runuser -u mysql -- "$@"; fi
+}
+
+need_packages() {
+    local missing=()
+    [ -f "$GALERA_LIB" ] || missing+=(galera-4)
+    command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+    command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" = 0 ] || die "install ${missing[*]} first (sudo apt-get install ${missing[*]})"
+    say "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+}
+
+write_config() {  # write_config N
+    local n=$1 d peers="" i
+    d=$(node_dir "$n")
+    for i in $(seq 1 $NODES); do peers+="${peers:+,}127.0.0.1:$(gcomm_port "$i")"; done
+    cat >"$d/my.cnf" <<EOF
+[mariadbd]
+datadir=$d/data
+socket=$d/mariadbd.sock
+pid-file=$d/mariadbd.pid
+log-error=$d/error.log
+port=$(port "$n")
+bind-address=127.0.0.1
+skip-name-resolve
+max_connections=500
+binlog_format=ROW
+# the admin account (not SUPER) creates the triggers of the migrations
+log_bin_trust_function_creators=1
+default_storage_engine=InnoDB
+innodb_autoinc_lock_mode=2
+innodb_buffer_pool_size=256M
+innodb_flush_log_at_trx_commit=2
+wsrep_on=ON
+wsrep_provider=$GALERA_LIB
+wsrep_cluster_name=ebb_cluster
+wsrep_cluster_address=gcomm://$peers
+wsrep_node_name=node$n
+wsrep_node_address=127.0.0.1:$(gcomm_port "$n")
+wsrep_provider_options="gmcast.listen_addr=tcp://127.0.0.1:$(gcomm_port "$n");ist.recv_addr=127.0.0.1:$(ist_port "$n");gcache.size=128M"
+wsrep_sst_method=rsync
+wsrep_sst_receive_address=127.0.0.1:$(sst_port "$n")
+EOF
+}
+
+start_node() {  # start_node N [--wsrep-new-cluster]
+    local n=$1 d
+    shift
+    d=$(node_dir "$n")
+    if alive "$n"; then say "node$n already runs (pid $(pid_of "$n"))"; return 0; fi
+    as_mysql /usr/sbin/mariadbd --defaults-file="$d/my.cnf" "$@" >>"$d/stdout.log" 2>&1 &
+    local i
+    for i in $(seq 1 120); do
+        if [ -S "$d/mariadbd.sock" ] && sql "$n" "SELECT 1" >/dev/null 2>&1 \
+            && [ "$(sql "$n" "SHOW STATUS LIKE 'wsrep_ready'" | cut -f2)" = ON ]; then
+            say "node$n up on 127.0.0.1:$(port "$n") (pid $(pid_of "$n"))"
+            return 0
+        fi
+        sleep 0.5
+    done
+    tail -20 "$d/error.log" >&2 || true
+    die "node$n did not become ready (log: $d/error.log)"
+}
+
+write_haproxy() {
+    local i servers=""
+    for i in $(seq 1 $NODES); do
+        # The first node takes every connection; the others are backups (one writer).
+        local role=""
+        if [ "$i" -gt 1 ]; then role=" backup"; fi
+        servers+="    server node$i 127.0.0.1:$(port "$i") check$role"$'\n'
+    done
+    cat >"$DIR/haproxy.cfg" <<EOF
+global
+    maxconn 4000
+    pidfile $DIR/haproxy.pid
+    stats socket $DIR/haproxy.sock mode 600 level admin
+
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 1h
+    timeout server 1h
+
+listen galera
+    bind 127.0.0.1:$BASE_PORT
+    option mysql-check user haproxy_check
+    default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
+$servers
+EOF
+}
+
+start_haproxy() {
+    write_haproxy
+    haproxy -D -f "$DIR/haproxy.cfg"
+    say "HAProxy on 127.0.0.1:$BASE_PORT (pid $(cat "$DIR/haproxy.pid"))"
+}
+
+cmd_up() {
+    need_packages
+    if alive 1 || alive 2 || alive 3; then die "a cluster already runs in $DIR (scripts/cluster.sh status)"; fi
+    mkdir -p "$DIR"
+    chown mysql:mysql "$DIR"
+    local n
+    for n in $(seq 1 $NODES); do
+        as_mysql mkdir -p "$(node_dir "$n")"
+        write_config "$n"
+        if [ ! -d "$(node_dir "$n")/data/mysql" ]; then
+            as_mysql mariadb-install-db --defaults-file="$(node_dir "$n")/my.cnf" \
+                --user=mysql --auth-root-authentication-method=socket >/dev/null
+        fi
+    done
+    say "bootstrapping node1"
+    start_node 1 --wsrep-new-cluster
+    sql 1 "CREATE USER IF NOT EXISTS 'haproxy_check'@'127.0.0.1';
+           CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING '';
+           GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+    for n in $(seq 2 $NODES); do start_node "$n"; done
+    start_haproxy
+    cmd_status
+}
+
+cmd_status() {
+    local n
+    for n in $(seq 1 $NODES); do
+        if alive "$n"; then
+            echo "node$n 127.0.0.1:$(port "$n") pid $(pid_of "$n"): $(sql "$n" \
+                "SELECT CONCAT('cluster size ', VARIABLE_VALUE) FROM information_schema.GLOBAL_STATUS
+                 WHERE VARIABLE_NAME = 'wsrep_cluster_size'"), $(sql "$n" \
+                "SHOW STATUS LIKE 'wsrep_local_state_comment'" | cut -f2)"
+        else
+            echo "node$n 127.0.0.1:$(port "$n"): down"
+        fi
+    done
+    if [ -S "$DIR/haproxy.sock" ]; then
+        echo "show stat" | socat - "UNIX-CONNECT:$DIR/haproxy.sock" \
+            | awk -F, '$1 == "galera" && $2 != "FRONTEND" && $2 != "BACKEND" {print "haproxy " $2 ": " $18}'
+    else
+        echo "haproxy: down"
+    fi
+}
+
+cmd_kill() {  # a fault drill: SIGKILL one node
+    local pid
+    pid=$(pid_of "$1")
+    [ -n "$pid" ] || die "node$1 is not running"
+    kill -KILL "$pid"
+    say "node$1 (pid $pid) killed"
+}
+
+cmd_down() {
+    if [ -f "$DIR/haproxy.pid" ]; then kill "$(cat "$DIR/haproxy.pid")" 2>/dev/null || true; fi
+    local n pid
+    for n in $(seq 1 $NODES); do
+        pid=$(pid_of "$n")
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid"
+            for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+        fi
+    done
+    case "$DIR" in /tmp/*|*/ebb-cluster*) rm -rf "$DIR" ;; *) say "left $DIR in place" ;; esac
+    say "cluster down"
+}
+
+case "${1:-}" in
+    up) cmd_up ;;
+    status) cmd_status ;;
+    down) cmd_down ;;
+    kill) cmd_kill "${2:?node number}" ;;
+    start) write_config "${2:?node number}"; start_node "$2" ;;
+    *) echo "usage: $0 up|status|down|kill N|start N" >&2; exit 2 ;;
+esac
