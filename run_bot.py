@@ -11,14 +11,15 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TypeVar
 
 import pymysql
 
 from bot.config import Config, ConfigError, load_config
-from domain import legacy_import, report_totals, schema
+from domain import legacy_import, report_totals, schema, tariffs
 from domain.db import Database, DatabaseUrl
-from domain.errors import DomainError
+from domain.errors import DomainError, ImportRejected
 
 T = TypeVar("T")
 
@@ -163,6 +164,46 @@ def cmd_recount(config: Config, args: argparse.Namespace) -> None:
         print(f"  … and {len(drift) - RECOUNT_LISTED} more")
 
 
+def cmd_tariffs(config: Config, args: argparse.Namespace) -> None:
+    if args.tariffs_command == "export":
+        exported = asyncio.run(_with_database(config.database, tariffs.export_csv))
+        if args.output is None:
+            sys.stdout.write(exported.text)
+            return
+        try:
+            Path(args.output).write_text(exported.text, encoding="utf-8")
+        except OSError as exc:
+            raise Fatal(f"Cannot write {args.output}: {exc.strerror or exc}") from exc
+        count = exported.versions
+        print(f"Exported {count} tariff version{'s' if count != 1 else ''} to {args.output}.")
+        return
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Fatal(f"{args.file} is not UTF-8 text: save it as CSV (UTF-8).") from exc
+    except OSError as exc:
+        raise Fatal(f"Cannot read {args.file}: {exc.strerror or exc}") from exc
+
+    async def work(db: Database) -> tariffs.ImportedTariffs:
+        return await tariffs.import_csv(db, text, admin_id=None)
+
+    try:
+        imported = asyncio.run(_with_database(config.database, work))
+    except ImportRejected as exc:
+        for line, problem in exc.errors:
+            print(f"  line {line}: {problem}", file=sys.stderr)
+        raise Fatal(str(exc)) from exc
+    count = len(imported.versions)
+    print(f"Imported {count} tariff version{'s' if count != 1 else ''}:")
+    for version in imported.versions:
+        bands = len(version.bands)
+        new = " (new tariff)" if version.code in imported.new_tariffs else ""
+        print(
+            f"  {version.code} from {version.effective_from}: {bands} "
+            f"band{'s' if bands != 1 else ''}{new}"
+        )
+
+
 def cmd_run(config: Config, args: argparse.Namespace) -> None:
     try:
         from bot.application import run_bot
@@ -230,6 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "recount", help="repair the report totals from the bills and payments (bot may run)"
     )
+    tariff = sub.add_parser("tariffs", help="import or export tariffs as CSV")
+    tariff_sub = tariff.add_subparsers(dest="tariffs_command", required=True)
+    tariff_import = tariff_sub.add_parser(
+        "import", help="add the tariff versions of a CSV file (all or nothing)"
+    )
+    tariff_import.add_argument("file", metavar="FILE.csv")
+    tariff_export = tariff_sub.add_parser("export", help="write every tariff version as CSV")
+    tariff_export.add_argument(
+        "--output", metavar="FILE", default=None, help="write to FILE instead of stdout"
+    )
     run = sub.add_parser("run", help="start the bot (long polling, or --webhook URL)")
     run.add_argument("--webhook", metavar="URL", default=None)
     run.add_argument("--listen", default="127.0.0.1")
@@ -245,6 +296,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], None]] = {
     "seed-demo": cmd_seed_demo,
     "import-legacy": cmd_import_legacy,
     "recount": cmd_recount,
+    "tariffs": cmd_tariffs,
     "run": cmd_run,
     "sandbox": cmd_sandbox,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 
@@ -254,3 +255,37 @@ class ReadingBelowPrevious(InvalidInput):
         super().__init__(f"The reading {current} is lower than the previous reading {previous}.")
         self.previous = previous
         self.current = current
+
+
+# ---------------------------------------------------------------------------------------------
+# Tariffs (issue 15)
+
+
+class TariffNotFound(NotFound):
+    """No tariff has the code ``code`` (as given)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"No tariff has the code {code}.")
+        self.code = code
+
+
+class TariffVersionExists(DomainError):
+    """Tariff ``code`` already has a version from ``effective_from``: a version is never
+    overwritten (bills may have been computed with it)."""
+
+    def __init__(self, code: str, effective_from: date) -> None:
+        super().__init__(f"Tariff {code} already has a version from {effective_from}.")
+        self.code = code
+        self.effective_from = effective_from
+
+
+class TariffDiffers(DomainError):
+    """A new version of tariff ``code`` gives its ``field`` (``name`` or ``customer_class``)
+    as ``given``, but the tariff holds ``stored``: a version changes figures, not the tariff."""
+
+    def __init__(self, code: str, field: str, stored: str, given: str) -> None:
+        super().__init__(f"Tariff {code} has {field} {stored!r}, not {given!r}.")
+        self.code = code
+        self.field = field
+        self.stored = stored
+        self.given = given
