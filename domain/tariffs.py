@@ -213,6 +213,26 @@ def bands_from_text(text: str) -> tuple[Band, ...]:
     return tuple(bands)
 
 
+def bands_text(bands: tuple[Band, ...]) -> str:
+    """Bands as :func:`bands_from_text` reads them: ``0-50 0.50, 50-150 0.75, 150+ 1.20``."""
+    return ", ".join(
+        f"{_plain(band.from_kwh)}+ {_plain(band.rate)}"
+        if band.to_kwh is None
+        else f"{_plain(band.from_kwh)}-{_plain(band.to_kwh)} {_plain(band.rate)}"
+        for band in bands
+    )
+
+
+def _plain(number: Decimal) -> str:
+    """``50.00`` → ``50``, ``0.5000`` → ``0.50``: no more zeros than a person would type."""
+    text = f"{number:f}"
+    if "." not in text:
+        return text
+    whole, fraction = text.split(".")
+    fraction = fraction.rstrip("0")
+    return whole if not fraction else f"{whole}.{fraction.ljust(2, '0')}"
+
+
 def _rate_text(text: str) -> str:
     """A rate without the currency sign typed before it (``₦0.50``)."""
     return _CURRENCY_SIGN_RE.sub("", text)
@@ -324,7 +344,7 @@ def _audit_data(tariff: Tariff, source: str) -> dict[str, Any]:
         "name": tariff.name,
         "customer_class": tariff.customer_class,
         "effective_from": tariff.effective_from,
-        "bands": [[b.from_kwh, b.to_kwh, b.rate] for b in tariff.bands],
+        "bands": bands_text(tariff.bands),
         "fixed_charge": tariff.fixed_charge,
         "tax_percent": tariff.tax_percent,
         "late_fee_percent": tariff.late_fee.percent,

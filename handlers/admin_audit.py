@@ -43,6 +43,8 @@ ACTION_TITLES = {
     "totals.recount": "Report totals repaired",
     "claim.confirm": "Transfer claim confirmed",
     "claim.reject": "Transfer claim rejected",
+    "tariff.version": "Tariff version added",
+    "customer.tariff": "Tariff changed",
 }
 # The fields of the records entries keep, by name, in the order they are listed.
 FIELD_LABELS = {
@@ -74,6 +76,7 @@ FIELD_LABELS = {
     "bills": "Bills",
     "total": "Total",
     "import": "Import",
+    "tariff": "Tariff",
 }
 # A record inside an entry (the bill of a void): its fields are named after it.
 GROUP_LABELS = {"bill": "Bill"}

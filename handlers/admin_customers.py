@@ -15,7 +15,7 @@ from telegram.ext import (
 )
 
 from bot.context import BillingContext
-from domain import bills, customers, validation
+from domain import bills, customers, tariffs, validation
 from domain.errors import CustomerNotFound, DomainError
 from domain.models import Admin, BillFilter, Customer
 from handlers.admin_gate import (
@@ -39,7 +39,7 @@ from handlers.common import (
     pager_row,
     reply,
 )
-from handlers.render.formatting import date_label
+from handlers.render.formatting import date_label, rate_text
 from handlers.render.tables import customers_html, phone_table
 
 # Conversation states.
@@ -158,6 +158,14 @@ def customer_details(customer: Customer) -> str:
     )
 
 
+def tariff_line(on: tariffs.TariffSummary | None, context: BillingContext) -> str:
+    """The card's tariff: its code and name, or the flat default with its rate."""
+    if on is None:
+        rate = rate_text(context.config.default_tariff, context.config.currency)
+        return f"Tariff: flat default ({rate}/kWh)"
+    return f"Tariff: <b>{esc(on.code)}</b> · {esc(on.name)}"
+
+
 async def show_card(update: Update, context: BillingContext, customer: Customer) -> None:
     """The customer card with the actions staff take from it."""
     today = local_today(context)
@@ -165,9 +173,12 @@ async def show_card(update: Update, context: BillingContext, customer: Customer)
     latest = await bills.customer_bills(
         context.admin_db, customer.customer_id, bill_filter=BillFilter.ALL, page_size=6
     )
+    on = await tariffs.of_customer(context.admin_db, customer.customer_id, today=today)
     money = context.config.currency.format
     text = (
-        customer_details(customer) + f"\n\n<b>Balance due: {money(board.balance_due)}</b> "
+        customer_details(customer)
+        + f"\n{tariff_line(on, context)}"
+        + f"\n\n<b>Balance due: {money(board.balance_due)}</b> "
         f"({board.open_bills} open bill{'s' if board.open_bills != 1 else ''})"
     )
     if board.overdue_bills and board.next_due_date:

@@ -29,6 +29,7 @@ from handlers import (
     admin_payments,
     admin_reconcile,
     admin_refunds,
+    admin_tariffs,
     import_bills,
     reports,
 )
@@ -66,6 +67,7 @@ def staff_conversation(admin_filter: filters.User) -> ConversationHandler[Billin
         admin_payments.states(),
         admin_claims.states(),
         admin_refunds.states(),
+        admin_tariffs.states(),
         import_bills.states(),
     ):
         states.update(module_states)
@@ -77,6 +79,7 @@ def staff_conversation(admin_filter: filters.User) -> ConversationHandler[Billin
             *admin_payments.entry_points(admin_filter),
             *admin_claims.entry_points(admin_filter),
             *admin_refunds.entry_points(admin_filter),
+            *admin_tariffs.entry_points(admin_filter),
             *import_bills.entry_points(admin_filter),
         ],
         states=states,
@@ -105,6 +108,7 @@ def staff_handlers(admin_filter: filters.User) -> list[BaseHandler[Update, Billi
         *admin_claims.commands(admin_filter),
         *admin_reconcile.commands(admin_filter),
         *admin_refunds.commands(admin_filter),
+        *admin_tariffs.commands(admin_filter),
         *reports.commands(admin_filter),
         *admin_audit.commands(admin_filter),
         *admin_customers.buttons_handlers(),
@@ -112,6 +116,7 @@ def staff_handlers(admin_filter: filters.User) -> list[BaseHandler[Update, Billi
         *admin_payments.buttons_handlers(),
         *admin_claims.buttons_handlers(),
         *admin_reconcile.buttons_handlers(),
+        *admin_tariffs.buttons_handlers(),
         *reports.buttons_handlers(),
         *admin_audit.buttons_handlers(),
     ]

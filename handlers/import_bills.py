@@ -90,9 +90,7 @@ async def import_file(update: Update, context: BillingContext, admin: Admin) -> 
             return IMPORT_FILE
         except ImportRejected as exc:
             shown = exc.errors[:ERRORS_SHOWN]
-            lines = "\n".join(
-                f"Line {number}: {esc(problem)}" for number, problem in shown
-            )
+            lines = "\n".join(f"Line {number}: {esc(problem)}" for number, problem in shown)
             more = len(exc.errors) - len(shown)
             await message.reply_text(
                 f"❌ {esc(exc)}\n\n{lines}"

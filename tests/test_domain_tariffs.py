@@ -302,3 +302,11 @@ def test_a_file_without_the_exact_header_is_refused_on_line_1() -> None:
     with pytest.raises(ImportRejected) as empty:
         tariffs.read_csv(HEADER + "\n")
     assert empty.value.errors == [(2, "The file has a header but no tariffs.")]
+
+
+def test_bands_are_written_back_as_they_are_typed() -> None:
+    typed = "0-50 0.50, 50-150 0.75, 150+ 1.2025"
+    bands = tariffs.bands_from_text(typed)
+    assert tariffs.bands_text(bands) == typed
+    stored = (Band(Decimal("0.00"), Decimal("50.00"), Decimal("0.5000")),)
+    assert tariffs.bands_text(stored) == "0-50 0.50"
