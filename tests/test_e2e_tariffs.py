@@ -208,12 +208,25 @@ async def test_a_tiered_tariff_imported_by_csv_is_shown_and_extended_in_the_chat
 
 async def test_a_viewer_reads_tariffs_but_cannot_add_or_assign_one(harness: Harness) -> None:
     await tariffs.import_csv(harness.admin_db, TIERED, admin_id=None)
+    # Eleven more tariffs: the list takes two pages.
+    more = "".join(
+        f"T{n:02d},Tariff {n},commercial,2021-01-01,0,,1,0,0,0,0,,0\n" for n in range(1, 12)
+    )
+    await tariffs.import_csv(harness.admin_db, f"{HEADER}\n{more}", admin_id=None)
     await make_customer(harness.admin_db, meter_number="MTR-15002")
     viewer = harness.server.user(VIEWER_ID, "Vee")
     await make_staff(harness, VIEWER_ID, role="viewer")
     versions = await version_count(harness)
     async with running_bot(harness):
-        assert "RES-T" in (await say(viewer, "/tariffs")).body
+        first = await say(viewer, "/tariffs")
+        assert "(page 1 of 2)" in first.body and "RES-T" in first.body
+        assert "T09" in first.body and "T10" not in first.body
+        second = await tap(viewer, "▶")
+        assert second.message_id == first.message_id
+        assert "(page 2 of 2)" in second.body and "T10" in second.body
+        assert "RES-T" not in second.body
+        await viewer.press("T11")  # a code opens the tariff below the list
+        assert "T11 · Tariff 11 (commercial)" in (await viewer.wait_for_reply()).body
         assert "From 01 Jan 2021 · in force" in (await say(viewer, "/tariff RES-T")).body
         refused = await say(viewer, "/newtariff")
         assert "cannot change anything" in refused.body
