@@ -456,13 +456,12 @@ async def assign(
         current = await uow.fetch_one("lock_customer_tariff", {"customer_id": customer_id})
         if current is None:
             raise CustomerNotFound()
-        tariff_id = None
+        tariff_id, after = None, FLAT_TARIFF_CODE
         if code is not None:
             found = await uow.fetch_one("tariff_by_code", {"tariff_code": code.strip().upper()})
             if found is None:
                 raise TariffNotFound(code)
-            tariff_id = int(found["tariff_id"])
-            code_now: str = found["tariff_code"]
+            tariff_id, after = int(found["tariff_id"]), found["tariff_code"]
         before: str | None = current["tariff_code"]
         if current["tariff_id"] != tariff_id:
             await uow.execute(
@@ -476,7 +475,7 @@ async def assign(
                 entity_id=customer_id,
                 customer_id=customer_id,
                 before={"tariff": before or FLAT_TARIFF_CODE},
-                after={"tariff": code_now if code is not None else FLAT_TARIFF_CODE},
+                after={"tariff": after},
             )
         await uow.commit()
         return before

@@ -163,7 +163,10 @@ def tariff_line(on: tariffs.TariffSummary | None, context: BillingContext) -> st
     if on is None:
         rate = rate_text(context.config.default_tariff, context.config.currency)
         return f"Tariff: flat default ({rate}/kWh)"
-    return f"Tariff: <b>{esc(on.code)}</b> · {esc(on.name)}"
+    line = f"Tariff: <b>{esc(on.code)}</b> · {esc(on.name)}"
+    if on.in_force_from is None:
+        line += " (no version in force yet: billed at the flat default)"
+    return line
 
 
 async def show_card(update: Update, context: BillingContext, customer: Customer) -> None:

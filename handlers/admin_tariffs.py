@@ -63,12 +63,12 @@ NT_CONFIRM = "atar:confirm"
 # Callback data prefixes.
 LIST_PAGE = "atl"  # atl:<page>
 SHOW = "ats"  # ats:<code>
-NT_CODE_DATA = "ntc"  # ntc:<code> (an existing tariff)
-NT_CLASS_DATA = "ntk"  # ntk:<class>
-NT_FROM_DATA = "ntf"  # ntf:<YYYYMM>
-NT_NONE = "ntn"  # ntn: none / zero / no cap, at the step it is offered
-NT_NO_FEE = "ntx"  # ntx: no late fee at all
-NT_OK = "ntok"
+NT_CODE_DATA = "antc"  # antc:<code> (an existing tariff)
+NT_CLASS_DATA = "antk"  # antk:<class>
+NT_FROM_DATA = "antf"  # antf:<YYYYMM>
+NT_NONE = "antn"  # antn: none / zero / no cap, at the step it is offered
+NT_NO_FEE = "antx"  # antx: no late fee at all
+NT_OK = "antok"
 
 PAGE_SIZE = 10
 CODE_BUTTONS = 8

@@ -208,22 +208,30 @@ async def test_a_tiered_tariff_imported_by_csv_is_shown_and_extended_in_the_chat
 
 async def test_a_viewer_reads_tariffs_but_cannot_add_or_assign_one(harness: Harness) -> None:
     await tariffs.import_csv(harness.admin_db, TIERED, admin_id=None)
-    # Eleven more tariffs: the list takes two pages.
+    # Eleven more tariffs (and FUT below): the list takes two pages of ten.
     more = "".join(
         f"T{n:02d},Tariff {n},commercial,2021-01-01,0,,1,0,0,0,0,,0\n" for n in range(1, 12)
     )
     await tariffs.import_csv(harness.admin_db, f"{HEADER}\n{more}", admin_id=None)
     await make_customer(harness.admin_db, meter_number="MTR-15002")
+    # A customer put on a tariff whose first version is still to come.
+    future = await make_customer(harness.admin_db, meter_number="MTR-15003")
+    await tariffs.import_csv(
+        harness.admin_db,
+        f"{HEADER}\nFUT,Future tariff,residential,2099-01-01,0,,1,0,0,0,0,,0\n",
+        admin_id=None,
+    )
+    await tariffs.assign(harness.admin_db, future.customer_id, "FUT", admin_id=None)
     viewer = harness.server.user(VIEWER_ID, "Vee")
     await make_staff(harness, VIEWER_ID, role="viewer")
     versions = await version_count(harness)
     async with running_bot(harness):
         first = await say(viewer, "/tariffs")
         assert "(page 1 of 2)" in first.body and "RES-T" in first.body
-        assert "T09" in first.body and "T10" not in first.body
+        assert "T08" in first.body and "T09" not in first.body
         second = await tap(viewer, "▶")
         assert second.message_id == first.message_id
-        assert "(page 2 of 2)" in second.body and "T10" in second.body
+        assert "(page 2 of 2)" in second.body and "T09" in second.body
         assert "RES-T" not in second.body
         await viewer.press("T11")  # a code opens the tariff below the list
         assert "T11 · Tariff 11 (commercial)" in (await viewer.wait_for_reply()).body
@@ -233,6 +241,8 @@ async def test_a_viewer_reads_tariffs_but_cannot_add_or_assign_one(harness: Harn
         # The flow did not start: a code typed now is no step of it.
         assert "I'm not sure what you mean" in (await say(viewer, "RES-T")).body
         assert "cannot change anything" in (await say(viewer, "/settariff MTR-15002 RES-T")).body
+        card = await say(viewer, "/customer MTR-15003")
+        assert "Tariff: FUT · Future tariff (no version in force yet" in card.body, card.body
     assert await version_count(harness) == versions
     on = await fetch_dicts(
         harness.admin_db, "SELECT tariff_id FROM customers WHERE meter_number = 'MTR-15002'"
