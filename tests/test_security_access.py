@@ -108,6 +108,10 @@ def commands(cast: Cast) -> list[str]:
         "/audit",
         f"/audit {meter}",
         "/notify",
+        "/tariffs",
+        "/tariff RES-1",
+        "/newtariff",
+        f"/settariff {meter} flat",
         "/no_such_command",
         # Last: they unlink the person.
         "/logout",
@@ -164,6 +168,14 @@ def buttons(cast: Cast, claim_id: int = 0) -> list[str]:
         f"aclrj:{claim_id}",
         "arcp:0:202611",
         "acsvrc:202611",
+        "atl:0",
+        "ats:RES-1",
+        "antc:RES-1",
+        "antk:residential",
+        "antf:202701",
+        "antn",
+        "antx",
+        "antok",
     ]
 
 
@@ -190,16 +202,17 @@ async def claim_to_check(harness: Harness) -> int:
 
 STAFF_READ_COMMANDS = {
     "customers", "customer", "pending", "payments", "revenue", "outstanding", "trend",
-    "audit", "notify", "claims", "reconcile", "refunds",
+    "audit", "notify", "claims", "reconcile", "refunds", "tariffs", "tariff",
 }  # fmt: skip
 STAFF_WRITE_COMMANDS = {
     "addcustomer", "editcustomer", "newbill", "editbill", "recordpayment", "voidpayment",
-    "importbills", "refundcredit",
+    "importbills", "refundcredit", "newtariff", "settariff",
 }  # fmt: skip
 CUSTOMER_COMMANDS = {"dashboard", "pay", "receipt", "profile", "password", "logout"}
 EVERYONE_COMMANDS = {"help", "cancel", "login", "adminlogin"}
 STAFF_READ_BUTTONS = {
     "acl", "acu", "abl", "apl", "acsvr", "acsvo", "acsvt", "aaud", "aclp", "arcp", "acsvrc",
+    "atl", "ats",
 }  # fmt: skip
 STAFF_WRITE_BUTTONS = {
     "aedc", "aact", "anb", "arpc", "arpb", "arpok", "aclok", "aclrj", "arfm",
@@ -217,6 +230,12 @@ STAFF_FLOW_BUTTONS = {
     "arpm",
     "avok",
     "arcok",
+    "antc",
+    "antk",
+    "antf",
+    "antn",
+    "antx",
+    "antok",
 }
 CUSTOMER_FLOW_BUTTONS = {"paybill", "payamt", "paymethod"}
 CUSTOMER_BUTTONS = {"rcptp", "bills", "menu"}
