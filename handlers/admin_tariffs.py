@@ -203,12 +203,13 @@ async def newtariff(update: Update, context: BillingContext, admin: Admin) -> st
         for i in range(0, len(codes), 4)
     ]
     keyboard.append(cancel_row())
-    hint = "Tap a tariff for its next version, or type" if codes else "Type"
-    await reply(
-        update,
-        f"<b>New tariff version</b>\n{hint} a new tariff's code (e.g. RES-1).",
-        buttons(keyboard),
+    ask = (
+        "Tap the tariff to add a version to, or type its code; a new code (e.g. RES-1) "
+        "starts a new tariff."
+        if codes
+        else "Type the new tariff's code (e.g. RES-1)."
     )
+    await reply(update, f"<b>New tariff version</b>\n{ask}", buttons(keyboard))
     return NT_CODE
 
 

@@ -82,7 +82,7 @@ def test_a_tariff_shows_its_version_in_force_the_next_and_the_earlier_escaped() 
     assert "Residential &lt;tiered&gt;" in text and "<tiered>" not in text
     in_force = text.index("From 01 Jan 2026</b> · in force")
     upcoming = text.index("From 01 Jan 2099</b> · upcoming")
-    earlier = text.index("From 01 Jan 2025: 0+ ₦0.90")
+    earlier = text.index("From 01 Jan 2025: 0+ ₦0.90; fixed ₦0.00, tax 0%; late fee: no late fee")
     assert in_force < upcoming < earlier
     assert "• 50–150 kWh: ₦0.75/kWh" in text and "• over 150 kWh: ₦1.20/kWh" in text
     assert "Fixed charge ₦5.00 a month · tax 7.5%" in text

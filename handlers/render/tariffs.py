@@ -112,7 +112,8 @@ def tariff_html(history: TariffHistory, currency: Currency, *, today: date) -> s
                 f"From {date_label(version.effective_from)}: "
                 f"{esc(compact_bands(version.bands, currency))}; fixed "
                 f"{esc(currency.format(version.fixed_charge))}, tax "
-                f"{percent_text(version.tax_percent)}"
+                f"{percent_text(version.tax_percent)}; late fee: "
+                f"{esc(late_fee_text(version.late_fee, currency))}"
             )
         if len(earlier) > len(shown):
             lines.append(f"…and {len(earlier) - len(shown)} older.")
