@@ -620,7 +620,7 @@ def read_csv(text: str) -> list[tuple[int, Tariff]]:
         except InvalidTariff as exc:
             errors.append((line, csv_problem(exc)))
             continue
-        key = (_ascii(cells["tariff_code"]).upper(), _ascii(cells["effective_from"]))
+        key = (_ascii(cells["tariff_code"]).upper(), _day_key(cells["effective_from"]))
         version = versions.get(key)
         if version is None:
             versions[key] = _CsvVersion(line, cells, [(line, band)])
@@ -663,6 +663,15 @@ def read_csv(text: str) -> list[tuple[int, Tariff]]:
     if not found:
         raise ImportRejected([(2, "The file has a header but no tariffs.")])
     return found
+
+
+def _day_key(text: str) -> str:
+    """The day a row's version starts, however it is written (``2026-01`` = ``2026-01-01``);
+    as written when it is no day (the version's own check reports it)."""
+    try:
+        return effective_from(text).isoformat()
+    except InvalidTariff:
+        return _ascii(text)
 
 
 @dataclass(frozen=True)

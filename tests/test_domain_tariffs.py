@@ -310,3 +310,14 @@ def test_bands_are_written_back_as_they_are_typed() -> None:
     assert tariffs.bands_text(bands) == typed
     stored = (Band(Decimal("0.00"), Decimal("50.00"), Decimal("0.5000")),)
     assert tariffs.bands_text(stored) == "0-50 0.50"
+
+
+def test_rows_of_one_version_may_write_its_day_either_way() -> None:
+    rows = (
+        f"{HEADER}\n"
+        "RES-T,Residential tiered,residential,2026-07,0,50,0.50,0,0,0,0,,0\n"
+        "res-t,Residential tiered,residential,2026-07-01,50,,0.75,0,0,0,0,,0\n"
+    )
+    ((line, version),) = tariffs.read_csv(rows)
+    assert line == 2 and version.effective_from == date(2026, 7, 1)
+    assert tariffs.bands_text(version.bands) == "0-50 0.50, 50+ 0.75"
