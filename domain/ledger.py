@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -247,3 +247,79 @@ async def tariff_of(uow: UnitOfWork, bill: Bill) -> Tariff:
     return await tariffs.of_bill(
         uow, None if version_id is None else int(version_id), bill.rate_per_unit
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Late fees, set-based: the daily run over every bill (domain/late_fees.py drives it)
+#
+# The same consequences as add_line of Charges.late_fee for each bill, in a few statements
+# per chunk of bill ids instead of a round trip per bill: the fee lines, the bills' totals and
+# statuses (the report totals and balances follow by trigger), an audit entry per fee. The
+# fees are staged in late_fee_charges first (migration 0021), with the bills locked; a staged
+# row without its line id is one this transaction is writing.
+
+
+@dataclass(frozen=True)
+class LateFeeRunRecord:
+    """What the run of a day has done: ``finished_at`` None while it is under way."""
+
+    run_date: date
+    started_at: datetime
+    finished_at: datetime | None
+    fees: int
+    amount: Decimal
+
+
+def _run_record(row: Row) -> LateFeeRunRecord:
+    return LateFeeRunRecord(
+        run_date=row["run_date"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        fees=int(row["fees"]),
+        amount=Decimal(row["amount"]),
+    )
+
+
+async def start_late_fee_run(uow: UnitOfWork, run_date: date, now: datetime) -> LateFeeRunRecord:
+    """The record of the run of ``run_date``, made now if there is none yet."""
+    await uow.execute("ledger_late_fee_run_start", {"run_date": run_date, "now": now})
+    row = await uow.fetch_one("ledger_late_fee_run", {"run_date": run_date})
+    assert row is not None
+    return _run_record(row)
+
+
+async def bill_id_span(uow: UnitOfWork) -> tuple[int, int]:
+    """The first and last bill ids (0, 0 when there are no bills)."""
+    row = await uow.fetch_one("ledger_late_fee_bill_span")
+    assert row is not None
+    return int(row["first_id"]), int(row["last_id"])
+
+
+async def charge_late_fees(
+    uow: UnitOfWork, *, run_date: date, first_id: int, last_id: int, now: datetime
+) -> int:
+    """Charge the late fee of every bill with an id from ``first_id`` to ``last_id`` that
+    Charges.late_fee says owes one on ``run_date`` (on its tariff version's rule; none on the
+    flat tariff), in the caller's transaction; how many were charged. A bill already charged
+    for its due date's month is skipped, so a chunk run again charges nothing."""
+    await uow.fetch_value("ledger_late_fee_lock_run", {"run_date": run_date})
+    chunk = {"run_date": run_date, "first_id": first_id, "last_id": last_id}
+    staged = await uow.execute("ledger_late_fee_stage", chunk)
+    if staged:
+        await uow.execute_batch(
+            [
+                ("ledger_late_fee_lines", chunk),
+                ("ledger_late_fee_bills", chunk),
+                ("ledger_late_fee_audit", {**chunk, "now": now}),
+                ("ledger_late_fee_done", chunk),
+            ]
+        )
+    return staged
+
+
+async def finish_late_fee_run(uow: UnitOfWork, run_date: date, now: datetime) -> LateFeeRunRecord:
+    """Mark the run of ``run_date`` finished, with how many fees it charged and how much."""
+    await uow.execute("ledger_late_fee_run_finish", {"run_date": run_date, "now": now})
+    row = await uow.fetch_one("ledger_late_fee_run", {"run_date": run_date})
+    assert row is not None
+    return _run_record(row)

@@ -36,6 +36,8 @@ TABLES_CHILD_FIRST = (
     "invoices",
     "activation_codes",
     "login_throttle",
+    "late_fee_charges",
+    "late_fee_runs",
     "bill_lines",  # newest first: a waiver names the late fee before it
     "bills",
     "meter_readings",

@@ -63,3 +63,113 @@ HAVING b.total_amount <> COALESCE(SUM(l.amount), 0)
 -- name: ledger_bill_tariff
 -- The tariff version a bill was computed with (NULL: the flat tariff at its own rate).
 SELECT tariff_version_id FROM bills WHERE bill_id = :bill_id
+
+-- ---------------------------------------------------------------------------------------------
+-- Late fees, set-based (domain/ledger.py charge_late_fees): a day's run over every bill, in
+-- chunks of bill ids, each chunk one transaction holding its fee lines, the bills' new totals
+-- (the report totals follow by trigger) and an audit entry per fee. The fee is
+-- domain/billing.LateFeeRule.fee of what is owed, in SQL: the percentage rounded half up to
+-- the cent (ROUND of a positive DECIMAL), plus the fixed amount, at most the cap.
+
+-- name: ledger_late_fee_run_start
+-- Record that the run of :run_date has begun (a run begun already is kept as it is).
+INSERT INTO late_fee_runs (run_date, started_at) VALUES (:run_date, :now)
+ON DUPLICATE KEY UPDATE run_date = run_date
+
+-- name: ledger_late_fee_run
+-- The record of the run of :run_date.
+SELECT run_date, started_at, finished_at, fees, amount
+FROM late_fee_runs WHERE run_date = :run_date
+
+-- name: ledger_late_fee_lock_run
+-- Hold the run's record: two runners of one day take the chunks in turn, and each sees the
+-- fees the other committed.
+SELECT run_date FROM late_fee_runs WHERE run_date = :run_date FOR UPDATE
+
+-- name: ledger_late_fee_bill_span
+-- The first and last bill ids (the run walks them in chunks).
+SELECT COALESCE(MIN(bill_id), 0) AS first_id, COALESCE(MAX(bill_id), 0) AS last_id FROM bills
+
+-- name: ledger_late_fee_stage
+-- The fees of the chunk's bills still owing past their due date plus their tariff's grace
+-- days, not charged for the due date's month yet, the bills locked: one row each. A bill on
+-- the flat tariff (no tariff version) takes no fee, nor one the fee would take past what a
+-- bill can hold.
+INSERT INTO late_fee_charges (bill_id, fee_period, run_date, customer_id, total_before,
+                              overdue, percent, amount)
+SELECT b.bill_id,
+       b.due_date - INTERVAL (DAYOFMONTH(b.due_date) - 1) DAY,
+       :run_date, b.customer_id, b.total_amount, b.total_amount - b.amount_paid,
+       NULLIF(v.late_fee_percent, 0),
+       LEAST(ROUND((b.total_amount - b.amount_paid) * v.late_fee_percent / 100, 2)
+             + v.late_fee_fixed, COALESCE(v.late_fee_cap, 9999999999.99))
+FROM bills b
+JOIN tariff_versions v ON v.version_id = b.tariff_version_id
+WHERE b.bill_id BETWEEN :first_id AND :last_id
+  AND b.payment_status <> 'paid'
+  AND b.due_date < :run_date - INTERVAL v.grace_days DAY
+  AND (v.late_fee_percent > 0 OR v.late_fee_fixed > 0)
+  AND LEAST(ROUND((b.total_amount - b.amount_paid) * v.late_fee_percent / 100, 2)
+            + v.late_fee_fixed, COALESCE(v.late_fee_cap, 9999999999.99)) > 0
+  AND b.total_amount + LEAST(ROUND((b.total_amount - b.amount_paid) * v.late_fee_percent / 100, 2)
+            + v.late_fee_fixed, COALESCE(v.late_fee_cap, 9999999999.99)) <= 9999999999.99
+  AND NOT EXISTS (
+      SELECT 1 FROM bill_lines l
+      WHERE l.bill_id = b.bill_id
+        AND l.fee_period = b.due_date - INTERVAL (DAYOFMONTH(b.due_date) - 1) DAY)
+FOR UPDATE
+
+-- name: ledger_late_fee_lines
+-- The staged fees of the chunk as bill lines.
+INSERT INTO bill_lines (bill_id, kind, percent, amount, fee_period)
+SELECT bill_id, 'late_fee', percent, amount, fee_period
+FROM late_fee_charges
+WHERE run_date = :run_date AND bill_id BETWEEN :first_id AND :last_id AND line_id IS NULL
+
+-- name: ledger_late_fee_bills
+-- The bills' totals and statuses after their fee (each row's trigger moves the report
+-- totals and the customer's balance).
+UPDATE bills b
+JOIN late_fee_charges c ON c.bill_id = b.bill_id
+SET b.total_amount = b.total_amount + c.amount,
+    b.payment_status = IF(b.amount_paid = 0, 'unpaid', 'partial')
+WHERE c.run_date = :run_date AND c.bill_id BETWEEN :first_id AND :last_id
+  AND c.line_id IS NULL
+
+-- name: ledger_late_fee_audit
+-- An audit entry per fee, as domain/ledger.add_line writes one for a line.
+INSERT INTO audit_log (admin_id, action, entity_type, entity_id, customer_id, bill_id,
+                       before_data, after_data, created_at)
+SELECT NULL, 'bill.late_fee', 'bill', c.bill_id, c.customer_id, c.bill_id,
+       JSON_OBJECT('total_amount', CAST(c.total_before AS CHAR)),
+       JSON_OBJECT(
+           'total_amount', CAST(c.total_before + c.amount AS CHAR),
+           'overdue', CAST(c.overdue AS CHAR),
+           'run_date', CAST(c.run_date AS CHAR),
+           'line', JSON_OBJECT(
+               'kind', 'late_fee', 'amount', CAST(c.amount AS CHAR),
+               'percent', CAST(c.percent AS CHAR), 'fee_period', CAST(c.fee_period AS CHAR),
+               'line_id', l.line_id, 'units', NULL, 'rate', NULL, 'band_from_kwh', NULL,
+               'band_to_kwh', NULL, 'waives_line_id', NULL, 'note', NULL)),
+       :now
+FROM late_fee_charges c
+JOIN bill_lines l ON l.bill_id = c.bill_id AND l.fee_period = c.fee_period
+WHERE c.run_date = :run_date AND c.bill_id BETWEEN :first_id AND :last_id
+  AND c.line_id IS NULL
+
+-- name: ledger_late_fee_done
+-- The chunk's fees marked written (their line's id): the last statement of the chunk.
+UPDATE late_fee_charges c
+JOIN bill_lines l ON l.bill_id = c.bill_id AND l.fee_period = c.fee_period
+SET c.line_id = l.line_id
+WHERE c.run_date = :run_date AND c.bill_id BETWEEN :first_id AND :last_id
+  AND c.line_id IS NULL
+
+-- name: ledger_late_fee_run_finish
+-- The run of :run_date finished: how many fees it charged, and how much.
+UPDATE late_fee_runs r
+SET r.finished_at = :now,
+    r.fees = (SELECT COUNT(*) FROM late_fee_charges c WHERE c.run_date = r.run_date),
+    r.amount = (SELECT COALESCE(SUM(c.amount), 0) FROM late_fee_charges c
+                WHERE c.run_date = r.run_date)
+WHERE r.run_date = :run_date
