@@ -10,7 +10,9 @@ so no writer can forget them; payments are written by :func:`domain.payments.ins
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import secrets
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -254,9 +256,10 @@ async def tariff_of(uow: UnitOfWork, bill: Bill) -> Tariff:
 #
 # The same consequences as add_line of Charges.late_fee for each bill, in a few statements
 # per chunk of bill ids instead of a round trip per bill: the fee lines, the bills' totals and
-# statuses (the report totals and balances follow by trigger), an audit entry per fee. The
-# fees are staged in late_fee_charges first (migration 0021), with the bills locked; a staged
-# row without its line id is one this transaction is writing.
+# statuses, their report totals and balances (one GROUP BY statement each: the bills trigger
+# leaves this batch's fees to them, migration 0021), an audit entry per fee. The fees are
+# staged in late_fee_charges first (migration 0021), with the bills locked, under a
+# token of the transaction's own that the later statements pick them by.
 
 
 @dataclass(frozen=True)
@@ -303,17 +306,32 @@ async def charge_late_fees(
     flat tariff), in the caller's transaction; how many were charged. A bill already charged
     for its due date's month is skipped, so a chunk run again charges nothing."""
     await uow.fetch_value("ledger_late_fee_lock_run", {"run_date": run_date})
-    chunk = {"run_date": run_date, "first_id": first_id, "last_id": last_id}
-    staged = await uow.execute("ledger_late_fee_stage", chunk)
+    # Names this transaction's staged rows: a chunk rolled back leaves none, so a random
+    # token cannot meet rows of a committed chunk (62 bits: no collision in practice).
+    batch = {"batch": secrets.randbits(62)}
+    staged = await uow.execute(
+        "ledger_late_fee_stage",
+        {**batch, "run_date": run_date, "first_id": first_id, "last_id": last_id},
+    )
     if staged:
-        await uow.execute_batch(
-            [
-                ("ledger_late_fee_lines", chunk),
-                ("ledger_late_fee_bills", chunk),
-                ("ledger_late_fee_audit", {**chunk, "now": now}),
-                ("ledger_late_fee_done", chunk),
-            ]
-        )
+        try:
+            await uow.execute_batch(
+                [
+                    ("ledger_late_fee_lines", batch),
+                    ("ledger_late_fee_batch_on", batch),
+                    ("ledger_late_fee_bills", batch),
+                    ("ledger_late_fee_batch_off", {}),
+                    ("ledger_late_fee_bill_totals", batch),
+                    ("ledger_late_fee_balances", batch),
+                    ("ledger_late_fee_audit", {**batch, "now": now}),
+                ]
+            )
+        except BaseException:
+            # A statement failed with the batch named: unname it on this pooled connection
+            # (only that batch's exact fees could ever be left to the statements; still).
+            with contextlib.suppress(Exception):
+                await uow.execute("ledger_late_fee_batch_off")
+            raise
     return staged
 
 

@@ -9,7 +9,6 @@ JOIN customers cu ON cu.customer_id = c.customer_id
 SET c.notified_at = :now
 WHERE c.run_date BETWEEN :since AND :today
   AND c.notified_at IS NULL
-  AND c.line_id IS NOT NULL
   AND cu.telegram_user_id IS NOT NULL
 
 -- name: late_fee_claimed_notices

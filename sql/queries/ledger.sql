@@ -67,7 +67,8 @@ SELECT tariff_version_id FROM bills WHERE bill_id = :bill_id
 -- ---------------------------------------------------------------------------------------------
 -- Late fees, set-based (domain/ledger.py charge_late_fees): a day's run over every bill, in
 -- chunks of bill ids, each chunk one transaction holding its fee lines, the bills' new totals
--- (the report totals follow by trigger) and an audit entry per fee. The fee is
+-- with their report totals and balances (one GROUP BY each, not per bill by trigger) and an
+-- audit entry per fee. The fee is
 -- domain/billing.LateFeeRule.fee of what is owed, in SQL: the percentage rounded half up to
 -- the cent (ROUND of a positive DECIMAL), plus the fixed amount, at most the cap.
 
@@ -92,19 +93,20 @@ SELECT COALESCE(MIN(bill_id), 0) AS first_id, COALESCE(MAX(bill_id), 0) AS last_
 
 -- name: ledger_late_fee_stage
 -- The fees of the chunk's bills still owing past their due date plus their tariff's grace
--- days, not charged for the due date's month yet, the bills locked: one row each. A bill on
--- the flat tariff (no tariff version) takes no fee, nor one the fee would take past what a
--- bill can hold.
-INSERT INTO late_fee_charges (bill_id, fee_period, run_date, customer_id, total_before,
+-- days, not charged for the due date's month yet, the bills locked: one row each, named by
+-- :batch (this transaction's). A bill on the flat tariff (no tariff version) takes no fee,
+-- nor one the fee would take past what a bill can hold. The bills are read in id order off
+-- the primary key, once.
+INSERT INTO late_fee_charges (batch, bill_id, fee_period, run_date, customer_id, total_before,
                               overdue, percent, amount)
-SELECT b.bill_id,
+SELECT :batch, b.bill_id,
        b.due_date - INTERVAL (DAYOFMONTH(b.due_date) - 1) DAY,
        :run_date, b.customer_id, b.total_amount, b.total_amount - b.amount_paid,
        NULLIF(v.late_fee_percent, 0),
        LEAST(ROUND((b.total_amount - b.amount_paid) * v.late_fee_percent / 100, 2)
              + v.late_fee_fixed, COALESCE(v.late_fee_cap, 9999999999.99))
-FROM bills b
-JOIN tariff_versions v ON v.version_id = b.tariff_version_id
+FROM bills b FORCE INDEX (PRIMARY)
+STRAIGHT_JOIN tariff_versions v ON v.version_id = b.tariff_version_id
 WHERE b.bill_id BETWEEN :first_id AND :last_id
   AND b.payment_status <> 'paid'
   AND b.due_date < :run_date - INTERVAL v.grace_days DAY
@@ -120,21 +122,51 @@ WHERE b.bill_id BETWEEN :first_id AND :last_id
 FOR UPDATE
 
 -- name: ledger_late_fee_lines
--- The staged fees of the chunk as bill lines.
+-- The fees staged by :batch as bill lines.
 INSERT INTO bill_lines (bill_id, kind, percent, amount, fee_period)
 SELECT bill_id, 'late_fee', percent, amount, fee_period
 FROM late_fee_charges
-WHERE run_date = :run_date AND bill_id BETWEEN :first_id AND :last_id AND line_id IS NULL
+WHERE batch = :batch
+ORDER BY bill_id
+
+-- name: ledger_late_fee_batch_on
+-- Name the batch whose bills' report totals this session moves itself (the bills trigger
+-- leaves exactly those fees to ledger_late_fee_bill_totals and _balances; migration 0021).
+SET @ebb_late_fee_batch = :batch
+
+-- name: ledger_late_fee_batch_off
+-- Every later change of a bill moves its totals by trigger again.
+SET @ebb_late_fee_batch = NULL
 
 -- name: ledger_late_fee_bills
--- The bills' totals and statuses after their fee (each row's trigger moves the report
--- totals and the customer's balance).
-UPDATE bills b
-JOIN late_fee_charges c ON c.bill_id = b.bill_id
+-- The bills' totals and statuses after their fee.
+UPDATE late_fee_charges c
+STRAIGHT_JOIN bills b ON b.bill_id = c.bill_id
 SET b.total_amount = b.total_amount + c.amount,
     b.payment_status = IF(b.amount_paid = 0, 'unpaid', 'partial')
-WHERE c.run_date = :run_date AND c.bill_id BETWEEN :first_id AND :last_id
-  AND c.line_id IS NULL
+WHERE c.batch = :batch
+
+-- name: ledger_late_fee_bill_totals
+-- The batch's fees into the report totals of their bills' month and due date: billed and
+-- owed up by the fees (the bills were open and stay open).
+INSERT INTO bill_totals (billing_month, due_date, shard, bills, units_used, billed, collected,
+                         open_bills, owed)
+SELECT b.billing_month, b.due_date, CONNECTION_ID() MOD 64, 0, 0, SUM(c.amount), 0, 0,
+       SUM(c.amount)
+FROM late_fee_charges c
+STRAIGHT_JOIN bills b ON b.bill_id = c.bill_id
+WHERE c.batch = :batch
+GROUP BY b.billing_month, b.due_date
+ON DUPLICATE KEY UPDATE billed = billed + VALUES(billed), owed = owed + VALUES(owed)
+
+-- name: ledger_late_fee_balances
+-- The batch's fees into their customers' balances.
+INSERT INTO customer_balances (customer_id, open_bills, owed)
+SELECT c.customer_id, 0, SUM(c.amount)
+FROM late_fee_charges c
+WHERE c.batch = :batch
+GROUP BY c.customer_id
+ON DUPLICATE KEY UPDATE owed = owed + VALUES(owed)
 
 -- name: ledger_late_fee_audit
 -- An audit entry per fee, as domain/ledger.add_line writes one for a line.
@@ -153,17 +185,8 @@ SELECT NULL, 'bill.late_fee', 'bill', c.bill_id, c.customer_id, c.bill_id,
                'band_to_kwh', NULL, 'waives_line_id', NULL, 'note', NULL)),
        :now
 FROM late_fee_charges c
-JOIN bill_lines l ON l.bill_id = c.bill_id AND l.fee_period = c.fee_period
-WHERE c.run_date = :run_date AND c.bill_id BETWEEN :first_id AND :last_id
-  AND c.line_id IS NULL
-
--- name: ledger_late_fee_done
--- The chunk's fees marked written (their line's id): the last statement of the chunk.
-UPDATE late_fee_charges c
-JOIN bill_lines l ON l.bill_id = c.bill_id AND l.fee_period = c.fee_period
-SET c.line_id = l.line_id
-WHERE c.run_date = :run_date AND c.bill_id BETWEEN :first_id AND :last_id
-  AND c.line_id IS NULL
+STRAIGHT_JOIN bill_lines l ON l.bill_id = c.bill_id AND l.fee_period = c.fee_period
+WHERE c.batch = :batch
 
 -- name: ledger_late_fee_run_finish
 -- The run of :run_date finished: how many fees it charged, and how much.
