@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,6 +47,8 @@ class Config:
     due_days: int
     timezone: ZoneInfo
     reminder_days: int
+    # The local time of day the late-fee run charges overdue bills and tells the customers.
+    late_fee_time: dtime
     webhook_secret: str | None
     # Telegram Payments (BotFather → Payments): None, no card payments are offered.
     payment_provider_token: str | None
@@ -165,12 +168,24 @@ def load_config(
         due_days=integer("DUE_DAYS", 14),
         timezone=timezone,
         reminder_days=integer("REMINDER_DAYS", 3),
+        late_fee_time=_time_of_day("LATE_FEE_TIME", get("LATE_FEE_TIME", "06:00") or "06:00"),
         webhook_secret=get("WEBHOOK_SECRET"),
         payment_provider_token=get("PAYMENT_PROVIDER_TOKEN"),
         invoice_lifetime_minutes=integer("INVOICE_LIFETIME_MINUTES", 30, "minutes"),
         transfer_details=(get("TRANSFER_DETAILS", "") or "").replace("\\n", "\n"),
         persistence_file=Path(get("PERSISTENCE_FILE", "data/bot-state.pickle") or ""),
     )
+
+
+def _time_of_day(name: str, raw: str) -> dtime:
+    """``HH:MM`` (24-hour clock) as a time of day."""
+    hours, _, minutes = raw.partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+        raise ConfigError(f"{name} must be a time of day as HH:MM, e.g. 06:00, got {raw!r}.")
+    try:
+        return dtime(int(hours), int(minutes))
+    except ValueError as exc:
+        raise ConfigError(f"{name} {raw!r} is not a time of day (00:00 to 23:59).") from exc
 
 
 def _phone_region(raw: str | None, currency: Currency) -> str | None:

@@ -61,6 +61,7 @@ ADMIN_COMMANDS = [
     BotCommand("payments", "List payments"),
     BotCommand("recordpayment", "Record an office payment"),
     BotCommand("voidpayment", "Void a payment"),
+    BotCommand("waive", "Waive a late fee"),
     BotCommand("claims", "Transfer claims to confirm"),
     BotCommand("refunds", "Card refunds owed at the provider"),
     BotCommand("refundcredit", "Pay a customer's credit back"),

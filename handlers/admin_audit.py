@@ -35,6 +35,8 @@ ACTION_TITLES = {
     "bill.create": "Bill issued",
     "bill.edit": "Bill corrected",
     "bill.import": "Bills imported",
+    "bill.late_fee": "Late fee charged",
+    "bill.waive": "Late fee waived",
     "payment.record": "Office payment recorded",
     audit.CUSTOMER_PAYMENT: "Payment by the customer",
     "payment.void": "Payment voided",

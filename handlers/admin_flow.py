@@ -1,9 +1,9 @@
 """Every staff handler, in the order they must be registered.
 
 One conversation holds every multi-step staff flow (add/edit a customer, issue/correct a
-bill, record/void a payment, bulk billing): starting a flow replaces the one in progress,
-the state survives a restart (persistent), and a flow left alone times out. One-shot
-commands and buttons come after it.
+bill, record/void a payment, waive a late fee, bulk billing): starting a flow replaces the
+one in progress, the state survives a restart (persistent), and a flow left alone times out.
+One-shot commands and buttons come after it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from handlers import (
     admin_billing,
     admin_claims,
     admin_customers,
+    admin_late_fees,
     admin_payments,
     admin_reconcile,
     admin_refunds,
@@ -68,6 +69,7 @@ def staff_conversation(admin_filter: filters.User) -> ConversationHandler[Billin
         admin_claims.states(),
         admin_refunds.states(),
         admin_tariffs.states(),
+        admin_late_fees.states(),
         import_bills.states(),
     ):
         states.update(module_states)
@@ -80,6 +82,7 @@ def staff_conversation(admin_filter: filters.User) -> ConversationHandler[Billin
             *admin_claims.entry_points(admin_filter),
             *admin_refunds.entry_points(admin_filter),
             *admin_tariffs.entry_points(admin_filter),
+            *admin_late_fees.entry_points(admin_filter),
             *import_bills.entry_points(admin_filter),
         ],
         states=states,

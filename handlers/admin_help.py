@@ -18,6 +18,7 @@ ADMIN_HELP = (
     "/payments [YYYY-MM|meter] — list payments\n"
     "/recordpayment — record an office payment (admin role)\n"
     "/voidpayment &lt;payment_id&gt; — void a payment (admin role)\n"
+    "/waive &lt;bill_id&gt; — waive a bill's late fee, with a reason (admin role)\n"
     "/claims — transfer claims to confirm or reject (admin role decides)\n"
     "/refunds — card refunds owed at the provider; mark them made (admin role)\n"
     "/refundcredit &lt;meter&gt; — pay a customer's account credit back (admin role)\n"

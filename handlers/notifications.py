@@ -19,7 +19,7 @@ from telegram.error import Forbidden, TelegramError
 from bot.config import Config
 from bot.context import BillingApplication, BillingContext
 from bot.rate_limits import bulk_sends
-from domain import admins, bills, receipts, report_totals, throttle
+from domain import admins, bills, late_fees, receipts, report_totals, throttle
 from domain.models import Bill
 from domain.report_totals import BILL_TOTALS, CUSTOMER_BALANCES, PAYMENT_TOTALS, Drift
 from handlers.common import esc, month_label
@@ -59,6 +59,7 @@ async def notify_admins_of_payment(context: BillingContext, payment_id: int) -> 
 # Customers: new bills and due-date reminders
 
 REMINDER_JOB = "bill_reminders"
+LATE_FEE_JOB = "late_fees"
 THROTTLE_CLEANUP_JOB = "forget_stale_logins"
 RECOUNT_JOB = "recount_report_totals"
 REMINDER_TIME = dtime(9, 0)  # local time of the utility
@@ -161,6 +162,37 @@ async def remind_due_bills(context: BillingContext) -> int:
     return sent
 
 
+def late_fee_notice(item: late_fees.FeeNotice, config: Config) -> Notice:
+    money = config.currency.format
+    bill = item.bill
+    text = (
+        f"⚠️ <b>Late fee on your bill for {month_label(bill.billing_month)}</b>\n"
+        f"It was due on {bill.due_date:%d %b %Y} and {money(item.overdue)} was still owed, "
+        f"so a late fee of <b>{money(item.fee)}</b> was added.\n"
+        f"Outstanding now: <b>{money(bill.outstanding)}</b>. Send /pay to pay it."
+    )
+    return Notice(item.telegram_user_id, text, PAY_BUTTON)
+
+
+async def charge_late_fees(context: BillingContext) -> late_fees.RunResult:
+    """The daily job: the late-fee run of today (domain.late_fees.run; safe to repeat, and
+    resumed after a restart), then a notice to each linked customer of a fee not yet told
+    (claimed in the database first, so each is told at most once)."""
+    config = context.config
+    today = datetime.now(config.timezone).date()
+    result = await late_fees.run(context.admin_db, today)
+    if result.charged:
+        log.info("late-fee run of %s charged %d fees", today, result.charged)
+    notices = [
+        late_fee_notice(item, config)
+        for item in await late_fees.claim_notices(context.admin_db, today)
+    ]
+    sent = await send_many(context.bot, notices)
+    if notices:
+        log.info("told %d of %d customers of their late fee", sent, len(notices))
+    return result
+
+
 async def forget_stale_logins(context: BillingContext) -> int:
     """The daily job that drops login-throttle rows no longer counting (domain.throttle)."""
     gone = await throttle.forget_stale(context.admin_db)
@@ -241,7 +273,8 @@ async def recount_report_totals(context: BillingContext) -> list[Drift]:
 
 def schedule_jobs(application: BillingApplication) -> None:
     """Every day in the utility's time zone: the reminder job, then the login-throttle
-    clean-up, at REMINDER_TIME; the recount of the report totals at RECOUNT_TIME."""
+    clean-up, at REMINDER_TIME; the recount of the report totals at RECOUNT_TIME; the
+    late-fee run at the configured LATE_FEE_TIME."""
     queue = application.job_queue
     config = application.bot_data.config
     if queue is None or config is None or queue.get_jobs_by_name(REMINDER_JOB):
@@ -253,4 +286,9 @@ def schedule_jobs(application: BillingApplication) -> None:
         recount_report_totals,
         time=RECOUNT_TIME.replace(tzinfo=config.timezone),
         name=RECOUNT_JOB,
+    )
+    queue.run_daily(
+        charge_late_fees,
+        time=config.late_fee_time.replace(tzinfo=config.timezone),
+        name=LATE_FEE_JOB,
     )
