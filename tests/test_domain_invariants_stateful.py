@@ -1,5 +1,6 @@
-"""A Hypothesis state machine on the real MariaDB: bills, payments, voids, edits, card charges,
-account credit and transfer claims in any order never break the money invariants of SPEC §4.
+"""A Hypothesis state machine on the real MariaDB: bills (flat and on a banded tariff with a
+late-fee rule), payments, voids, edits, card charges, account credit, transfer claims, late-fee
+runs and waivers in any order never break the money invariants of SPEC §4.
 
 The machine is synchronous (Hypothesis drives it), so it runs the async domain on its own event
 loop with its own two pools; every example starts from empty tables. Money reaches a bill only
@@ -8,7 +9,10 @@ invoice (what the bill cannot take becomes account credit), the customer pays fr
 (a new bill takes it at once), or staff confirm a transfer claim. After every step invariants
 read every bill, every customer's credit and its entries, the charges, invoices and claims
 straight from SQL, and check them against the payments table, MariaDB's own arithmetic, a
-recount of the report totals and a plain Python model of what should have happened.
+recount of the report totals and a plain Python model of what should have happened. A bill's
+modelled total is its charges (units × rate, or the tariff's bands, fixed charge and tax) plus
+its late fees less their waivers; the late-fee run must charge exactly what the pure rule
+(Charges.late_fee) says of each modelled bill.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import asyncio
 import itertools
 from collections import Counter
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
@@ -34,7 +38,17 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from domain import bills, card_payments, claims, customers, payments, report_totals
+from domain import (
+    bills,
+    card_payments,
+    claims,
+    customers,
+    late_fees,
+    payments,
+    report_totals,
+    tariffs,
+)
+from domain.billing import Charges, LateFeeRule, Line, LineKind, Tariff
 from domain.claims import ClaimAlreadyDecided, ClaimExceedsOutstanding, ClaimStatus
 from domain.db import Database
 from domain.errors import (
@@ -65,6 +79,14 @@ NAIRA = Currency("NGN", "₦")
 CARD_MIN, CARD_MAX = card_payments.card_bounds(NAIRA) or (Decimal(0), Decimal(0))
 ZERO = Decimal("0.00")
 TELEGRAM_USERS = (7_100, 7_101)
+# The second customer is on a banded tariff with a fixed charge, tax and a late-fee rule.
+TARIFF_CUSTOMER = 1
+TARIFF_BANDS = (("0", "50", "1.2350"), ("50", "150", "2.5050"), ("150", None, "3.3333"))
+TARIFF_RULE = LateFeeRule(
+    grace_days=5, percent=Decimal("2.5"), fixed=Decimal("1.00"), cap=Decimal("5000.00")
+)
+# The days late-fee runs are run on (a day may come up again: its run is then finished).
+RUN_DAYS = st.integers(min_value=0, max_value=240).map(lambda n: date(2026, 1, 20) + timedelta(n))
 
 # Units have two decimals, rates four. Mostly everyday figures, sometimes the extremes the
 # columns allow (whose totals round to 0.00 or overflow DECIMAL(12,2) and must be refused),
@@ -119,10 +141,27 @@ class ModelBill:
     units: Decimal
     rate: Decimal
     paid: Decimal
+    tariff: Tariff | None = None  # None: the flat units × rate
+    due_date: date = date(2000, 1, 1)
+    fees: dict[int, Decimal] = field(default_factory=dict)  # late fee line id → amount
+    fee_periods: set[date] = field(default_factory=set)
+    waived: set[int] = field(default_factory=set)  # the line ids of fees waived
+
+    @property
+    def charged(self) -> Decimal:
+        """Energy, fixed charge and tax: what a correction recomputes."""
+        if self.tariff is None:
+            return bill_total(self.units, self.rate)
+        return sum((line.amount for line in self.tariff.charges(self.units)), ZERO)
+
+    @property
+    def extra(self) -> Decimal:
+        """Late fees less their waivers: what a correction keeps."""
+        return sum(self.fees.values(), ZERO) - sum((self.fees[w] for w in self.waived), ZERO)
 
     @property
     def total(self) -> Decimal:
-        return bill_total(self.units, self.rate)
+        return self.charged + self.extra
 
     @property
     def outstanding(self) -> Decimal:
@@ -201,6 +240,8 @@ class BillingMachine(RuleBasedStateMachine):
         self.charges: list[ModelCharge] = []
         self.claims: dict[int, ModelClaim] = {}
         self.keys = itertools.count()
+        self.tariff: Tariff | None = None
+        self.finished_runs: set[date] = set()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.harness.run(coro)
@@ -230,6 +271,42 @@ class BillingMachine(RuleBasedStateMachine):
                 last_id = int(cur.lastrowid or 0)
             await uow.commit()
         return rows, last_id
+
+    async def _make_tariff(self) -> Tariff:
+        """The banded tariff with its late-fee rule, written as staff's tariff import would."""
+        _, tariff_id = await self._sql(
+            "INSERT INTO tariffs (tariff_code, name, customer_class) "
+            "VALUES ('BANDED', 'Banded residential', 'residential')"
+        )
+        _, version_id = await self._sql(
+            "INSERT INTO tariff_versions (tariff_id, effective_from, fixed_charge, tax_percent,"
+            " late_fee_percent, late_fee_fixed, late_fee_cap, grace_days)"
+            " VALUES (%s, '2020-01-01', 150.00, 7.50, %s, %s, %s, %s)",
+            tariff_id,
+            TARIFF_RULE.percent,
+            TARIFF_RULE.fixed,
+            TARIFF_RULE.cap,
+            TARIFF_RULE.grace_days,
+        )
+        for band_no, (low, high, rate) in enumerate(TARIFF_BANDS):
+            await self._sql(
+                "INSERT INTO tariff_bands (version_id, band_no, from_kwh, to_kwh, rate_per_kwh)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                version_id,
+                band_no,
+                low,
+                high,
+                rate,
+            )
+        await self._sql(
+            "UPDATE customers SET tariff_id = %s WHERE customer_id = %s",
+            tariff_id,
+            self.customer_ids[TARIFF_CUSTOMER],
+        )
+        async with self.harness.admin.unit_of_work() as uow:
+            tariff = await tariffs.version(uow, version_id)
+        assert tariff is not None and tariff.late_fee == TARIFF_RULE
+        return tariff
 
     @initialize()
     def two_customers_with_an_opening_bill_and_an_admin(self) -> None:
@@ -280,7 +357,9 @@ class BillingMachine(RuleBasedStateMachine):
                 OPENING_UNITS,
                 OPENING_RATE,
                 ZERO,
+                due_date=OPENING_MONTH.replace(day=28),
             )
+        self.tariff = self.run(self._make_tariff())
 
     # -- bills ------------------------------------------------------------------------------
 
@@ -332,9 +411,16 @@ class BillingMachine(RuleBasedStateMachine):
         assert bill.total_amount == expected_total
         assert bill.amount_paid == from_credit
         assert bill.payment_status is PaymentStatus.for_amounts(expected_total, from_credit)
-        model = ModelBill(bill.bill_id, customer_id, month, units, rate, from_credit)
+        model = ModelBill(
+            bill.bill_id, customer_id, month, units, rate, from_credit, due_date=bill.due_date
+        )
         self.bills[bill.bill_id] = model
         self.outcomes["bill issued"] += 1
+        self._took_credit(model, bill, from_credit)
+
+    def _took_credit(self, model: ModelBill, bill: bills.Bill, from_credit: Decimal) -> None:
+        """A new bill took ``from_credit`` of its customer's credit (a credit payment)."""
+        customer_id = model.customer_id
         if from_credit > 0:
             self.credit[customer_id] -= from_credit
             [(payment_id,)], _ = self.run(
@@ -349,8 +435,17 @@ class BillingMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.bills))
     @rule(pick=PICK, units=UNITS, rate=st.none() | RATES)
     def edit_units(self, pick: int, units: Decimal, rate: Decimal | None) -> None:
+        """A correction recomputes the charges (on the bill's tariff, or flat at a new rate)
+        and keeps its late fees and waivers."""
         model = self._bill(pick)
-        new_total = bill_total(units, rate if rate is not None else model.rate)
+        # A new rate makes it a flat bill at that rate; the same rate keeps its tariff.
+        tariff = model.tariff if rate is None or rate == model.rate else None
+        new_rate = rate if rate is not None else model.rate
+        if tariff is None:
+            charged = bill_total(units, new_rate)
+        else:
+            charged = sum((line.amount for line in tariff.charges(units)), ZERO)
+        new_total = charged + model.extra
 
         def edit() -> bills.Bill:
             return self.run(
@@ -363,7 +458,7 @@ class BillingMachine(RuleBasedStateMachine):
                 )
             )
 
-        if not _issuable(new_total):
+        if (tariff is None and not _issuable(charged)) or not _issuable(new_total):
             with pytest.raises(InvalidAmount):
                 edit()
             self.outcomes["edit refused: figures"] += 1
@@ -374,11 +469,156 @@ class BillingMachine(RuleBasedStateMachine):
             self.outcomes["edit refused: below paid"] += 1
             return
         bill = edit()
-        model.units = units
-        model.rate = rate if rate is not None else model.rate
+        model.units, model.rate, model.tariff = units, new_rate, tariff
+        if tariff is not None:
+            model.rate = tariff.average_rate(units)
         assert bill.total_amount == model.total == new_total
+        assert bill.rate_per_unit == model.rate
         assert bill.payment_status is PaymentStatus.for_amounts(new_total, model.paid)
-        self.outcomes["bill edited"] += 1
+        self.outcomes["bill edited" if not model.fees else "bill with a fee edited"] += 1
+
+    # -- the banded tariff, late fees and waivers ---------------------------------------------
+
+    @rule(month=st.sampled_from(MONTHS), units=UNITS, late=st.none() | st.integers(1, 60))
+    def a_tariff_bill(self, month: date, units: Decimal, late: int | None) -> None:
+        """A bill on the banded tariff (create_bill(tariff=...)): bands, fixed charge, tax;
+        then, perhaps, the late-fee run of a day ``late`` days past its grace days."""
+        assert self.tariff is not None
+        customer_id = self.customer_ids[TARIFF_CUSTOMER]
+        expected_total = Charges.issue(self.tariff, units).total
+
+        def issue() -> bills.Bill:
+            return self.run(
+                bills.create_bill(
+                    self.harness.admin,
+                    customer_id=customer_id,
+                    billing_month=month,
+                    units_used=units,
+                    rate_per_unit=Decimal(1),
+                    due_date=month.replace(day=28),
+                    admin_id=self.admin_id,
+                    tariff=self.tariff,
+                )
+            )
+
+        if any(
+            b.customer_id == customer_id and b.billing_month == month for b in self.bills.values()
+        ):
+            with pytest.raises(DuplicateBill):
+                issue()
+            self.outcomes["bill refused: month taken"] += 1
+            return
+        bill = issue()
+        from_credit = min(self.credit[customer_id], expected_total)
+        assert (bill.total_amount, bill.amount_paid) == (expected_total, from_credit)
+        assert bill.rate_per_unit == self.tariff.average_rate(units)
+        model = ModelBill(
+            bill.bill_id,
+            customer_id,
+            month,
+            units,
+            bill.rate_per_unit,
+            from_credit,
+            tariff=self.tariff,
+            due_date=bill.due_date,
+        )
+        self.bills[bill.bill_id] = model
+        self.outcomes["tariff bill issued"] += 1
+        self._took_credit(model, bill, from_credit)
+        if late is not None:
+            grace = timedelta(days=self.tariff.late_fee.grace_days)
+            self.a_late_fee_run(model.due_date + grace + timedelta(days=late), waive=False)
+
+    def _expected_fee(self, model: ModelBill, today: date) -> Decimal | None:
+        """What Charges.late_fee says the bill owes today (the flat tariff: no rule)."""
+        if model.tariff is None:
+            return None
+        charges = Charges(
+            (
+                Line(LineKind.ENERGY, model.total),
+                *(Line(LineKind.LATE_FEE, ZERO, fee_period=p) for p in model.fee_periods),
+            ),
+            model.paid,
+        )
+        line = charges.late_fee(model.tariff.late_fee, due_date=model.due_date, today=today)
+        if line is None or model.total + line.amount > MAX_AMOUNT:
+            return None
+        return line.amount
+
+    @rule(today=RUN_DAYS, waive=st.booleans())
+    def a_late_fee_run(self, today: date, waive: bool) -> None:
+        """The day's run charges what the pure rule says of each bill, once; a day's run
+        that has finished charges nothing more. Staff may then waive one of the new fees."""
+        expected = (
+            {}
+            if today in self.finished_runs
+            else {
+                b.bill_id: fee
+                for b in self.bills.values()
+                if (fee := self._expected_fee(b, today)) is not None
+            }
+        )
+        before = {b.bill_id: set(b.fees) for b in self.bills.values()}
+        result = self.run(late_fees.run(self.harness.admin, today))
+        assert result.charged == len(expected)
+        assert result.already_finished == (today in self.finished_runs)
+        self.finished_runs.add(today)
+        rows, _ = self.run(
+            self._sql("SELECT line_id, bill_id, amount FROM bill_lines WHERE kind = 'late_fee'")
+        )
+        new = {
+            int(bill_id): (int(line_id), amount)
+            for line_id, bill_id, amount in rows
+            if int(line_id) not in before[int(bill_id)]
+        }
+        assert {bill_id: amount for bill_id, (_, amount) in new.items()} == expected
+        for bill_id, (line_id, amount) in new.items():
+            model = self.bills[bill_id]
+            model.fees[line_id] = amount
+            model.fee_periods.add(model.due_date.replace(day=1))
+        self.outcomes["late fee charged" if expected else "late-fee run: nothing due"] += 1
+        if waive and new:
+            first = min(new)
+            self._waive(self.bills[first], new[first][0])
+
+    def _fees(self) -> list[tuple[ModelBill, int]]:
+        return [(b, line_id) for b in self.bills.values() for line_id in b.fees]
+
+    @precondition(lambda self: bool(self._fees()))
+    @rule(pick=PICK)
+    def waive_a_fee(self, pick: int) -> None:
+        """Staff waive a late fee: refused when already waived or when the bill would fall
+        below what is paid on it; else the waiver takes the fee off the total."""
+        fees = self._fees()
+        self._waive(*fees[pick % len(fees)])
+
+    def _waive(self, model: ModelBill, line_id: int) -> None:
+        def waive() -> tuple[bills.Bill, object]:
+            return self.run(
+                late_fees.waive(
+                    self.harness.admin,
+                    model.bill_id,
+                    line_id,
+                    reason="first time late",
+                    admin_id=self.admin_id,
+                )
+            )
+
+        if line_id in model.waived:
+            with pytest.raises(late_fees.LateFeeAlreadyWaived):
+                waive()
+            self.outcomes["waiver refused: already waived"] += 1
+            return
+        if model.total - model.fees[line_id] < model.paid:
+            with pytest.raises(TotalBelowPaid):
+                waive()
+            self.outcomes["waiver refused: below paid"] += 1
+            return
+        bill, _ = waive()
+        model.waived.add(line_id)
+        assert bill.total_amount == model.total
+        assert bill.payment_status is PaymentStatus.for_amounts(model.total, model.paid)
+        self.outcomes["fee waived"] += 1
 
     # -- payments through pay_bill: staff at the office, the customer from credit ------------
 
@@ -944,8 +1184,9 @@ class BillingMachine(RuleBasedStateMachine):
             else:
                 assert status == "partial", bill_id
             assert paid == paid_sum, bill_id
-            assert bill_total(units, rate) == total == db_round, bill_id
             model = self.bills[bill_id]
+            if model.tariff is None and not model.fees:  # the seed's bill: units × rate
+                assert bill_total(units, rate) == total == db_round, bill_id
             assert (units, rate, total, paid) == (model.units, model.rate, model.total, model.paid)
             assert count == sum(1 for p in self.payments.values() if p.bill_id == bill_id)
 
@@ -1001,14 +1242,15 @@ class BillingMachine(RuleBasedStateMachine):
 def test_random_bills_payments_credit_and_claims_never_break_the_money_invariants(
     harness: Harness,
 ) -> None:
-    """Any sequence of issues, edits, payments, over-payments, declared payments, voids, card
-    charges (again, twice, late), credit payments and refunds, and claims keeps every bill,
-    every customer's credit and the report totals right."""
+    """Any sequence of issues (flat and on the banded tariff), edits, payments,
+    over-payments, declared payments, voids, card charges (again, twice, late), credit
+    payments and refunds, claims, late-fee runs and waivers keeps every bill, every
+    customer's credit and the report totals right."""
     BillingMachine.harness = harness
     BillingMachine.outcomes.clear()
     run_state_machine_as_test(
         BillingMachine,
-        settings=settings(max_examples=40, stateful_step_count=25, deadline=None),
+        settings=settings(max_examples=50, stateful_step_count=30, deadline=None),
     )
     # Guard against a vacuous run (say, every bill refused): the core paths must have been
     # taken (of each group, one at least). Rarer outcomes (a payment from credit voided, an
@@ -1033,6 +1275,9 @@ def test_random_bills_payments_credit_and_claims_never_break_the_money_invariant
         {"credit refunded"},
         {"claim filed"},
         {"claim confirmed", "claim rejected"},
+        {"tariff bill issued"},
+        {"late fee charged"},
+        {"fee waived", "waiver refused: below paid", "waiver refused: already waived"},
     ]
     missing = [group for group in required if not group & exercised]
     assert not missing, (missing, BillingMachine.outcomes)

@@ -338,3 +338,38 @@ async def test_a_waiver_is_refused_without_a_fee_or_below_what_is_paid(
     assert (await bills.get(admin_db, fined.bill_id)).payment_status is PaymentStatus.PAID
     assert len((await late_fees.fees_of(admin_db, fined.bill_id)).to_waive) == 1
     await _books_agree(admin_db)
+
+
+async def test_the_bills_trigger_leaves_to_the_run_only_its_own_batchs_exact_fees(
+    admin_db: Database,
+) -> None:
+    """With a committed fee's batch named on a session (as a connection the run used might
+    be left), any other change of that bill — a payment's, a correction's, a total moved by
+    another amount — still moves the report totals by trigger; only the run's exact change
+    (the total up by that fee, nothing else) is left to the run's own statements."""
+    tariff_id, tariff = await make_tariff(admin_db, late_fee_fixed="7.00")
+    bill = await _bill(admin_db, await _on_tariff(admin_db, tariff_id), tariff)
+    await late_fees.run(admin_db, DUE + timedelta(days=1))
+    (charge,) = await fetch_dicts(admin_db, "SELECT batch FROM late_fee_charges")
+
+    async def billed_after(sql: str) -> Decimal:
+        """bill_totals' billed after ``sql`` on a session naming the batch (rolled back)."""
+        async with admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+            await cur.execute("SET @ebb_late_fee_batch = %s", (charge["batch"],))
+            await cur.execute(sql, (bill.bill_id,))
+            await cur.execute("SELECT SUM(billed) FROM bill_totals")
+            (billed,) = await cur.fetchone()
+            await cur.execute("SET @ebb_late_fee_batch = NULL")
+            return Decimal(billed)
+
+    billed = Decimal(
+        (await fetch_dicts(admin_db, "SELECT SUM(billed) AS b FROM bill_totals"))[0]["b"]
+    )
+    moved = "UPDATE bills SET total_amount = total_amount + {} WHERE bill_id = %s"
+    assert await billed_after(moved.format("0.01")) == billed + Decimal("0.01")
+    assert await billed_after(moved.format("7.00")) == billed  # the run's own change
+    assert await billed_after(
+        "UPDATE bills SET total_amount = total_amount + 7, units_used = units_used + 1"
+        " WHERE bill_id = %s"
+    ) == billed + Decimal("7.00")
+    await _books_agree(admin_db)
