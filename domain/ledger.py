@@ -258,8 +258,9 @@ async def tariff_of(uow: UnitOfWork, bill: Bill) -> Tariff:
 # per chunk of bill ids instead of a round trip per bill: the fee lines, the bills' totals and
 # statuses, their report totals and balances (one GROUP BY statement each: the bills trigger
 # leaves this batch's fees to them, migration 0021), an audit entry per fee. The fees are
-# staged in late_fee_charges first (migration 0021), with the bills locked, under a
-# token of the transaction's own that the later statements pick them by.
+# staged in late_fee_charges first (migration 0021), under a token of the transaction's own
+# that the later statements pick them by; the staged bills are then locked, and one that
+# changed since it was read is left for the next run.
 
 
 @dataclass(frozen=True)
@@ -313,6 +314,9 @@ async def charge_late_fees(
         "ledger_late_fee_stage",
         {**batch, "run_date": run_date, "first_id": first_id, "last_id": last_id},
     )
+    if staged:
+        await uow.fetch_value("ledger_late_fee_lock", batch)
+        staged -= await uow.execute("ledger_late_fee_unstage_changed", batch)
     if staged:
         try:
             await uow.execute_batch(

@@ -29,6 +29,10 @@ CREATE TABLE late_fee_charges (
     fee_period   DATE            NOT NULL,
     run_date     DATE            NOT NULL,
     customer_id  BIGINT UNSIGNED NOT NULL,
+    -- the bill as the fee was worked out on it (a bill changed before it was locked is
+    -- left for the next run)
+    due_date     DATE            NOT NULL,
+    version_id   BIGINT UNSIGNED NOT NULL,
     total_before DECIMAL(12,2)   NOT NULL,
     overdue      DECIMAL(12,2)   NOT NULL,
     percent      DECIMAL(5,2)    NULL,

@@ -93,15 +93,17 @@ SELECT COALESCE(MIN(bill_id), 0) AS first_id, COALESCE(MAX(bill_id), 0) AS last_
 
 -- name: ledger_late_fee_stage
 -- The fees of the chunk's bills still owing past their due date plus their tariff's grace
--- days, not charged for the due date's month yet, the bills locked: one row each, named by
--- :batch (this transaction's). A bill on the flat tariff (no tariff version) takes no fee,
--- nor one the fee would take past what a bill can hold. The bills are read in id order off
--- the primary key, once.
-INSERT INTO late_fee_charges (batch, bill_id, fee_period, run_date, customer_id, total_before,
-                              overdue, percent, amount)
+-- days, not charged for the due date's month yet: one row each, named by :batch (this
+-- transaction's). A bill on the flat tariff (no tariff version) takes no fee, nor one the
+-- fee would take past what a bill can hold. The bills are read in id order off the primary
+-- key, once, without locking them: most are not owing (ledger_late_fee_lock locks those
+-- that are).
+INSERT INTO late_fee_charges (batch, bill_id, fee_period, run_date, customer_id, due_date,
+                              version_id, total_before, overdue, percent, amount)
 SELECT :batch, b.bill_id,
        b.due_date - INTERVAL (DAYOFMONTH(b.due_date) - 1) DAY,
-       :run_date, b.customer_id, b.total_amount, b.total_amount - b.amount_paid,
+       :run_date, b.customer_id, b.due_date, v.version_id, b.total_amount,
+       b.total_amount - b.amount_paid,
        NULLIF(v.late_fee_percent, 0),
        LEAST(ROUND((b.total_amount - b.amount_paid) * v.late_fee_percent / 100, 2)
              + v.late_fee_fixed, COALESCE(v.late_fee_cap, 9999999999.99))
@@ -119,7 +121,26 @@ WHERE b.bill_id BETWEEN :first_id AND :last_id
       SELECT 1 FROM bill_lines l
       WHERE l.bill_id = b.bill_id
         AND l.fee_period = b.due_date - INTERVAL (DAYOFMONTH(b.due_date) - 1) DAY)
+
+-- name: ledger_late_fee_lock
+-- Lock the bills staged by :batch (their fees were worked out on the last committed rows).
+SELECT COUNT(*)
+FROM late_fee_charges c
+STRAIGHT_JOIN bills b ON b.bill_id = c.bill_id
+WHERE c.batch = :batch
 FOR UPDATE
+
+-- name: ledger_late_fee_unstage_changed
+-- Drop the staged fee of a bill that changed between the staging read and its lock (a
+-- payment, a correction): the next run works it out again on the bill as it then is.
+DELETE c
+FROM late_fee_charges c
+STRAIGHT_JOIN bills b ON b.bill_id = c.bill_id
+WHERE c.batch = :batch
+  AND NOT (b.total_amount = c.total_before
+           AND b.total_amount - b.amount_paid = c.overdue
+           AND b.due_date = c.due_date
+           AND b.tariff_version_id <=> c.version_id)
 
 -- name: ledger_late_fee_lines
 -- The fees staged by :batch as bill lines.
