@@ -23,6 +23,7 @@ from benchmarks import (
     bench_checkout,
     bench_customer_reads,
     bench_import,
+    bench_late_fees,
     bench_payments,
     bench_receipts,
     bench_reports,
@@ -52,6 +53,8 @@ BENCHMARKS: dict[str, Callable[[Context], Awaitable[None]]] = {
     "import": bench_import.run,
     "bot": bench_bot.run,
     "checkout": bench_checkout.run,
+    # On a database of its own (bills on a tariff, with their lines).
+    "late_fees": bench_late_fees.run,
 }
 
 
