@@ -190,7 +190,8 @@ GROUP BY c.customer_id
 ON DUPLICATE KEY UPDATE owed = owed + VALUES(owed)
 
 -- name: ledger_late_fee_audit
--- An audit entry per fee, as domain/ledger.add_line writes one for a line.
+-- An audit entry per fee, as domain/ledger.add_line writes one for a line (the fee line's
+-- own fields only), with what the fee was on and the day's run.
 INSERT INTO audit_log (admin_id, action, entity_type, entity_id, customer_id, bill_id,
                        before_data, after_data, created_at)
 SELECT NULL, 'bill.late_fee', 'bill', c.bill_id, c.customer_id, c.bill_id,
@@ -202,8 +203,7 @@ SELECT NULL, 'bill.late_fee', 'bill', c.bill_id, c.customer_id, c.bill_id,
            'line', JSON_OBJECT(
                'kind', 'late_fee', 'amount', CAST(c.amount AS CHAR),
                'percent', CAST(c.percent AS CHAR), 'fee_period', CAST(c.fee_period AS CHAR),
-               'line_id', l.line_id, 'units', NULL, 'rate', NULL, 'band_from_kwh', NULL,
-               'band_to_kwh', NULL, 'waives_line_id', NULL, 'note', NULL)),
+               'line_id', l.line_id)),
        :now
 FROM late_fee_charges c
 STRAIGHT_JOIN bill_lines l ON l.bill_id = c.bill_id AND l.fee_period = c.fee_period
