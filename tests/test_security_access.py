@@ -96,6 +96,7 @@ def commands(cast: Cast) -> list[str]:
         "/recordpayment",
         f"/recordpayment {meter}",
         f"/voidpayment {a.payment_id}",
+        f"/waive {a.bill_id}",
         "/refunds",
         f"/refundcredit {meter}",
         "/claims",
@@ -176,6 +177,8 @@ def buttons(cast: Cast, claim_id: int = 0) -> list[str]:
         "antn",
         "antx",
         "antok",
+        f"alfp:{a.bill_id}:1",
+        f"alfk:{a.bill_id}:1",
     ]
 
 
@@ -206,7 +209,7 @@ STAFF_READ_COMMANDS = {
 }  # fmt: skip
 STAFF_WRITE_COMMANDS = {
     "addcustomer", "editcustomer", "newbill", "editbill", "recordpayment", "voidpayment",
-    "importbills", "refundcredit", "newtariff", "settariff",
+    "importbills", "refundcredit", "newtariff", "settariff", "waive",
 }  # fmt: skip
 CUSTOMER_COMMANDS = {"dashboard", "pay", "receipt", "profile", "password", "logout"}
 EVERYONE_COMMANDS = {"help", "cancel", "login", "adminlogin"}
@@ -236,6 +239,8 @@ STAFF_FLOW_BUTTONS = {
     "antn",
     "antx",
     "antok",
+    "alfp",
+    "alfk",
 }
 CUSTOMER_FLOW_BUTTONS = {"paybill", "payamt", "paymethod"}
 CUSTOMER_BUTTONS = {"rcptp", "bills", "menu"}
