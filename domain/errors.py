@@ -249,12 +249,16 @@ class LegacySchemaMismatch(DomainError):
 
 
 class ReadingBelowPrevious(InvalidInput):
-    """A meter reading lower than the one before it that cannot be a rollover."""
+    """A meter reading lower than the one before it that cannot be a rollover;
+    ``previous_month`` is the month of the previous reading, when known."""
 
-    def __init__(self, *, previous: Decimal, current: Decimal) -> None:
+    def __init__(
+        self, *, previous: Decimal, current: Decimal, previous_month: date | None = None
+    ) -> None:
         super().__init__(f"The reading {current} is lower than the previous reading {previous}.")
         self.previous = previous
         self.current = current
+        self.previous_month = previous_month
 
 
 # ---------------------------------------------------------------------------------------------

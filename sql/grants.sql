@@ -42,3 +42,12 @@ GRANT SELECT, INSERT, UPDATE ON `{db}`.login_throttle TO '{customer_user}'@'{hos
 GRANT SELECT ON `{db}`.payment_claims TO '{customer_user}'@'{host}';
 GRANT INSERT (customer_id, bill_id, amount, payment_method, reference)
     ON `{db}`.payment_claims TO '{customer_user}'@'{host}';
+
+-- Meter readings (migrations 0017, 0019): a customer submits their own reading (typed, with
+-- an optional photo of the meter) and reads their readings. The INSERT names only the
+-- reading's figure, month, customer and photo: source takes its default, 'customer', and the
+-- table's trigger makes the row pending, whatever is sent. No UPDATE: only staff accept,
+-- correct or reject a submission.
+GRANT SELECT ON `{db}`.meter_readings TO '{customer_user}'@'{host}';
+GRANT INSERT (customer_id, billing_month, reading, photo_file_id)
+    ON `{db}`.meter_readings TO '{customer_user}'@'{host}';

@@ -135,6 +135,18 @@ REFUSED_TO_CUSTOMER = {
     "erase the audit log": "DELETE FROM audit_log",
     "read another database": "SELECT * FROM mysql.user",
     "grant itself more": "GRANT DELETE ON {db}.bills TO CURRENT_USER",
+    # Meter readings (migration 0019): a customer submits one, pending; only staff decide.
+    "accept a meter reading": "UPDATE meter_readings SET status = 'accepted'",
+    "change a meter reading": "UPDATE meter_readings SET reading = 1",
+    "delete a meter reading": "DELETE FROM meter_readings",
+    "record a reading as staff": (
+        "INSERT INTO meter_readings (customer_id, billing_month, reading, source, status) "
+        "VALUES ({customer_id}, '2026-11-01', 1, 'staff', 'accepted')"
+    ),
+    "submit a reading already reviewed": (
+        "INSERT INTO meter_readings (customer_id, billing_month, reading, reviewed_by_admin_id)"
+        " VALUES ({customer_id}, '2026-11-01', 1, 1)"
+    ),
 }
 
 
