@@ -41,6 +41,7 @@ from handlers import (
     card_payments,
     customer_account,
     customer_bills,
+    customer_readings,
     payments,
     private_only,
     receipts,
@@ -64,6 +65,7 @@ CUSTOMER_COMMANDS = [
     BotCommand("bills", "What you owe (/bills all: every bill)"),
     BotCommand("pay", "Pay a bill"),
     BotCommand("receipt", "Get a receipt again"),
+    BotCommand("reading", "Send your meter reading"),
     BotCommand("profile", "Your contact details"),
     BotCommand("password", "Change your password"),
     BotCommand("login", "Link this Telegram account"),
@@ -169,9 +171,14 @@ def customer_conversation(
     states: dict[object, list[Any]] = {}
     states.update(customer_account.states())
     states.update(payments.states())
+    states.update(customer_readings.states())
     states[ConversationHandler.TIMEOUT] = [TypeHandler(Update, customer_account.timed_out)]
     return conversation(
-        entry_points=[*customer_account.entry_points(), *payments.entry_points()],
+        entry_points=[
+            *customer_account.entry_points(),
+            *payments.entry_points(),
+            *customer_readings.entry_points(),
+        ],
         states=states,
         fallbacks=customer_account.fallbacks(),
         allow_reentry=True,

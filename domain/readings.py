@@ -389,6 +389,13 @@ async def reading_of_month(db: Database, customer_id: int, billing_month: date) 
     return None if row is None else Reading.from_row(row)
 
 
+async def bill_of_month(db: Database, customer_id: int, billing_month: date) -> int | None:
+    """The id of the customer's bill of ``billing_month``, if issued (its reading is final)."""
+    which = {"customer_id": customer_id, "billing_month": billing_month}
+    row = await db.fetch_one("bill_of_reading_month", which)
+    return None if row is None else int(row["bill_id"])
+
+
 async def _previous(
     uow: UnitOfWork | Database, customer_id: int, month: date
 ) -> MonthReading | None:

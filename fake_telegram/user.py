@@ -181,6 +181,13 @@ class FakeUser:
         message = self._add_message(from_bot=False, document=stored, caption=caption)
         return self._queue({"message": self._server._message_dict(self, message)})
 
+    async def send_photo(self, data: bytes, caption: str | None = None) -> JSONDict:
+        """Send a photo (as a phone's camera does: one compressed image, no file name); the
+        bot can getFile it, or send it on by its file_id. Returns the update."""
+        stored = self._server._store_file(None, data, "image/jpeg", "photos")
+        message = self._add_message(from_bot=False, photo=stored, caption=caption)
+        return self._queue({"message": self._server._message_dict(self, message)})
+
     async def pay_invoice(
         self,
         message: ChatMessage | int | None = None,

@@ -28,6 +28,7 @@ from handlers import (
     admin_customers,
     admin_late_fees,
     admin_payments,
+    admin_readings,
     admin_reconcile,
     admin_refunds,
     admin_tariffs,
@@ -70,6 +71,7 @@ def staff_conversation(admin_filter: filters.User) -> ConversationHandler[Billin
         admin_refunds.states(),
         admin_tariffs.states(),
         admin_late_fees.states(),
+        admin_readings.states(),
         import_bills.states(),
     ):
         states.update(module_states)
@@ -83,6 +85,7 @@ def staff_conversation(admin_filter: filters.User) -> ConversationHandler[Billin
             *admin_refunds.entry_points(admin_filter),
             *admin_tariffs.entry_points(admin_filter),
             *admin_late_fees.entry_points(admin_filter),
+            *admin_readings.entry_points(admin_filter),
             *import_bills.entry_points(admin_filter),
         ],
         states=states,
@@ -112,6 +115,7 @@ def staff_handlers(admin_filter: filters.User) -> list[BaseHandler[Update, Billi
         *admin_reconcile.commands(admin_filter),
         *admin_refunds.commands(admin_filter),
         *admin_tariffs.commands(admin_filter),
+        *admin_readings.commands(admin_filter),
         *reports.commands(admin_filter),
         *admin_audit.commands(admin_filter),
         *admin_customers.buttons_handlers(),
@@ -120,6 +124,7 @@ def staff_handlers(admin_filter: filters.User) -> list[BaseHandler[Update, Billi
         *admin_claims.buttons_handlers(),
         *admin_reconcile.buttons_handlers(),
         *admin_tariffs.buttons_handlers(),
+        *admin_readings.buttons_handlers(),
         *reports.buttons_handlers(),
         *admin_audit.buttons_handlers(),
     ]

@@ -56,6 +56,7 @@ CUSTOMER_HELP = (
     "/bills — what you owe, unpaid and part-paid (/bills all for every bill)\n"
     "/pay — pay a bill, in full or in part\n"
     "/receipt — get a receipt again\n"
+    "/reading — send your meter reading (with a photo if you like)\n"
     "/profile — your phone, email and address\n"
     "/password — change your password\n"
     "/login — link this Telegram account with a meter number and password\n"
@@ -385,6 +386,7 @@ def _end(context: BillingContext) -> int:
         "profile_field",
         "profile_saved",
         "pay",
+        "reading",
     ):
         context.flow.pop(key, None)
     return ConversationHandler.END

@@ -1,5 +1,7 @@
 """Staff: bulk billing. /importbills, then the admin uploads a CSV file
-(meter_number, billing_month, units_used[, rate_per_unit]).
+(meter_number, billing_month, units_used[, rate_per_unit]) — or a file of meter readings
+(meter_number, billing_month, reading), told apart by its first line, recorded the same way:
+all or nothing, errors by line.
 
 Every line is checked first and errors are reported by line number; one bad line means
 nothing is written. A good file is issued in one transaction, then the linked customers are
@@ -13,13 +15,14 @@ import tempfile
 from datetime import date, datetime
 from pathlib import Path
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.ext import BaseHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BillingContext
-from domain import bills
+from domain import bills, readings
 from domain.errors import DomainError, ImportRejected
 from domain.models import Admin
+from domain.readings import figure
 from handlers.admin_gate import end_flow, staff_only
 from handlers.common import buttons, cancel_row, esc, local_today, reply
 from handlers.notifications import new_bill_notice, send_many
@@ -39,7 +42,9 @@ INSTRUCTIONS = (
     "billing_month is YYYY-MM, up to the current month ({month}); rate_per_unit is optional "
     "(empty or left out: the default tariff {tariff}).\n\n"
     "Every line is checked first. If any line is wrong, nothing is imported and you get the "
-    "errors by line number."
+    "errors by line number.\n\n"
+    "<b>Meter readings</b> come in the same way, in a file whose first line is:\n"
+    "<code>meter_number,billing_month,reading</code>"
 )
 
 
@@ -72,6 +77,8 @@ async def import_file(update: Update, context: BillingContext, admin: Admin) -> 
         # On disk, read line by line: a 100,000-line file never sits in memory whole.
         path = Path(directory) / "bills.csv"
         await file.download_to_drive(path)
+        if _is_readings_file(path):
+            return await _import_readings(message, context, admin, path)
         try:
             result = await bills.import_bill_file(
                 context.admin_db,
@@ -89,16 +96,7 @@ async def import_file(update: Update, context: BillingContext, admin: Admin) -> 
             )
             return IMPORT_FILE
         except ImportRejected as exc:
-            shown = exc.errors[:ERRORS_SHOWN]
-            lines = "\n".join(f"Line {number}: {esc(problem)}" for number, problem in shown)
-            more = len(exc.errors) - len(shown)
-            await message.reply_text(
-                f"❌ {esc(exc)}\n\n{lines}"
-                + (f"\n…and {more} more." if more > 0 else "")
-                + "\n\nFix the file and send it again, or /cancel.",
-                reply_markup=buttons([cancel_row()]),
-            )
-            return IMPORT_FILE
+            return await _rejected(message, exc)
         except DomainError as exc:
             await message.reply_text(f"❌ {esc(exc)}")
             return end_flow(context)
@@ -112,6 +110,67 @@ async def import_file(update: Update, context: BillingContext, admin: Admin) -> 
         context.application.create_task(
             _notify_customers(context, message.chat.id, linked), update=update
         )
+    return end_flow(context)
+
+
+async def _rejected(message: Message, exc: ImportRejected) -> str:
+    """A file with bad lines: the errors by line number; the admin may send it again."""
+    shown = exc.errors[:ERRORS_SHOWN]
+    lines = "\n".join(f"Line {number}: {esc(problem)}" for number, problem in shown)
+    more = len(exc.errors) - len(shown)
+    await message.reply_text(
+        f"❌ {esc(exc)}\n\n{lines}"
+        + (f"\n…and {more} more." if more > 0 else "")
+        + "\n\nFix the file and send it again, or /cancel.",
+        reply_markup=buttons([cancel_row()]),
+    )
+    return IMPORT_FILE
+
+
+def _is_readings_file(path: Path) -> bool:
+    """Whether the file's first non-blank line is the readings header (not UTF-8: not
+    readings; the bills import says what is wrong with it)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as lines:
+            first = next((line for line in lines if line.strip()), "")
+    except UnicodeDecodeError:
+        return False
+    return readings.is_readings_header(first)
+
+
+async def _import_readings(
+    message: Message, context: BillingContext, admin: Admin, path: Path
+) -> str | int:
+    """Record every reading of the file in one transaction, or none."""
+    try:
+        result = await readings.import_reading_file(
+            context.admin_db,
+            lambda: path.open(encoding="utf-8-sig", newline=""),
+            admin_id=admin.admin_id,
+            latest_month=_current_month(context),
+        )
+    except UnicodeDecodeError:
+        await message.reply_text(
+            "That file is not UTF-8 text. Save it as CSV (UTF-8) and send it again, or /cancel."
+        )
+        return IMPORT_FILE
+    except ImportRejected as exc:
+        return await _rejected(message, exc)
+    except DomainError as exc:
+        await message.reply_text(f"❌ {esc(exc)}")
+        return end_flow(context)
+    plural = "s" if result.count != 1 else ""
+    details = [f"{figure(result.units)} kWh in all"]
+    if result.baselines:
+        details.append(
+            f"{result.baselines} first reading{'s' if result.baselines != 1 else ''} of "
+            "a meter (baselines, no units yet)"
+        )
+    if result.replaced:
+        details.append(f"{result.replaced} month{'s' if result.replaced != 1 else ''} re-entered")
+    await message.reply_text(
+        f"✅ Recorded {result.count} meter reading{plural}: " + "; ".join(details) + "."
+    )
     return end_flow(context)
 
 

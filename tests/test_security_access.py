@@ -9,6 +9,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +17,7 @@ import aiohttp
 import pytest
 
 from bot.application import build_application, post_init, post_shutdown, webhook_options
-from domain import claims, customers
+from domain import claims, customers, readings
 from fake_telegram import BotEvent
 from handlers.admin_gate import STALE_BUTTON, UNKNOWN_COMMAND
 from tests.e2e_support import Harness, harness, running_bot
@@ -106,6 +107,9 @@ def commands(cast: Cast) -> list[str]:
         "/outstanding",
         "/trend",
         "/importbills",
+        "/reading",
+        f"/reading {meter}",
+        "/readings",
         "/audit",
         f"/audit {meter}",
         "/notify",
@@ -120,7 +124,7 @@ def commands(cast: Cast) -> list[str]:
     ]
 
 
-def buttons(cast: Cast, claim_id: int = 0) -> list[str]:
+def buttons(cast: Cast, claim_id: int = 0, reading_id: int = 0) -> list[str]:
     a = cast.a
     cid = a.customer.customer_id
     return [
@@ -179,6 +183,13 @@ def buttons(cast: Cast, claim_id: int = 0) -> list[str]:
         "antok",
         f"alfp:{a.bill_id}:1",
         f"alfk:{a.bill_id}:1",
+        "ardp:0",
+        f"ardph:{reading_id}",
+        f"ardok:{reading_id}",
+        f"ardfix:{reading_id}",
+        f"ardrj:{reading_id}",
+        "ardsave",
+        "crdsend",
     ]
 
 
@@ -203,9 +214,29 @@ async def claim_to_check(harness: Harness) -> int:
     return claim.claim_id
 
 
+async def reading_to_check(harness: Harness) -> int:
+    """A customer's pending meter reading (with a photo) of a customer with no Telegram
+    account: deciding it sends nobody in the cast a message."""
+    customer = await customers.add_customer(
+        harness.admin_db,
+        meter_number="MTR-READ77",
+        full_name="Rita Reader",
+        address="4 Meter Lane",
+    )
+    month = datetime.now(harness.config.timezone).date().replace(day=1)
+    sent = await readings.submit(
+        harness.customer_db,
+        customer_id=customer.customer_id,
+        reading=Decimal("1234"),
+        current_month=month,
+        photo_file_id="AgAC-not-on-the-server",
+    )
+    return sent.reading.reading_id
+
+
 STAFF_READ_COMMANDS = {
     "customers", "customer", "pending", "payments", "revenue", "outstanding", "trend",
-    "audit", "notify", "claims", "reconcile", "refunds", "tariffs", "tariff",
+    "audit", "notify", "claims", "reconcile", "refunds", "tariffs", "tariff", "readings",
 }  # fmt: skip
 STAFF_WRITE_COMMANDS = {
     "addcustomer", "editcustomer", "newbill", "editbill", "recordpayment", "voidpayment",
@@ -216,9 +247,11 @@ EVERYONE_COMMANDS = {"help", "cancel", "login", "adminlogin"}
 STAFF_READ_BUTTONS = {
     "acl", "acu", "abl", "apl", "acsvr", "acsvo", "acsvt", "aaud", "aclp", "arcp", "acsvrc",
     "atl", "ats",
+    "ardp", "ardph",
 }  # fmt: skip
 STAFF_WRITE_BUTTONS = {
     "aedc", "aact", "anb", "arpc", "arpb", "arpok", "aclok", "aclrj", "arfm",
+    "ardok", "ardfix", "ardrj",
 }  # fmt: skip
 # Buttons that mean something only inside a flow: pressed outside one, they are stale.
 STAFF_FLOW_BUTTONS = {
@@ -256,6 +289,10 @@ def expected(label: str, role: str) -> set[str]:
             return {"not_linked"} if role == "stranger" and label == "/start" else {"served"}
         if command == "bills":
             return {"not_linked"} if role == "stranger" else {"served"}
+        if command == "reading":  # staff: a meter's reading; a customer: their own
+            if staff:
+                return {"served"} if role == "admin" else {"read_only"}
+            return {"served"} if customer else {"not_linked"}
         if command in EVERYONE_COMMANDS:
             return {"served"}
         if command == "adminlogout":  # to non-staff it says nothing about staff accounts
@@ -311,6 +348,7 @@ async def test_every_command_and_button_answers_each_role_as_it_should_and_leaks
     of A's data (nor anybody but B and the staff B's)."""
     cast = await make_cast(harness, 74000)
     claim_id = await claim_to_check(harness)
+    reading_id = await reading_to_check(harness)
     results: dict[tuple[str, str], str] = {}
     seen: dict[str, list[BotEvent]] = {role: [] for role in ROLES}
     # No pacing: ~750 messages here, and Telegram's 30 a second is not what is tested.
@@ -318,9 +356,9 @@ async def test_every_command_and_button_answers_each_role_as_it_should_and_leaks
         assert {c.lstrip("/").split()[0] for c in commands(cast)} >= registered_commands(
             application
         ) - {"start"} | {"start"}
-        assert {d.split(":")[0] for d in buttons(cast, claim_id)} >= registered_callback_prefixes(
-            application
-        )
+        assert {
+            d.split(":")[0] for d in buttons(cast, claim_id, reading_id)
+        } >= registered_callback_prefixes(application)
         async with recording(cast.users) as recorders:
 
             async def play(role: str) -> None:
@@ -340,7 +378,7 @@ async def test_every_command_and_button_answers_each_role_as_it_should_and_leaks
                     assert anchor is not None
                     await user.press_data(anchor.message_id, data)
 
-                for data in buttons(cast, claim_id):
+                for data in buttons(cast, claim_id, reading_id):
                     await act(data, lambda d=data: press(d))  # type: ignore[misc]
                 for text in commands(cast):
                     await act(text, lambda t=text: user.send(t))  # type: ignore[misc]
@@ -364,7 +402,7 @@ async def test_every_command_and_button_answers_each_role_as_it_should_and_leaks
         "access_matrix",
         {
             "commands": len(commands(cast)),
-            "buttons": len(buttons(cast, claim_id)),
+            "buttons": len(buttons(cast, claim_id, reading_id)),
             "roles": len(ROLES),
             "interactions": len(results),
             "outcomes": dict(Counter(results.values())),
