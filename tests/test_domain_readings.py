@@ -17,6 +17,8 @@ from decimal import Decimal
 
 import pymysql
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain import admins, ledger, readings
 from domain.billing import flat_tariff
@@ -537,3 +539,16 @@ def test_a_reading_is_shown_as_the_meter_shows_it() -> None:
         "0",
         "7",
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.from_regex(r"[\d.,\s٠-٩۰-۹e+-]{0,30}")))
+def test_parse_reading_gives_a_clean_figure_or_invalid_reading(text: str) -> None:
+    """Any typed text: a finite figure of at most two decimals between 0 and MAX_READING, or
+    InvalidReading (never another error)."""
+    try:
+        value = readings.parse_reading(text)
+    except InvalidReading:
+        return
+    assert value.is_finite() and 0 <= value <= readings.MAX_READING
+    assert value == value.quantize(D("0.01"))

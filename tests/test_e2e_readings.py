@@ -6,6 +6,8 @@ correct it, and the customer is told; a readings CSV goes through /importbills.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import struct
 from datetime import date, datetime
@@ -21,6 +23,7 @@ from handlers.admin_gate import STALE_BUTTON
 from handlers.common import month_label
 from tests.e2e_support import Harness, activated_customer, harness, make_staff, running_bot
 from tests.factories import make_bill, make_customer
+from tests.test_security_hostile_input import CORPUS, ErrorLog
 
 __all__ = ["harness"]
 
@@ -223,3 +226,42 @@ async def test_a_readings_csv_goes_through_importbills(harness: Harness) -> None
     assert (await readings.units(harness.admin_db, first.customer_id, now)).units == Decimal("150")
     kept = await readings.reading_of_month(harness.admin_db, second.customer_id, now)
     assert kept is not None and kept.source is ReadingSource.IMPORT
+
+
+async def test_hostile_input_at_the_reading_prompts_gets_a_reply_and_changes_nothing(
+    harness: Harness,
+) -> None:
+    """Every input of the hostile corpus, typed where staff and a customer type a reading:
+    each gets a non-empty reply (HTML-looking text escaped), nothing is logged as an error,
+    and no reading is written (a figure that would do is shown for Save, never saved)."""
+    staff = harness.server.user(ADMIN_ID, "Olu")
+    customer_user = harness.server.user(CUSTOMER_ID, "Amina")
+    await make_staff(harness, ADMIN_ID)
+    handler = ErrorLog()
+    logging.getLogger().addHandler(handler)
+
+    async def type_all(user: FakeUser, start: str, advanced: str) -> list[str]:
+        await say(user, start)
+        bodies = []
+        for text in CORPUS:
+            answer = await say(user, text)
+            bodies.append(answer.body)
+            if advanced in answer.body:
+                await say(user, start)
+        return bodies
+
+    try:
+        async with running_bot(harness):
+            customer = await activated_customer(harness, customer_user, meter_number="MTR-30021")
+            await record(harness, customer, month_before(this_month(harness)), "12000")
+            staff_bodies, customer_bodies = await asyncio.gather(
+                type_all(staff, "/reading MTR-30021", "Save it?"),
+                type_all(customer_user, "/reading", "Send a photo"),
+            )
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert not handler.records, [r.getMessage() for r in handler.records[:5]]
+    assert all(body.strip() for body in staff_bodies + customer_bodies)
+    assert any("Type the reading again" in body for body in staff_bodies)
+    assert any("Type the reading again" in body for body in customer_bodies)
+    assert len(await readings.recent(harness.admin_db, customer.customer_id)) == 1
