@@ -47,6 +47,11 @@ ACTION_TITLES = {
     "claim.reject": "Transfer claim rejected",
     "tariff.version": "Tariff version added",
     "customer.tariff": "Tariff changed",
+    "reading.record": "Meter reading recorded",
+    "reading.correct": "Meter reading corrected",
+    "reading.accept": "Customer's meter reading accepted",
+    "reading.reject": "Customer's meter reading rejected",
+    "reading.import": "Meter readings imported",
 }
 # The fields of the records entries keep, by name, in the order they are listed.
 FIELD_LABELS = {
@@ -79,6 +84,11 @@ FIELD_LABELS = {
     "total": "Total",
     "import": "Import",
     "tariff": "Tariff",
+    "reading": "Reading",
+    "source": "Source",
+    "readings": "Readings",
+    "baselines": "First readings",
+    "replaced": "Re-entered",
 }
 # A record inside an entry (the bill of a void): its fields are named after it.
 GROUP_LABELS = {"bill": "Bill"}

@@ -97,6 +97,8 @@ async def test_staff_enter_a_reading_in_the_chat_and_see_its_units(harness: Harn
         assert "Previous reading: 12000" in confirm.body
         saved = await tap(staff, "Save", confirm)
         assert "Saved" in saved.body and "345 kWh" in saved.body, saved.body
+        log = await say(staff, "/audit MTR-30001")
+        assert "Meter reading recorded" in log.body and "12345" in log.body, log.body
     stored = await readings.reading_of_month(harness.admin_db, customer.customer_id, now)
     assert stored is not None and stored.reading == Decimal("12345")
     assert (stored.source, stored.status) == (ReadingSource.STAFF, ReadingStatus.ACCEPTED)
