@@ -283,11 +283,7 @@ async def value_typed(update: Update, context: BillingContext, admin: Admin) -> 
         made = await readings.preview(
             context.admin_db, customer_id, month, value, current_month=current_month(context)
         )
-    except InvalidReading as exc:
-        return await _again(update, refusal_html(exc))
-    except InvalidInput as exc:  # the month, or a reading the checks refused
-        return await _again(update, refusal_html(exc))
-    except MonthAlreadyBilled as exc:
+    except (InvalidInput, MonthAlreadyBilled) as exc:  # the figure, the month, the checks
         return await _again(update, refusal_html(exc))
     state["billing_month"] = month.isoformat()
     state["reading"] = str(value)
