@@ -209,6 +209,53 @@ def flat_tariff(rate: Decimal, *, effective_from: date = date(2000, 1, 1)) -> Ta
     )
 
 
+def checked_amount(amount: Decimal) -> Decimal:
+    """A money amount someone asked for: a finite Decimal above zero in whole cents, as
+    stored (1500 is 1500.00)."""
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise InvalidAmount("That is not an amount.")
+    if amount <= 0:
+        raise InvalidAmount("The amount must be greater than zero.")
+    if amount != to_cents(amount):
+        raise InvalidAmount("The amount can have at most two decimals (whole cents).")
+    return to_cents(amount)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What a bill owes: its total and what is paid on it — all a payment needs to know (a
+    payment locks the bill row, not its lines). :class:`Charges` pays through it."""
+
+    total: Decimal
+    amount_paid: Decimal = ZERO
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total - self.amount_paid
+
+    @property
+    def status(self) -> PaymentStatus:
+        return PaymentStatus.for_amounts(self.total, self.amount_paid)
+
+    def pay(self, amount: Decimal) -> Balance:
+        """``amount`` paid: on a bill not yet paid, 0 < amount ≤ outstanding, whole cents."""
+        if self.status is PaymentStatus.PAID:
+            raise BillAlreadyPaid()
+        paying = checked_amount(amount)
+        if paying > self.outstanding:
+            raise AmountExceedsBalance(self.outstanding)
+        return replace(self, amount_paid=self.amount_paid + paying)
+
+    def void(self, amount: Decimal) -> Balance:
+        """A payment of ``amount`` taken back."""
+        return replace(self, amount_paid=self.amount_paid - amount)
+
+    def credit_to_apply(self, credit: Decimal) -> Decimal:
+        """How much of ``credit`` (account credit, or money a provider took) this bill takes:
+        0.00 when there is none or nothing is owed."""
+        return max(ZERO, min(credit, self.outstanding))
+
+
 @dataclass(frozen=True)
 class Charges:
     """A bill's money as a value: its lines and what has been paid on it."""
@@ -252,23 +299,21 @@ class Charges:
             raise TotalBelowPaid(self.amount_paid)
         return corrected
 
+    @property
+    def balance(self) -> Balance:
+        return Balance(self.total, self.amount_paid)
+
     def pay(self, amount: Decimal) -> Charges:
         """``amount`` paid: 0 < amount ≤ outstanding, whole cents, on a bill not yet paid."""
-        if self.status is PaymentStatus.PAID:
-            raise BillAlreadyPaid()
-        if not amount.is_finite() or amount <= 0 or amount != to_cents(amount):
-            raise InvalidAmount()
-        if amount > self.outstanding:
-            raise AmountExceedsBalance(self.outstanding)
-        return replace(self, amount_paid=self.amount_paid + amount)
+        return replace(self, amount_paid=self.balance.pay(amount).amount_paid)
 
     def void(self, amount: Decimal) -> Charges:
         """A payment of ``amount`` taken back."""
-        return replace(self, amount_paid=self.amount_paid - amount)
+        return replace(self, amount_paid=self.balance.void(amount).amount_paid)
 
     def credit_to_apply(self, credit: Decimal) -> Decimal:
         """How much of a customer's ``credit`` pays this bill (0.00 when none or nothing owed)."""
-        return max(ZERO, min(credit, self.outstanding))
+        return self.balance.credit_to_apply(credit)
 
     def late_fee(self, rule: LateFeeRule, *, due_date: date, today: date) -> Line | None:
         """The fee this bill owes today, if it is still owing past its due date plus grace

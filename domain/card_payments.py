@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from domain import audit, payments, validation
-from domain.db import Database, Row, UnitOfWork, error_code
+from domain.db import Database, Row, UnitOfWork
 from domain.errors import (
     AmountExceedsBalance,
     BillAlreadyPaid,
@@ -27,8 +27,8 @@ from domain.errors import (
     CardAmountOutOfBounds,
     CreditRefundRefused,
     DomainError,
-    InvalidAmount,
     InvoiceRefused,
+    RefundExceedsCredit,
 )
 from domain.models import Bill, Payment, PaymentMethod, db_time, now_utc, utc
 from domain.money import Currency, to_cents
@@ -89,10 +89,10 @@ def check_card_amount(amount: Decimal, currency: Currency) -> None:
     """Refuse an amount Telegram would refuse in one invoice (CURRENCY_TOTAL_AMOUNT_INVALID)."""
     bounds = card_bounds(currency)
     if bounds is None:
-        raise CardAmountOutOfBounds("-", "-")
+        raise CardAmountOutOfBounds(None, None)
     low, high = bounds
     if not low <= amount <= high:
-        raise CardAmountOutOfBounds(f"{low:,.2f}", f"{high:,.2f}")
+        raise CardAmountOutOfBounds(low, high)
 
 
 async def create_invoice(
@@ -160,7 +160,7 @@ async def check_pre_checkout(
     if outstanding <= 0:
         raise InvoiceRefused("bill_paid")
     if outstanding < invoice.amount:
-        raise InvoiceRefused("balance_changed", outstanding=f"{outstanding:,.2f}")
+        raise InvoiceRefused("balance_changed", outstanding=outstanding)
     if currency_code != invoice.currency or total_minor != currency.to_minor(invoice.amount):
         raise InvoiceRefused("amount_mismatch")
     return invoice
@@ -185,13 +185,14 @@ async def record_charge(
     ``created`` False, and changes nothing.
     """
     moment = now or now_utc()
-    # True once a COMMIT was sent whose answer was lost: if a later attempt then finds the
-    # charge, it was this call that recorded it (and its receipt is still to be sent).
-    commit_sent = False
 
     async def work(uow: UnitOfWork) -> ChargeResult:
-        nonlocal commit_sent
-        found = await _recorded(uow, charge.telegram_payment_charge_id, created=commit_sent)
+        # Recorded already: by a concurrent delivery of the same charge (which won the race on
+        # the charge id: this is a rerun), or by this call, when an earlier attempt's COMMIT
+        # answer was lost — then its receipt is still to be sent.
+        found = await _recorded(
+            uow, charge.telegram_payment_charge_id, created=uow.earlier_commit_lost
+        )
         if found is not None:
             return found
         invoice_row = await uow.fetch_one("lock_invoice", {"reference": reference[:64]})
@@ -205,26 +206,21 @@ async def record_charge(
         assert bill is not None  # an invoice's bill is never deleted (foreign key)
         to_bill = min(amount, max(bill.outstanding, ZERO))
         credited = amount - to_bill
-        try:
-            charge_id = await uow.insert(
-                "insert_provider_charge",
-                {
-                    "telegram_payment_charge_id": charge.telegram_payment_charge_id,
-                    "provider_payment_charge_id": charge.provider_payment_charge_id,
-                    "invoice_id": invoice.invoice_id,
-                    "customer_id": invoice.customer_id,
-                    "amount": amount,
-                    "currency": currency_code,
-                    "credited": credited,
-                    "received_at": db_time(moment),
-                },
-            )
-        except Exception as exc:
-            if error_code(exc) == 1062:  # recorded by a concurrent delivery meanwhile
-                again = await _recorded(uow, charge.telegram_payment_charge_id, created=False)
-                if again is not None:
-                    return again
-            raise
+        # A concurrent delivery of the same charge that committed first makes this INSERT
+        # fail on the charge id's unique key: the transaction's rerun finds it above.
+        charge_id = await uow.insert(
+            "insert_provider_charge",
+            {
+                "telegram_payment_charge_id": charge.telegram_payment_charge_id,
+                "provider_payment_charge_id": charge.provider_payment_charge_id,
+                "invoice_id": invoice.invoice_id,
+                "customer_id": invoice.customer_id,
+                "amount": amount,
+                "currency": currency_code,
+                "credited": credited,
+                "received_at": db_time(moment),
+            },
+        )
         payment: Payment | None = None
         after = bill
         if to_bill > 0:
@@ -244,7 +240,6 @@ async def record_charge(
         balance = to_cents(
             Decimal(await uow.fetch_value("customer_credit", {"customer_id": invoice.customer_id}))
         )
-        commit_sent = True
         await uow.commit()
         return ChargeResult(
             charge_id, invoice, amount, payment, after, credited, balance, created=True
@@ -307,7 +302,7 @@ async def refund_credit(
             Decimal(await uow.fetch_value("lock_customer_credit", {"customer_id": customer_id}))
         )
         if amount > credit:
-            raise InvalidAmount(f"The customer's credit is only {credit:,.2f}.")
+            raise RefundExceedsCredit(credit)
         await uow.execute(
             "refund_credit",
             {"customer_id": customer_id, "amount": amount, "admin_id": admin_id, "reason": reason},

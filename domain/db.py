@@ -23,14 +23,29 @@ from urllib.parse import quote, unquote, urlsplit
 import aiomysql
 import pymysql
 
-from domain.errors import DatabaseUnavailable
+from domain.errors import CommitOutcomeUnknown, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
-# Errors after which the whole transaction can simply be run again.
+# The one retry policy of a transaction (Database.transaction), money or not. Its work is run
+# again, up to five times in all, after:
+# - a deadlock, a changed snapshot or a lock wait that timed out: nothing was written;
 RETRYABLE_TRANSACTION_ERRORS = {1213, 1020, 1205}  # deadlock, record changed, lock wait timeout
+# - a duplicate (1062) on one of these unique keys: a concurrent run of the same request (a
+#   Confirm pressed twice, a charge delivered twice) committed first, or a random receipt
+#   number collided; the rerun (UnitOfWork.rerun) looks first for what the winner wrote;
+RACE_KEYS = (
+    "uq_payments_idempotency_key",
+    "uq_payments_receipt_number",
+    "uq_payments_telegram_charge",
+    "uq_provider_charges_telegram",
+)
+# - a lost connection. When every attempt failed the caller hears DatabaseUnavailable, or
+#   CommitOutcomeUnknown when a COMMIT was sent and its answer lost and no later attempt
+#   settled what became of it.
+TRANSACTION_ATTEMPTS = 5
 # Errors that mean the connection is gone (server restarted, network cut, KILL).
 CONNECTION_LOST_ERRORS = {2003, 2006, 2013, 2014, 2055, 1927, 4031}
 
@@ -252,31 +267,46 @@ class Database:
         return UnitOfWork(self._pool)
 
     async def transaction(
-        self, work: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 5
+        self,
+        work: Callable[[UnitOfWork], Awaitable[T]],
+        *,
+        attempts: int = TRANSACTION_ATTEMPTS,
+        unknown: type[CommitOutcomeUnknown] = CommitOutcomeUnknown,
     ) -> T:
-        """Run ``work`` in a unit of work, running it again on deadlocks and lost connections.
+        """Run ``work`` in a unit of work under the one retry policy (``RACE_KEYS`` above).
 
-        ``work`` must commit itself; it must be safe to repeat (every write it makes is either
-        rolled back with the failed attempt or found again through a unique key).
+        ``work`` must commit itself and be safe to repeat: every write it makes is either
+        rolled back with the failed attempt or found again through a unique key — a rerun
+        (``uow.rerun``) looks first for what an earlier attempt, or the concurrent one that
+        won a race on a key, committed. Any attempt that runs to its end (a result or a refusal)
+        settles the outcome; when none did and a COMMIT's answer was lost, ``unknown`` is
+        raised: the work may have been committed.
         """
+        commit_lost = False
         for attempt in range(1, attempts + 1):
+            uow = self.unit_of_work()
+            uow.rerun, uow.earlier_commit_lost = attempt > 1, commit_lost
             try:
-                async with self.unit_of_work() as uow:
+                async with uow:
                     return await work(uow)
-            except pymysql.err.MySQLError as exc:
-                code = error_code(exc)
-                retryable = code in RETRYABLE_TRANSACTION_ERRORS
-                lost = connection_lost(exc)
-                if not (retryable or lost) or attempt == attempts:
-                    if lost:
-                        raise DatabaseUnavailable() from exc
-                    raise
-                log.info("transaction attempt %d failed with %s; retrying", attempt, code)
-                await asyncio.sleep(0.01 * attempt if retryable else 0.2 * attempt)
-            except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
-                if attempt == attempts:
+            except (
+                pymysql.err.MySQLError,
+                ConnectionError,
+                OSError,
+                asyncio.IncompleteReadError,
+            ) as exc:
+                commit_lost = commit_lost or uow.commit_lost
+                pause = _retry_pause(exc, attempt)
+                if pause is None or attempt == attempts:
+                    if not _lost(exc):
+                        raise
+                    if commit_lost:
+                        raise unknown() from exc
                     raise DatabaseUnavailable() from exc
-                await asyncio.sleep(0.2 * attempt)
+                log.info(
+                    "transaction attempt %d failed with %s; retrying", attempt, error_code(exc)
+                )
+                await asyncio.sleep(pause)
         raise AssertionError("unreachable")
 
     async def read(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
@@ -317,6 +347,13 @@ class UnitOfWork:
         self._conn: aiomysql.Connection | None = None
         # True right after a COMMIT (or a batched ROLLBACK): no transaction is open.
         self._no_transaction = False
+        # Set by Database.transaction: this is not the first run of its work (look first for
+        # what an earlier run or a concurrent winner committed), and an earlier run's COMMIT
+        # was sent and its answer lost (it may have been committed).
+        self.rerun = False
+        self.earlier_commit_lost = False
+        # A COMMIT sent here got no answer: nobody knows whether it was committed.
+        self.commit_lost = False
 
     async def __aenter__(self) -> UnitOfWork:
         self._conn = await self._pool.acquire()
@@ -348,9 +385,19 @@ class UnitOfWork:
         self._no_transaction = False  # whatever runs next may open a transaction again
         return self._conn
 
-    async def commit(self) -> None:
-        await self.connection.commit()
+    async def commit(self, statements: Sequence[tuple[str, Mapping[str, Any]]] = ()) -> int:
+        """Commit; ``statements`` first, in the COMMIT's round trip (:meth:`execute_batch`),
+        returning the first one's LAST_INSERT_ID(). A COMMIT whose answer was lost (not
+        refused by the server) sets :attr:`commit_lost`: nobody knows whether it committed."""
+        try:
+            if statements:
+                return await self.execute_batch(statements, commit=True)
+            await self.connection.commit()
+        except BaseException as exc:
+            self.commit_lost = not refused_by_server(exc)
+            raise
         self._no_transaction = True
+        return 0
 
     async def execute(self, name: str, params: Mapping[str, Any] | None = None) -> int:
         """Run a named statement; return the affected row count."""
@@ -384,7 +431,8 @@ class UnitOfWork:
         With ``commit`` a COMMIT follows in the same round trip; it runs only if every
         statement succeeded (a failure stops the rest, and the transaction stays open to be
         rolled back). If the connection is lost before the answer, the caller cannot know
-        whether it committed, as with :meth:`commit`.
+        whether it committed: writers send it as :meth:`commit` (``statements``), which
+        remembers that for the transaction's retry policy.
         """
         sql, params = _batch(statements)
         async with self.connection.cursor() as cur:
@@ -482,3 +530,21 @@ def refused_by_server(exc: BaseException) -> bool:
     """True when the server answered a statement with this error (so it ran no further
     statement of that round trip), False when the answer may have been lost on the way."""
     return error_code(exc) is not None and not connection_lost(exc)
+
+
+def _lost(exc: BaseException) -> bool:
+    """True when ``exc`` means the connection (and perhaps an answer) was lost."""
+    return connection_lost(exc) or not isinstance(exc, pymysql.err.MySQLError)
+
+
+def _retry_pause(exc: BaseException, attempt: int) -> float | None:
+    """How long to wait before running a transaction's work again after ``exc`` (the policy
+    above), or None when it must not be run again."""
+    code = error_code(exc)
+    if code in RETRYABLE_TRANSACTION_ERRORS:
+        return 0.01 * attempt
+    if code == 1062 and any(key in str(exc) for key in RACE_KEYS):
+        return 0.0  # the winner has committed: the rerun finds it at once
+    if _lost(exc):
+        return 0.2 * attempt
+    return None

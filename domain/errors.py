@@ -1,4 +1,6 @@
-"""Domain exceptions. Their messages are written to be shown to a person as they are."""
+"""Domain exceptions. They carry their figures as data (money as Decimal) and a plain
+message for logs and for whoever has no better words; what people read in the chat is chosen
+in handlers/ (handlers/words.py explains the money errors, with the configured currency)."""
 
 from __future__ import annotations
 
@@ -87,6 +89,8 @@ class WrongCurrency(InvalidAmount):
 
 
 class AmountExceedsBalance(DomainError):
+    """A payment (or invoice) of more than the bill's ``outstanding`` balance."""
+
     def __init__(self, outstanding: Decimal) -> None:
         super().__init__(f"The amount is more than the outstanding balance of {outstanding:,.2f}.")
         self.outstanding = outstanding
@@ -103,9 +107,11 @@ class PaymentAlreadyVoided(DomainError):
 
 
 class TotalBelowPaid(DomainError):
+    """A bill's new total would be below the ``paid`` amount already paid on it."""
+
     def __init__(self, paid: Decimal) -> None:
         super().__init__(
-            f"The new total would be less than the {paid} already paid on this bill. "
+            f"The new total would be less than the {paid:,.2f} already paid on this bill. "
             "Void a payment first if the bill really is smaller."
         )
         self.paid = paid
@@ -165,7 +171,19 @@ class DatabaseUnavailable(DomainError):
         )
 
 
-class PaymentOutcomeUnknown(DatabaseUnavailable):
+class CommitOutcomeUnknown(DatabaseUnavailable):
+    """The connection was lost after a COMMIT was sent and no later attempt could look again:
+    what it wrote may have been saved, or not."""
+
+    def __init__(self) -> None:
+        DomainError.__init__(
+            self,
+            "The service is temporarily unavailable and I could not confirm whether this was "
+            "saved. Please check again in a minute before repeating it.",
+        )
+
+
+class PaymentOutcomeUnknown(CommitOutcomeUnknown):
     """The connection was lost after a payment's COMMIT was sent: it may have been recorded."""
 
     def __init__(self) -> None:
@@ -205,33 +223,52 @@ class PaymentNotTaken(DomainError):
 
 
 class InsufficientCredit(DomainError):
-    """A payment from credit asked for more than the customer's credit."""
+    """A payment from credit asked for more than the customer's ``credit``."""
 
-    def __init__(self, credit: str) -> None:
-        super().__init__(f"Your account credit is {credit}: that is not enough.")
+    def __init__(self, credit: Decimal) -> None:
+        super().__init__(f"Your account credit is {credit:,.2f}: that is not enough.")
         self.credit = credit
 
 
 class InvoiceRefused(DomainError):
-    """A pre-checkout was refused; ``reason`` says which check failed (the handler words it)."""
+    """A pre-checkout was refused; ``reason`` says which check failed (the handler words it):
+    unknown, not_yours, already_paid, cancelled, expired, bill_paid, balance_changed (with
+    the bill's ``outstanding`` now) or amount_mismatch."""
 
-    def __init__(self, reason: str, *, outstanding: str | None = None) -> None:
+    def __init__(self, reason: str, *, outstanding: Decimal | None = None) -> None:
         super().__init__(f"This invoice cannot be paid ({reason}); nothing was charged.")
         self.reason = reason
         self.outstanding = outstanding
 
 
 class CardAmountOutOfBounds(DomainError):
-    """Telegram takes no invoice below ``minimum`` or above ``maximum`` in this currency."""
+    """Telegram takes no invoice below ``minimum`` or above ``maximum`` in this currency
+    (both None: it takes no card payments in this currency at all)."""
 
-    def __init__(self, minimum: str, maximum: str) -> None:
-        super().__init__(f"Card payments must be between {minimum} and {maximum}.")
+    def __init__(self, minimum: Decimal | None, maximum: Decimal | None) -> None:
+        super().__init__(
+            "Card payments are not available in this currency."
+            if minimum is None or maximum is None
+            else f"Card payments must be between {minimum:,.2f} and {maximum:,.2f}."
+        )
         self.minimum = minimum
         self.maximum = maximum
 
 
 class CreditRefundRefused(DomainError):
-    """A refund of more credit than the customer has, or without a reason."""
+    """A refund of credit refused: without a valid reason (the message says what a reason
+    needs), or of more than the customer's ``credit`` (:class:`RefundExceedsCredit`)."""
+
+    def __init__(self, message: str, *, credit: Decimal | None = None) -> None:
+        super().__init__(message)
+        self.credit = credit
+
+
+class RefundExceedsCredit(CreditRefundRefused, InvalidAmount):
+    """A refund of more than the customer's ``credit``."""
+
+    def __init__(self, credit: Decimal) -> None:
+        super().__init__(f"The customer's credit is only {credit:,.2f}.", credit=credit)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,16 +14,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from domain import audit, validation
-from domain.db import Database, UnitOfWork, error_code, refused_by_server
+from domain.billing import Balance
+from domain.billing import checked_amount as checked_amount  # its callers ask payments
+from domain.db import Database, UnitOfWork
 from domain.errors import (
-    AmountExceedsBalance,
-    BillAlreadyPaid,
     BillNotFound,
-    DatabaseUnavailable,
     DomainError,
     IdempotencyKeyReused,
     InsufficientCredit,
-    InvalidAmount,
     InvalidInput,
     PaymentAlreadyVoided,
     PaymentNotFound,
@@ -36,7 +34,6 @@ from domain.models import (
     Page,
     Payment,
     PaymentMethod,
-    PaymentStatus,
     db_time,
     now_utc,
 )
@@ -67,21 +64,21 @@ class PaymentResult:
     refund_owed: Decimal | None = None
 
 
-def checked_amount(amount: Decimal) -> Decimal:
-    """A money amount someone asked for: a finite Decimal above zero in whole cents."""
-    if not isinstance(amount, Decimal) or not amount.is_finite():
-        raise InvalidAmount("That is not an amount.")
-    if amount <= 0:
-        raise InvalidAmount("The amount must be greater than zero.")
-    if amount != to_cents(amount):
-        raise InvalidAmount("The amount can have at most two decimals (whole cents).")
-    return to_cents(amount)  # 1500 is stored, and shown, as 1500.00
+def balance_of(bill: Bill) -> Balance:
+    """What ``bill`` owes, for the money rules of :mod:`domain.billing`."""
+    return Balance(bill.total_amount, bill.amount_paid)
 
 
 async def lock_bill(uow: UnitOfWork, bill_id: int) -> Bill | None:
     """The bill, locked until the transaction ends (``SELECT … FOR UPDATE``); None if none."""
     data = await uow.fetch_json("lock_bill", {"bill_id": bill_id})
     return None if data is None else Bill.from_json(data)
+
+
+async def lock_credit(uow: UnitOfWork, customer_id: int) -> Decimal:
+    """The customer's account credit, locked until the transaction ends."""
+    credit = await uow.fetch_value("lock_customer_credit", {"customer_id": customer_id})
+    return to_cents(Decimal(credit))
 
 
 @dataclass(frozen=True)
@@ -111,8 +108,7 @@ async def insert_payment(
     credit, and refuse a payment nobody took: a customer-side one must be from credit or a
     provider charge's, an office one names who recorded it (a column the customer account
     may not write). The one place a payment row is written."""
-    paid_to_date = bill.amount_paid + amount
-    status = PaymentStatus.for_amounts(bill.total_amount, paid_to_date)
+    paid = balance_of(bill).pay(amount)
     stored = db_time(moment)
     receipt_number = new_receipt_number(moment)
     values: dict[str, object] = {
@@ -121,11 +117,11 @@ async def insert_payment(
         "amount_paid": amount,
         "payment_method": method.value,
         "billing_month": bill.billing_month,
-        "payment_status": status.value,
+        "payment_status": paid.status.value,
         "receipt_number": receipt_number,
         "idempotency_key": idempotency_key,
         "bill_total": bill.total_amount,
-        "paid_to_date": paid_to_date,
+        "paid_to_date": paid.amount_paid,
         "units_used": bill.units_used,
         "rate_per_unit": bill.rate_per_unit,
     }
@@ -138,7 +134,8 @@ async def insert_payment(
         values["recorded_by_admin_id"] = admin_id
     else:
         name = "insert_payment"
-    payment_id = await uow.execute_batch([(name, values)], commit=commit)
+    statements = [(name, values)]
+    payment_id = await (uow.commit(statements) if commit else uow.execute_batch(statements))
     payment = Payment(
         payment_id=payment_id,
         bill_id=bill.bill_id,
@@ -146,14 +143,14 @@ async def insert_payment(
         amount_paid=amount,
         payment_method=method,
         billing_month=bill.billing_month,
-        payment_status=status,
+        payment_status=paid.status,
         receipt_number=receipt_number,
         idempotency_key=idempotency_key,
         recorded_by_admin_id=admin_id,
         voided_at=None,
         void_reason=None,
     )
-    after = replace(bill, amount_paid=paid_to_date, payment_status=status)
+    after = replace(bill, amount_paid=paid.amount_paid, payment_status=paid.status)
     return PaymentResult(payment, after, created=True)
 
 
@@ -164,10 +161,7 @@ async def apply_credit(
     credit covers, as a payment from credit; None when there is no credit or nothing owed."""
     if bill.outstanding <= 0:
         return None
-    credit = to_cents(
-        Decimal(await uow.fetch_value("lock_customer_credit", {"customer_id": bill.customer_id}))
-    )
-    amount = min(credit, bill.outstanding)
+    amount = balance_of(bill).credit_to_apply(await lock_credit(uow, bill.customer_id))
     if amount <= 0:
         return None
     return await insert_payment(
@@ -196,7 +190,74 @@ async def pay_bill(
     ``customer_id`` restricts the bill to that customer's own (a customer paying in the chat:
     only from their account credit — card money arrives through :mod:`domain.card_payments`,
     transfers as claims); ``admin_id`` marks a payment recorded by staff.
+
+    One transaction under the one retry policy (:meth:`Database.transaction`): a rerun —
+    after a deadlock, a lost connection, or a concurrent confirm with the same key that
+    committed first — looks for the key's payment before anything else. A COMMIT whose
+    answer was lost, with no later attempt able to look, is PaymentOutcomeUnknown: the
+    payment may have been recorded, and the same confirm later finds it.
     """
+    payment_method = _method_taken(method, idempotency_key, admin_id=admin_id)
+
+    async def work(uow: UnitOfWork) -> PaymentResult:
+        if uow.rerun and (
+            found := await _made_with_key(uow, idempotency_key, bill_id, customer_id)
+        ):
+            return found
+        bill = await lock_bill(uow, bill_id)
+        if bill is None or (customer_id is not None and bill.customer_id != customer_id):
+            raise BillNotFound()
+        try:
+            balance_of(bill).pay(amount)  # not paid yet, whole cents, at most what is owed
+            if payment_method is PaymentMethod.CREDIT:
+                credit = await lock_credit(uow, bill.customer_id)
+                if amount > credit:
+                    raise InsufficientCredit(credit)
+        except DomainError:
+            # A repeated confirm (a double tap, a retried request, a re-delivered update)
+            # of a payment that paid the bill off is answered with that first payment.
+            found = await _made_with_key(uow, idempotency_key, bill_id, customer_id)
+            if found:
+                return found
+            raise
+        # A repeat whose first payment left the bill open fails at the INSERT, on the key's
+        # unique index: the rerun finds it. A customer's payment commits in the INSERT's
+        # round trip; a payment recorded by staff after its audit entry.
+        result = await insert_payment(
+            uow,
+            bill,
+            amount=to_cents(amount),
+            method=payment_method,
+            idempotency_key=idempotency_key,
+            moment=now or now_utc(),
+            admin_id=admin_id,
+            commit=admin_id is None,
+        )
+        if admin_id is not None:
+            await audit.record(
+                uow,
+                admin_id=admin_id,
+                action="payment.record",
+                entity_type="payment",
+                entity_id=result.payment.payment_id,
+                customer_id=bill.customer_id,
+                bill_id=bill.bill_id,
+                after={
+                    "amount_paid": result.payment.amount_paid,
+                    "payment_method": payment_method.value,
+                    "receipt_number": result.payment.receipt_number,
+                },
+            )
+            await uow.commit()
+        return result
+
+    return await db.transaction(work, unknown=PaymentOutcomeUnknown)
+
+
+def _method_taken(
+    method: PaymentMethod | str, idempotency_key: str, *, admin_id: int | None
+) -> PaymentMethod:
+    """The payment method, if this payer may record a payment by it with this key."""
     try:
         payment_method = PaymentMethod(method)
     except ValueError as exc:
@@ -208,114 +269,27 @@ async def pay_bill(
     ):
         # Card money arrives only as a provider charge (domain.card_payments.record_charge).
         raise PaymentNotTaken(payment_method.value)
-    # True while a COMMIT of this payment was sent and its answer lost with the connection:
-    # until a later attempt looks again, nobody knows whether the payment was recorded.
-    commit_unconfirmed = False
+    return payment_method
 
-    async def existing(uow: UnitOfWork) -> PaymentResult | None:
-        probe = await uow.fetch_one(
-            "find_payment_by_idempotency_key", {"idempotency_key": idempotency_key}
-        )
-        if probe is None:
-            return None
-        if int(probe["bill_id"]) != bill_id:
-            raise IdempotencyKeyReused()
-        row = await uow.fetch_one("get_payment", {"payment_id": probe["payment_id"]})
-        bill_row = await uow.fetch_one("get_bill", {"bill_id": bill_id})
-        assert row is not None and bill_row is not None
-        if customer_id is not None and int(bill_row["customer_id"]) != customer_id:
-            raise BillNotFound()
-        return PaymentResult(Payment.from_row(row), Bill.from_row(bill_row), created=False)
 
-    async def work(uow: UnitOfWork) -> PaymentResult:
-        nonlocal commit_unconfirmed
-        bill = await lock_bill(uow, bill_id)
-        if bill is None or (customer_id is not None and bill.customer_id != customer_id):
-            raise BillNotFound()
-        try:
-            if bill.payment_status is PaymentStatus.PAID:
-                raise BillAlreadyPaid()
-            paying = checked_amount(amount)
-            if paying > bill.outstanding:
-                raise AmountExceedsBalance(bill.outstanding)
-            if payment_method is PaymentMethod.CREDIT:
-                credit = to_cents(
-                    Decimal(
-                        await uow.fetch_value(
-                            "lock_customer_credit", {"customer_id": bill.customer_id}
-                        )
-                    )
-                )
-                if paying > credit:
-                    raise InsufficientCredit(f"{credit:,.2f}")
-        except DomainError:
-            # A repeated confirm (a double tap, a retried request, a re-delivered update)
-            # of a payment that paid the bill off is answered with that first payment.
-            found = await existing(uow)
-            if found:
-                return found
-            commit_unconfirmed = False  # we hold the bill's lock: no attempt committed
-            raise
-        # The unique idempotency key makes a repeat fail at the INSERT, before anything else
-        # runs; it has committed by then (the key's lock is waited for). A payment recorded
-        # by staff commits after its audit entry instead.
-        commit_now = admin_id is None
-        try:
-            result = await insert_payment(
-                uow,
-                bill,
-                amount=paying,
-                method=payment_method,
-                idempotency_key=idempotency_key,
-                moment=now or now_utc(),
-                admin_id=admin_id,
-                commit=commit_now,
-            )
-        except Exception as exc:
-            if commit_now and not refused_by_server(exc):
-                commit_unconfirmed = True  # the COMMIT may have run: the answer was lost
-                raise
-            if error_code(exc) == 1062 and "idempotency_key" in str(exc):
-                found = await existing(uow)
-                if found:
-                    return found
-            raise
-        commit_unconfirmed = False  # the key was free: no earlier attempt committed
-        if admin_id is not None:
-            await audit.record(
-                uow,
-                admin_id=admin_id,
-                action="payment.record",
-                entity_type="payment",
-                entity_id=result.payment.payment_id,
-                customer_id=bill.customer_id,
-                bill_id=bill.bill_id,
-                after={
-                    "amount_paid": paying,
-                    "payment_method": payment_method.value,
-                    "receipt_number": result.payment.receipt_number,
-                },
-            )
-            try:
-                await uow.commit()
-            except BaseException:
-                commit_unconfirmed = True
-                raise
-        return result
-
-    for _ in range(5):
-        try:
-            return await db.transaction(work)
-        except DatabaseUnavailable as exc:
-            if commit_unconfirmed:
-                raise PaymentOutcomeUnknown() from exc
-            raise
-        except Exception as exc:
-            # 1062: the same key was inserted by a concurrent confirm (it is answered by the
-            # next attempt's lookup) or, very rarely, the random receipt number collided.
-            if error_code(exc) != 1062:
-                raise
-    raise InvalidInput("This payment could not be recorded. Please try again.")
+async def _made_with_key(
+    uow: UnitOfWork, idempotency_key: str, bill_id: int, customer_id: int | None
+) -> PaymentResult | None:
+    """The payment already made with ``idempotency_key`` on this bill (``created`` False),
+    or None; the key used on another bill, or on another customer's, is refused."""
+    probe = await uow.fetch_one(
+        "find_payment_by_idempotency_key", {"idempotency_key": idempotency_key}
+    )
+    if probe is None:
+        return None
+    if int(probe["bill_id"]) != bill_id:
+        raise IdempotencyKeyReused()
+    row = await uow.fetch_one("get_payment", {"payment_id": probe["payment_id"]})
+    bill_row = await uow.fetch_one("get_bill", {"bill_id": bill_id})
+    assert row is not None and bill_row is not None
+    if customer_id is not None and int(bill_row["customer_id"]) != customer_id:
+        raise BillNotFound()
+    return PaymentResult(Payment.from_row(row), Bill.from_row(bill_row), created=False)
 
 
 async def void_payment(
@@ -384,9 +358,7 @@ async def _refund_owed(
     customer still has (taken back from the credit: that money goes back too)."""
     charge = await uow.fetch_one("charge_of_payment", {"payment_id": payment_id})
     assert charge is not None  # a card payment always has its charge (migration 0006)
-    credit = to_cents(
-        Decimal(await uow.fetch_value("lock_customer_credit", {"customer_id": customer_id}))
-    )
+    credit = await lock_credit(uow, customer_id)
     from_credit = min(Decimal(charge["credited"]), credit)
     if from_credit > 0:
         await uow.execute(

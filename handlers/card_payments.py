@@ -31,7 +31,7 @@ from handlers.receipts import deliver_receipt, draw_receipt
 log = logging.getLogger(__name__)
 
 
-def card_refusal(reason: str, currency: Currency, outstanding: str | None = None) -> str:
+def card_refusal(reason: str, currency: Currency, outstanding: Decimal | None = None) -> str:
     """What the payer reads on Telegram's payment screen when the bot says not to charge
     (plain text, at most 255 characters)."""
     text = {
@@ -44,7 +44,7 @@ def card_refusal(reason: str, currency: Currency, outstanding: str | None = None
         "unknown": "I do not know this invoice — nothing was charged. Send /pay again.",
     }.get(reason)
     if reason == "balance_changed":
-        owed = f"{currency.symbol}{outstanding}" if outstanding else "less"
+        owed = currency.format(outstanding) if outstanding is not None else "less"
         text = (
             f"This bill's balance changed meanwhile (now {owed}) — nothing was charged. "
             "Send /pay for a new invoice."

@@ -219,7 +219,7 @@ async def test_the_pre_checkout_refuses_whatever_does_not_match_the_invoice(
         )
     assert refused.value.reason == reason
     if reason == "balance_changed":
-        assert refused.value.outstanding == "500.00"
+        assert refused.value.outstanding == Decimal("500.00")
 
 
 async def test_a_charge_after_the_bill_was_cleared_becomes_credit_that_pays_the_next_bill(
@@ -359,7 +359,10 @@ async def test_an_invoice_outside_telegrams_bounds_is_not_made(books: Pools) -> 
     bill = await make_bill(books.admin, customer, units="1000", rate="1.00")
     with pytest.raises(CardAmountOutOfBounds) as refused:
         await _invoice(books, customer, bill, Decimal("411.99"))
-    assert (refused.value.minimum, refused.value.maximum) == ("412.00", "4,120,000.00")
+    assert (refused.value.minimum, refused.value.maximum) == (
+        Decimal("412.00"),
+        Decimal("4120000.00"),
+    )
     assert await fetch_dicts(books.admin, "SELECT * FROM invoices") == []
 
 
