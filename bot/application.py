@@ -47,8 +47,9 @@ from handlers import (
     receipts,
 )
 from handlers.admin_gate import UNKNOWN_COMMAND
-from handlers.common import FLOW_TIMEOUT_SECONDS, NOOP_DATA, answer_query, conversation, esc
+from handlers.common import FLOW_TIMEOUT_SECONDS, NOOP_DATA, answer_query, conversation
 from handlers.render.receipt_renderer import RECEIPT_WORKERS, ReceiptRenderer
+from handlers.words import explain_html
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +117,10 @@ async def error_handler(update: object, context: BillingContext) -> None:
     """Log the failure (never the message text: it may hold a password) and tell the user."""
     error = context.error
     if isinstance(error, DomainError) and not isinstance(error, DatabaseUnavailable):
-        text = esc(error)
+        text = explain_html(error, context)
     elif isinstance(error, DatabaseUnavailable):
         log.warning("database unavailable while handling an update")
-        text = esc(error)
+        text = explain_html(error, context)
     elif isinstance(error, NetworkError | RetryAfter | Forbidden):
         # Telegram itself failed (5xx, a timeout, flood limits past our retries, a blocked
         # bot): an outside fault, not a bug in this code. Payment confirmations handle their

@@ -20,6 +20,7 @@ from domain.money import Currency
 from handlers.admin_gate import staff_only
 from handlers.common import answer_query, callback_parts, esc, int_part, local_time, reply
 from handlers.render.formatting import rate_text, units_text
+from handlers.words import explain_html
 
 AUDIT_CUSTOMER = "aaud"  # aaud:<customer_id> (from a customer's card)
 ENTRIES_SHOWN = 15
@@ -248,7 +249,7 @@ async def audit_pressed(update: Update, context: BillingContext, admin: Admin) -
     try:
         customer = await customers.get(context.admin_db, customer_id)
     except DomainError as exc:
-        await chat.send_message(esc(exc))
+        await chat.send_message(explain_html(exc, context))
         return
     entries = await audit.entries(
         context.admin_db, customer_id=customer.customer_id, limit=ENTRIES_SHOWN

@@ -46,6 +46,7 @@ from handlers.notifications import (
 )
 from handlers.render.formatting import date_label, due_text, rate_text, units_text
 from handlers.render.tables import admin_bills_html, phone_table
+from handlers.words import explain_html
 
 # Conversation states.
 NB_METER = "abill:nb_meter"
@@ -113,7 +114,7 @@ async def newbill(update: Update, context: BillingContext, admin: Admin) -> str 
         elif context.args:
             customer = await customers.get_by_meter(context.admin_db, context.args[0][:64])
     except DomainError as exc:
-        await reply(update, f"{esc(exc)} Send /newbill to start again.")
+        await reply(update, f"{explain_html(exc, context)} Send /newbill to start again.")
         return end_flow(context)
     if customer is None:
         await reply(
@@ -132,7 +133,11 @@ async def nb_meter(update: Update, context: BillingContext, admin: Admin) -> str
     try:
         customer = await customers.get_by_meter(context.admin_db, typed)
     except DomainError as exc:
-        await reply(update, f"{esc(exc)} Send another meter number.", buttons([cancel_row()]))
+        await reply(
+            update,
+            f"{explain_html(exc, context)} Send another meter number.",
+            buttons([cancel_row()]),
+        )
         return NB_METER
     return await _ask_month(update, context, customer)
 
@@ -171,7 +176,7 @@ async def nb_month(update: Update, context: BillingContext, admin: Admin) -> str
     try:
         month = validation.billing_month(raw)
     except DomainError as exc:
-        await reply(update, esc(exc), buttons([cancel_row()]))
+        await reply(update, explain_html(exc, context), buttons([cancel_row()]))
         return NB_MONTH
     # Said now, not after the units and rate have been typed: the month is taken.
     existing = await bills.bill_for_month(context.admin_db, int(state["customer_id"]), month)
@@ -207,7 +212,7 @@ async def nb_units(update: Update, context: BillingContext, admin: Admin) -> str
     try:
         units = parse_decimal(typed, places=2, what="units", maximum=bills.MAX_UNITS)
     except DomainError as exc:
-        await reply(update, esc(exc), buttons([cancel_row()]))
+        await reply(update, explain_html(exc, context), buttons([cancel_row()]))
         return NB_UNITS
     state["units_used"] = str(units)
     tariff = rate_text(context.config.default_tariff, context.config.currency)
@@ -234,7 +239,7 @@ async def nb_rate(update: Update, context: BillingContext, admin: Admin) -> str 
                 typed_text(update, 200) or "", places=4, what="rate", maximum=bills.MAX_RATE
             )
         except DomainError as exc:
-            await reply(update, esc(exc), buttons([cancel_row()]))
+            await reply(update, explain_html(exc, context), buttons([cancel_row()]))
             return NB_RATE
     units = Decimal(state["units_used"])
     state["rate_per_unit"] = str(rate)
@@ -272,7 +277,7 @@ async def nb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
             admin_id=admin.admin_id,
         )
     except DomainError as exc:
-        await reply(update, f"{esc(exc)}\nNo bill was issued.")
+        await reply(update, f"{explain_html(exc, context)}\nNo bill was issued.")
         return end_flow(context)
     who = state["customer"]
     end_flow(context)
@@ -304,7 +309,7 @@ async def editbill(update: Update, context: BillingContext, admin: Admin) -> str
         bill = await bills.get(context.admin_db, bill_id)
         customer = await customers.get(context.admin_db, bill.customer_id)
     except DomainError as exc:
-        await reply(update, esc(exc))
+        await reply(update, explain_html(exc, context))
         return end_flow(context)
     flow_state(context, fresh=True)["bill_id"] = str(bill.bill_id)
     keyboard = [
@@ -362,7 +367,9 @@ async def eb_value(update: Update, context: BillingContext, admin: Admin) -> str
             rate = parse_decimal(typed, places=4, what="rate", maximum=bills.MAX_RATE)
             state["value"] = str(rate)
     except DomainError as exc:
-        await reply(update, f"{esc(exc)} Please send it again.", buttons([cancel_row()]))
+        await reply(
+            update, f"{explain_html(exc, context)} Please send it again.", buttons([cancel_row()])
+        )
         return EB_VALUE
     money = context.config.currency.format
     total = bill_total(units, rate)
@@ -424,7 +431,7 @@ async def eb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
             admin_id=admin.admin_id,
         )
     except DomainError as exc:
-        await reply(update, f"Not saved: {esc(exc)}")
+        await reply(update, f"Not saved: {explain_html(exc, context)}")
         return end_flow(context)
     end_flow(context)
     told = await tell_customer(
@@ -533,7 +540,7 @@ async def pending_command(update: Update, context: BillingContext, admin: Admin)
     try:
         customer = await customers.get_by_meter(context.admin_db, context.args[0][:64])
     except DomainError as exc:
-        await reply(update, esc(exc))
+        await reply(update, explain_html(exc, context))
         return
     open_bills = await bills.pending_bills(context.admin_db, customer.customer_id, limit=20)
     head = (

@@ -50,6 +50,7 @@ from handlers.common import (
 )
 from handlers.notifications import Notice, notify_admins_of_payment, send_one
 from handlers.receipts import send_receipt
+from handlers.words import explain_html
 
 log = logging.getLogger(__name__)
 
@@ -212,10 +213,18 @@ async def claim_confirm(update: Update, context: BillingContext, admin: Admin) -
     except DatabaseUnavailable as exc:
         # Keep the buttons: pressing Confirm again records once or finds the payment.
         shown = update.callback_query.message if update.callback_query else None
-        await reply(update, esc(exc), shown.reply_markup if isinstance(shown, Message) else None)
+        await reply(
+            update,
+            explain_html(exc, context),
+            shown.reply_markup if isinstance(shown, Message) else None,
+        )
         return
     except DomainError as exc:
-        await reply(update, f"{esc(exc)} Nothing was recorded.", buttons([_back_button()]))
+        await reply(
+            update,
+            f"{explain_html(exc, context)} Nothing was recorded.",
+            buttons([_back_button()]),
+        )
         return
     payment, bill = result.payment, result.bill
     if not result.created:  # a double press, or another member of staff was first
@@ -292,7 +301,7 @@ async def claim_reject(update: Update, context: BillingContext, admin: Admin) ->
     try:
         item = await claims.get(context.admin_db, claim_id)
     except DomainError as exc:
-        await reply(update, esc(exc), buttons([_back_button()]))
+        await reply(update, explain_html(exc, context), buttons([_back_button()]))
         return end_flow(context)
     if not item.claim.is_pending:
         await reply(update, _decided_text(claim_id, item.claim.status), buttons([_back_button()]))
@@ -326,7 +335,7 @@ async def reject_reason_typed(update: Update, context: BillingContext, admin: Ad
     except InvalidInput as exc:  # the reason's length or control characters
         await reply(
             update,
-            f"{esc(exc)} Please type the reason again, or press Cancel.",
+            f"{explain_html(exc, context)} Please type the reason again, or press Cancel.",
             buttons([cancel_row()]),
         )
         return REJECT_REASON
@@ -334,7 +343,9 @@ async def reject_reason_typed(update: Update, context: BillingContext, admin: Ad
         await reply(update, _decided_text(claim_id, exc.status), buttons([_back_button()]))
         return end_flow(context)
     except DomainError as exc:
-        await reply(update, f"Not rejected: {esc(exc)}", buttons([_back_button()]))
+        await reply(
+            update, f"Not rejected: {explain_html(exc, context)}", buttons([_back_button()])
+        )
         return end_flow(context)
     end_flow(context)
     item = await claims.get(context.admin_db, claim_id)

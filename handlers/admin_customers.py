@@ -41,6 +41,7 @@ from handlers.common import (
 )
 from handlers.render.formatting import date_label, rate_text
 from handlers.render.tables import customers_html, phone_table
+from handlers.words import explain_html
 
 # Conversation states.
 ADD_METER = "acust:add_meter"
@@ -126,7 +127,7 @@ async def customer_command(update: Update, context: BillingContext, admin: Admin
     try:
         customer = await customers.get_by_meter(context.admin_db, context.args[0][:64])
     except DomainError as exc:
-        await reply(update, esc(exc))
+        await reply(update, explain_html(exc, context))
         return
     await show_card(update, context, customer)
 
@@ -142,7 +143,7 @@ async def card_pressed(update: Update, context: BillingContext, admin: Admin) ->
     try:
         customer = await customers.get(context.admin_db, customer_id)
     except DomainError as exc:
-        await reply(update, esc(exc))
+        await reply(update, explain_html(exc, context))
         return
     await show_card(update, context, customer)
 
@@ -233,7 +234,7 @@ async def activation_pressed(update: Update, context: BillingContext, admin: Adm
             context.admin_db, customer_id, admin_id=admin.admin_id
         )
     except DomainError as exc:
-        await chat.send_message(esc(exc))
+        await chat.send_message(explain_html(exc, context))
         return
     await chat.send_message(_activation_text(context, customer, code))
 
@@ -276,7 +277,9 @@ async def add_meter(update: Update, context: BillingContext, admin: Admin) -> st
     except CustomerNotFound:
         pass
     except DomainError as exc:
-        await reply(update, f"{esc(exc)} Please send it again.", buttons([cancel_row()]))
+        await reply(
+            update, f"{explain_html(exc, context)} Please send it again.", buttons([cancel_row()])
+        )
         return ADD_METER
     else:
         await reply(
@@ -300,7 +303,7 @@ async def add_name(update: Update, context: BillingContext, admin: Admin) -> str
     try:
         flow_state(context)["full_name"] = validation.full_name(typed)
     except DomainError as exc:
-        await reply(update, esc(exc), buttons([cancel_row()]))
+        await reply(update, explain_html(exc, context), buttons([cancel_row()]))
         return ADD_NAME
     await reply(update, "Step 3 of 5: the supply address.", buttons([cancel_row()]))
     return ADD_ADDRESS
@@ -318,7 +321,7 @@ async def add_address(update: Update, context: BillingContext, admin: Admin) -> 
     try:
         flow_state(context)["address"] = validation.address(typed)
     except DomainError as exc:
-        await reply(update, esc(exc), buttons([cancel_row()]))
+        await reply(update, explain_html(exc, context), buttons([cancel_row()]))
         return ADD_ADDRESS
     await reply(update, "Step 4 of 5: a phone number, or Skip.", buttons([_SKIP, cancel_row()]))
     return ADD_PHONE
@@ -338,7 +341,7 @@ async def add_phone(update: Update, context: BillingContext, admin: Admin) -> st
                 typed, context.config.phone_region
             )
         except DomainError as exc:
-            await reply(update, esc(exc), buttons([_SKIP, cancel_row()]))
+            await reply(update, explain_html(exc, context), buttons([_SKIP, cancel_row()]))
             return ADD_PHONE
     await reply(update, "Step 5 of 5: an email address, or Skip.", buttons([_SKIP, cancel_row()]))
     return ADD_EMAIL
@@ -357,7 +360,7 @@ async def add_email(update: Update, context: BillingContext, admin: Admin) -> st
         try:
             state["email"] = validation.email(typed)
         except DomainError as exc:
-            await reply(update, esc(exc), buttons([_SKIP, cancel_row()]))
+            await reply(update, explain_html(exc, context), buttons([_SKIP, cancel_row()]))
             return ADD_EMAIL
     if "address" not in state:
         return await out_of_date(update, context)
@@ -395,7 +398,10 @@ async def add_confirm(update: Update, context: BillingContext, admin: Admin) -> 
             context.admin_db, customer.customer_id, admin_id=admin.admin_id
         )
     except DomainError as exc:
-        await reply(update, f"{esc(exc)}\nNothing was added. Send /addcustomer to try again.")
+        await reply(
+            update,
+            f"{explain_html(exc, context)}\nNothing was added. Send /addcustomer to try again.",
+        )
         return end_flow(context)
     await reply(
         update,
@@ -426,7 +432,7 @@ async def editcustomer(update: Update, context: BillingContext, admin: Admin) ->
             await reply(update, "Send /editcustomer followed by a meter number.")
             return end_flow(context)
     except DomainError as exc:
-        await reply(update, esc(exc))
+        await reply(update, explain_html(exc, context))
         return end_flow(context)
     flow_state(context, fresh=True)["customer_id"] = str(customer.customer_id)
     return await _field_menu(update, customer, "Which detail should change?")
@@ -488,7 +494,9 @@ async def edit_value(update: Update, context: BillingContext, admin: Admin) -> s
             phone_region=context.config.phone_region,
         )
     except DomainError as exc:
-        await reply(update, f"{esc(exc)} Please send it again.", buttons([cancel_row()]))
+        await reply(
+            update, f"{explain_html(exc, context)} Please send it again.", buttons([cancel_row()])
+        )
         return EDIT_VALUE
     label = FIELD_LABELS[state.pop("field")]
     note_saved(context, label)

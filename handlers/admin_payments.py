@@ -37,6 +37,7 @@ from handlers.common import (
 from handlers.notifications import Notice, send_one
 from handlers.payment_flow import OFFICE, OFFICE_FLOW
 from handlers.render.tables import admin_payments_html
+from handlers.words import explain_html
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ async def payments_command(update: Update, context: BillingContext, admin: Admin
     try:
         customer = await customers.get_by_meter(context.admin_db, arg[:64])
     except DomainError as exc:
-        await reply(update, f"{esc(exc)}\nUse /payments [YYYY-MM|meter].")
+        await reply(update, f"{explain_html(exc, context)}\nUse /payments [YYYY-MM|meter].")
         return
     await _show_payments(update, context, page=0, kind="c", value=str(customer.customer_id))
 
@@ -111,7 +112,7 @@ async def _show_payments(
             customer_id = customer.customer_id
             title = f"Payments of {customer.full_name} ({customer.meter_number})"
     except DomainError as exc:
-        await reply(update, esc(exc))
+        await reply(update, explain_html(exc, context))
         return
     found = await payments.list_payments(
         context.admin_db, month=month, customer_id=customer_id, page=page, page_size=PAGE_SIZE
@@ -148,7 +149,7 @@ async def recordpayment(update: Update, context: BillingContext, admin: Admin) -
                 update, context, await customers.get_by_meter(context.admin_db, context.args[0])
             )
     except DomainError as exc:
-        await reply(update, esc(exc))
+        await reply(update, explain_html(exc, context))
         return end_flow(context)
     await reply(
         update,
@@ -167,7 +168,11 @@ async def rp_meter(update: Update, context: BillingContext, admin: Admin) -> str
     try:
         customer = await customers.get_by_meter(context.admin_db, typed[:64])
     except DomainError as exc:
-        await reply(update, f"{esc(exc)} Send another meter number.", buttons([cancel_row()]))
+        await reply(
+            update,
+            f"{explain_html(exc, context)} Send another meter number.",
+            buttons([cancel_row()]),
+        )
         return RP_METER
     return await _offer_bills(update, context, customer)
 
@@ -212,7 +217,7 @@ async def voidpayment(update: Update, context: BillingContext, admin: Admin) -> 
     try:
         receipt = await receipts.receipt(context.admin_db, payment_id)
     except DomainError as exc:
-        await reply(update, esc(exc))
+        await reply(update, explain_html(exc, context))
         return end_flow(context)
     if receipt.voided:
         await reply(update, "That payment has already been voided.")
@@ -246,7 +251,9 @@ async def void_reason(update: Update, context: BillingContext, admin: Admin) -> 
     try:
         reason = validation.void_reason(typed)
     except InvalidInput as exc:
-        await reply(update, f"{esc(exc)} Please type the reason again, or /cancel.")
+        await reply(
+            update, f"{explain_html(exc, context)} Please type the reason again, or /cancel."
+        )
         return VOID_REASON
     state["reason"] = reason
     await reply(
@@ -271,7 +278,7 @@ async def void_confirm(update: Update, context: BillingContext, admin: Admin) ->
             context.admin_db, int(parts[0]), admin_id=admin.admin_id, reason=state["reason"]
         )
     except DomainError as exc:
-        await reply(update, f"Not voided: {esc(exc)}")
+        await reply(update, f"Not voided: {explain_html(exc, context)}")
         return end_flow(context)
     reason = state["reason"]
     end_flow(context)

@@ -26,7 +26,7 @@ from domain.money import parse_amount
 from handlers.admin_gate import end_flow, flow_state, out_of_date, staff_only, typed_text
 from handlers.common import answer_query, buttons, callback_parts, cancel_row, esc, int_part, reply
 from handlers.notifications import Notice, send_one
-from handlers.payment_flow import amount_refusal
+from handlers.words import explain, explain_html
 
 # Conversation states.
 REFUND_REFERENCE = "arefund:reference"
@@ -120,7 +120,9 @@ async def refund_reference_typed(
             provider_reference=reference,
         )
     except DomainError as exc:
-        await reply(update, f"{esc(exc)} Please type the reference again, or /cancel.")
+        await reply(
+            update, f"{explain_html(exc, context)} Please type the reference again, or /cancel."
+        )
         return REFUND_REFERENCE
     refund_id = state["refund_id"]
     if not made:
@@ -146,7 +148,7 @@ async def refundcredit(update: Update, context: BillingContext, admin: Admin) ->
     try:
         customer = await customers.get_by_meter(context.admin_db, context.args[0][:64])
     except DomainError as exc:
-        await reply(update, esc(exc))
+        await reply(update, explain_html(exc, context))
         return end_flow(context)
     money = context.config.currency.format
     if customer.credit <= 0:
@@ -175,7 +177,7 @@ async def credit_amount_typed(update: Update, context: BillingContext, admin: Ad
     try:
         amount = parse_amount(typed, currency=currency)
     except DomainError as exc:
-        await reply(update, amount_refusal(exc, currency), buttons([cancel_row()]))
+        await reply(update, esc(explain(exc, currency)), buttons([cancel_row()]))
         return CREDIT_AMOUNT
     customer = await customers.get(context.admin_db, int(state["customer_id"]))
     if amount > customer.credit:
@@ -201,7 +203,9 @@ async def credit_reason_typed(update: Update, context: BillingContext, admin: Ad
     try:
         reason = validation.void_reason(typed)
     except DomainError as exc:
-        await reply(update, f"{esc(exc)} Please type the reason again, or /cancel.")
+        await reply(
+            update, f"{explain_html(exc, context)} Please type the reason again, or /cancel."
+        )
         return CREDIT_REASON
     state["reason"] = reason
     money = context.config.currency.format
@@ -230,7 +234,7 @@ async def credit_confirm(update: Update, context: BillingContext, admin: Admin) 
             context.admin_db, customer_id, amount=amount, admin_id=admin.admin_id, reason=reason
         )
     except DomainError as exc:
-        await reply(update, f"Not recorded: {esc(exc)}")
+        await reply(update, f"Not recorded: {explain_html(exc, context)}")
         return end_flow(context)
     money = context.config.currency.format
     customer = await customers.get(context.admin_db, customer_id)

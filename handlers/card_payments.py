@@ -27,29 +27,9 @@ from domain.money import Currency
 from handlers.common import esc, month_label
 from handlers.notifications import notify_admins_of_payment
 from handlers.receipts import deliver_receipt, draw_receipt
+from handlers.words import explain
 
 log = logging.getLogger(__name__)
-
-
-def card_refusal(reason: str, currency: Currency, outstanding: Decimal | None = None) -> str:
-    """What the payer reads on Telegram's payment screen when the bot says not to charge
-    (plain text, at most 255 characters)."""
-    text = {
-        "bill_paid": "This bill was paid meanwhile — nothing was charged.",
-        "already_paid": "This invoice has already been paid — nothing was charged.",
-        "expired": "This invoice has expired — nothing was charged. Send /pay for a new one.",
-        "cancelled": "This invoice was cancelled — nothing was charged. Send /pay again.",
-        "not_yours": "This invoice belongs to another account — nothing was charged.",
-        "amount_mismatch": "This invoice does not match its bill — nothing was charged.",
-        "unknown": "I do not know this invoice — nothing was charged. Send /pay again.",
-    }.get(reason)
-    if reason == "balance_changed":
-        owed = currency.format(outstanding) if outstanding is not None else "less"
-        text = (
-            f"This bill's balance changed meanwhile (now {owed}) — nothing was charged. "
-            "Send /pay for a new invoice."
-        )
-    return text or "This payment cannot go ahead — nothing was charged."
 
 
 def card_unavailable(amount: Decimal, currency: Currency) -> str | None:
@@ -117,9 +97,7 @@ async def pre_checkout(update: Update, context: BillingContext) -> None:
             currency=config.currency,
         )
     except InvoiceRefused as exc:
-        await query.answer(
-            ok=False, error_message=card_refusal(exc.reason, config.currency, exc.outstanding)
-        )
+        await query.answer(ok=False, error_message=explain(exc, config.currency))
         return
     except DomainError:
         await query.answer(

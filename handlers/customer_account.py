@@ -33,6 +33,7 @@ from handlers.common import (
     reply,
     try_again_text,
 )
+from handlers.words import explain_html
 
 # Conversation states (strings, so persisted state reads well).
 ACTIVATE_PASSWORD = "activate:password"
@@ -77,7 +78,7 @@ async def start(update: Update, context: BillingContext) -> str | int:
         try:
             customer = await customers.check_activation_code(context.customer_db, code[:64])
         except DomainError as exc:
-            await message.reply_text(esc(exc))
+            await message.reply_text(explain_html(exc, context))
             return ConversationHandler.END
         # Only the code's hash is kept: the state file never holds a usable code.
         context.flow["activation_code_hash"] = customers.activation_code_hash(code[:64])
@@ -336,7 +337,7 @@ async def profile_value(update: Update, context: BillingContext) -> str | int:
             **{_FIELD_ARG[field]: message.text[:600]},
         )
     except DomainError as exc:
-        await message.reply_text(f"{esc(exc)} Please try again, or /cancel.")
+        await message.reply_text(f"{explain_html(exc, context)} Please try again, or /cancel.")
         return PROFILE_VALUE
     saved = [f for f in str(context.flow.get("profile_saved", "")).split(", ") if f]
     context.flow["profile_saved"] = ", ".join(dict.fromkeys([*saved, PROFILE_FIELDS[field]]))

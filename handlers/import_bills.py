@@ -26,6 +26,7 @@ from domain.readings import figure
 from handlers.admin_gate import end_flow, staff_only
 from handlers.common import buttons, cancel_row, esc, local_today, reply
 from handlers.notifications import new_bill_notice, send_many
+from handlers.words import explain_html
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ async def import_file(update: Update, context: BillingContext, admin: Admin) -> 
         except ImportRejected as exc:
             return await _rejected(message, exc)
         except DomainError as exc:
-            await message.reply_text(f"❌ {esc(exc)}")
+            await message.reply_text(f"❌ {explain_html(exc, context)}")
             return end_flow(context)
     money = context.config.currency.format
     linked = result.linked

@@ -38,9 +38,9 @@ from bot.update_processor import after_update
 from domain import bills, claims, customers, payments
 from domain.claims import ReferenceAlreadyClaimed
 from domain.db import Database
-from domain.errors import DatabaseUnavailable, DomainError, InvalidInput, WrongCurrency
+from domain.errors import DatabaseUnavailable, DomainError, InvalidInput
 from domain.models import OFFICE_METHODS, Admin, Bill, Customer, Payment, PaymentMethod, now_utc
-from domain.money import Currency, parse_amount
+from domain.money import parse_amount
 from domain.payments import PaymentResult
 from handlers.admin_gate import FLOW_KEY, end_flow, flow_state, staff_member
 from handlers.card_payments import card_unavailable, send_invoice
@@ -59,6 +59,7 @@ from handlers.common import (
 from handlers.notifications import notify_admins_of_payment
 from handlers.receipts import ReceiptDocument, deliver_receipt, draw_receipt
 from handlers.render.formatting import due_text
+from handlers.words import explain, explain_html
 
 log = logging.getLogger(__name__)
 
@@ -151,17 +152,6 @@ class Actor:
         return self.admin.admin_id if self.admin is not None else None
 
 
-def amount_refusal(exc: DomainError, currency: Currency) -> str:
-    """The reply to a typed amount that was refused."""
-    if isinstance(exc, WrongCurrency):
-        return (
-            f"I can only take amounts in {esc(currency.code)} ({esc(currency.symbol)}); "
-            f"“{esc(exc.typed)}” is not {esc(currency.code)}. Please type the amount in "
-            f"{esc(currency.code)}, e.g. 1500.50 or {esc(currency.format(Decimal('1500.50')))}."
-        )
-    return esc(exc)
-
-
 class PaymentFlow:
     """The steps, for one :class:`Payer`. Every step looks the actor up again and checks the
     bill is still theirs (customer) and still open; the scratchpad holds plain strings."""
@@ -190,12 +180,14 @@ class PaymentFlow:
         await reply(update, f"That payment screen is out of date. {self.payer.start_again}")
         return self.forget(context)
 
-    async def open_bill(self, update: Update, actor: Actor, bill_id: int) -> Bill | None:
+    async def open_bill(
+        self, update: Update, context: BillingContext, actor: Actor, bill_id: int
+    ) -> Bill | None:
         """The bill, if the actor may pay it and something is owed on it; else say why."""
         try:
             bill = await bills.get(actor.db, bill_id, customer_id=actor.customer_id)
         except DomainError as exc:
-            await reply(update, esc(exc))
+            await reply(update, explain_html(exc, context))
             return None
         if bill.outstanding <= 0:
             await reply(update, "This bill is already fully paid.")
@@ -212,7 +204,7 @@ class PaymentFlow:
         state = self.scratch(context)
         if needs not in state:
             return await self.out_of_date(update, context)
-        bill = await self.open_bill(update, actor, int(state["bill_id"]))
+        bill = await self.open_bill(update, context, actor, int(state["bill_id"]))
         if bill is None:
             return self.forget(context)
         return actor, state, bill
@@ -228,7 +220,9 @@ class PaymentFlow:
         query = update.callback_query
         parts = callback_parts(query, self.payer.bill_data, 1) if query else None
         bill_id = int_part(parts[0]) if parts else None
-        bill = await self.open_bill(update, actor, bill_id) if bill_id is not None else None
+        bill = (
+            await self.open_bill(update, context, actor, bill_id) if bill_id is not None else None
+        )
         if bill is None:
             return self.forget(context)
         state = self.scratch(context, fresh=True)
@@ -290,7 +284,7 @@ class PaymentFlow:
         try:
             amount = parse_amount(message.text[:100], currency=currency)
         except DomainError as exc:
-            await reply(update, amount_refusal(exc, currency), buttons([cancel_row()]))
+            await reply(update, esc(explain(exc, currency)), buttons([cancel_row()]))
             return self.payer.state("typed_amount")
         if amount > bill.outstanding:
             await reply(
@@ -403,7 +397,7 @@ class PaymentFlow:
         try:
             invoice = await send_invoice(context, chat.id, actor.customer, bill, amount)
         except DomainError as exc:
-            await reply(update, f"{esc(exc)}\nNothing was charged.")
+            await reply(update, f"{explain_html(exc, context)}\nNothing was charged.")
             return ConversationHandler.END
         except TelegramError as exc:
             log.warning("invoice not sent: %r", exc)
@@ -451,11 +445,15 @@ class PaymentFlow:
             )
             return self.payer.state("reference")
         except InvalidInput as exc:
-            await reply(update, f"{esc(exc)} Please type the reference again, or /cancel.", retry)
+            await reply(
+                update,
+                f"{explain_html(exc, context)} Please type the reference again, or /cancel.",
+                retry,
+            )
             return self.payer.state("reference")
         except DomainError as exc:
             self.forget(context)
-            await reply(update, f"{esc(exc)}\nNo claim was filed.")
+            await reply(update, f"{explain_html(exc, context)}\nNo claim was filed.")
             return ConversationHandler.END
         self.forget(context)
         await reply(
@@ -497,13 +495,15 @@ class PaymentFlow:
             # payment once, or finds the one whose COMMIT answer was lost.
             shown = query.message if query is not None else None
             await reply(
-                update, esc(exc), shown.reply_markup if isinstance(shown, Message) else None
+                update,
+                explain_html(exc, context),
+                shown.reply_markup if isinstance(shown, Message) else None,
             )
             return self.payer.state("confirm")
         except DomainError as exc:
             self.forget(context)
             what = "recorded" if self.payer.staff else "charged"
-            await reply(update, f"{esc(exc)}\nNothing was {what}.")
+            await reply(update, f"{explain_html(exc, context)}\nNothing was {what}.")
             return ConversationHandler.END
         self.forget(context)
         # The payment is recorded. Its receipt (~20 ms of drawing in a worker process, longer

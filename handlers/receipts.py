@@ -22,6 +22,7 @@ from handlers.common import (
     reply,
 )
 from handlers.render.receipt import receipt_filename, render_receipt_pdf
+from handlers.words import explain_html
 
 RECEIPT = "rcpt"  # rcpt:<payment_id>
 RECEIPT_PAGE = "rcptp"  # rcptp:<page>
@@ -150,7 +151,7 @@ async def receipt_pressed(update: Update, context: BillingContext) -> None:
     try:
         await send_receipt(context, chat.id, payment_id, customer_id=customer.customer_id)
     except DomainError as exc:
-        await chat.send_message(esc(exc))
+        await chat.send_message(explain_html(exc, context))
 
 
 def handlers() -> list[BaseHandler[Update, BillingContext, object]]:
