@@ -146,3 +146,36 @@ async def test_an_admin_refunds_account_credit_with_a_reason_and_the_customer_is
     )
     assert [(e["kind"], e["amount"]) for e in entries][-1] == ("refunded", Decimal("120.50"))
     assert sum(e["kind"] == "refunded" for e in entries) == 1
+
+
+async def test_a_refund_of_credit_spent_meanwhile_is_refused_naming_the_credit_left(
+    harness: Harness,
+) -> None:
+    """The credit shrinks between the amount typed and the confirm (another member of staff
+    refunded some): the domain refuses with the credit left as a figure, and the chat says it
+    in the configured currency (issue 15: the words are chosen in handlers). Nothing more is
+    refunded."""
+    clerk = await make_staff(harness, ADMIN_ID, "admin")
+    user = harness.server.user(ADMIN_ID, "Olu")
+    async with running_bot(harness):
+        customer = await make_customer(harness.admin_db, meter_number="MTR-RF003")
+        bill = await make_bill(harness.admin_db, customer, units="10", rate="10")
+        await give_credit(harness.admin_db, bill, "300.00")
+        await user.send("/refundcredit MTR-RF003")
+        await user.wait_for_reply()
+        await user.send("250")
+        await user.wait_for_reply()
+        await user.send("Moved away; paid back by transfer")
+        await user.wait_for_reply()
+        await card_payments.refund_credit(
+            harness.admin_db,
+            customer.customer_id,
+            amount=Decimal("200.00"),
+            admin_id=clerk.admin_id,
+            reason="paid back in cash",
+        )
+        await user.press("Record refund")
+        refused = await user.wait_for_edit()
+    assert "Not recorded: The customer's credit is only ₦100.00." in refused.body
+    after = await customers.get(harness.admin_db, customer.customer_id)
+    assert after.credit == Decimal("100.00")
