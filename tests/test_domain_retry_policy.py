@@ -1,0 +1,104 @@
+"""The one retry policy of a transaction (domain/db.py, issue 15): what is run again, what is
+not, and when the caller is told a COMMIT's outcome is unknown. On the real MariaDB pool;
+the failures are raised by the work itself, as the server or the network would."""
+
+from __future__ import annotations
+
+import pymysql
+import pytest
+
+from domain.db import Database, UnitOfWork
+from domain.errors import CommitOutcomeUnknown, DatabaseUnavailable, PaymentOutcomeUnknown
+
+DEADLOCK = pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock")
+LOST = pymysql.err.OperationalError(2013, "Lost connection to server during query")
+
+
+def duplicate(key: str) -> pymysql.err.IntegrityError:
+    return pymysql.err.IntegrityError(1062, f"Duplicate entry 'k-1' for key '{key}'")
+
+
+class Script:
+    """A transaction's work that fails as told, attempt by attempt, then returns."""
+
+    def __init__(self, *failures: BaseException, commit_lost_on: set[int] | None = None) -> None:
+        self.failures = list(failures)
+        self.commit_lost_on = commit_lost_on or set()
+        self.seen: list[tuple[bool, bool]] = []  # (rerun, earlier_commit_lost) per attempt
+
+    async def __call__(self, uow: UnitOfWork) -> str:
+        self.seen.append((uow.rerun, uow.earlier_commit_lost))
+        if len(self.seen) in self.commit_lost_on:
+            uow.commit_lost = True  # as UnitOfWork.commit marks a COMMIT with no answer
+        if self.failures:
+            raise self.failures.pop(0)
+        return "done"
+
+
+async def test_a_lost_race_on_a_payment_key_is_run_again_and_the_rerun_knows_it(
+    admin_db: Database,
+) -> None:
+    work = Script(duplicate("uq_payments_idempotency_key"), DEADLOCK)
+    assert await admin_db.transaction(work) == "done"
+    assert work.seen == [(False, False), (True, False), (True, False)]
+
+
+async def test_a_duplicate_on_any_other_key_is_not_run_again(admin_db: Database) -> None:
+    work = Script(duplicate("uq_customers_meter_number"))
+    with pytest.raises(pymysql.err.IntegrityError):
+        await admin_db.transaction(work)
+    assert len(work.seen) == 1
+
+
+async def test_five_attempts_at_most_then_the_last_error(admin_db: Database) -> None:
+    work = Script(*[duplicate("uq_payments_receipt_number")] * 6)
+    with pytest.raises(pymysql.err.IntegrityError):
+        await admin_db.transaction(work)
+    assert len(work.seen) == 5
+
+
+async def test_a_lost_connection_alone_is_unavailable_not_unknown(admin_db: Database) -> None:
+    work = Script(*[LOST] * 5)
+    with pytest.raises(DatabaseUnavailable) as failed:
+        await admin_db.transaction(work)
+    assert not isinstance(failed.value, CommitOutcomeUnknown)
+
+
+async def test_a_lost_commit_answer_nobody_could_settle_is_an_unknown_outcome(
+    admin_db: Database,
+) -> None:
+    work = Script(*[LOST] * 5, commit_lost_on={1})
+    with pytest.raises(PaymentOutcomeUnknown):
+        await admin_db.transaction(work, unknown=PaymentOutcomeUnknown)
+    assert work.seen[1:] == [(True, True)] * 4
+
+
+async def test_a_later_attempt_that_runs_to_its_end_settles_a_lost_commit(
+    admin_db: Database,
+) -> None:
+    work = Script(LOST, commit_lost_on={1})
+    assert await admin_db.transaction(work) == "done"
+    assert work.seen == [(False, False), (True, True)]
+
+
+async def test_a_commit_whose_answer_is_lost_is_marked_and_a_refused_one_is_not(
+    admin_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with admin_db.unit_of_work() as uow:
+        conn = uow.connection
+
+        async def lost() -> None:
+            raise LOST
+
+        monkeypatch.setattr(conn, "commit", lost)
+        with pytest.raises(pymysql.err.OperationalError):
+            await uow.commit()
+        assert uow.commit_lost
+        monkeypatch.undo()
+    async with admin_db.unit_of_work() as uow:
+        # A statement the server refuses stops the round trip before its COMMIT.
+        with pytest.raises(pymysql.err.MySQLError):
+            await uow.commit(
+                [("insert_legacy_id", {"legacy_table": None, "legacy_id": "x", "new_id": 1})]
+            )
+        assert not uow.commit_lost
