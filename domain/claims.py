@@ -8,9 +8,11 @@ decided once.
 
 Deciding locks the claim's row for the whole decision, so a double press, two staff members
 at once, or a confirm racing a reject settle on one outcome: the second waits, then finds the
-claim decided. The payment is committed (by ``pay_bill``) before the claim is marked
-confirmed; if that second step is lost, the idempotency key finds the same payment on the next
-try and a reject finishes the confirmation instead of contradicting it.
+claim decided. A confirmation records the payment (:func:`domain.payments.record`), marks the
+claim and writes the audit entries in one transaction, under the one retry policy. (Before
+issue 15 the payment committed first, on its own connection: a reject that finds a claim's
+payment without the claim marked — a confirmation cut off between its two steps — finishes
+the confirmation instead of contradicting it.)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from domain.errors import (
     DomainError,
     InvalidInput,
     NotFound,
+    PaymentOutcomeUnknown,
 )
 from domain.models import Page, PaymentMethod, PaymentStatus, db_time, now_utc, utc
 from domain.payments import PaymentResult
@@ -340,30 +343,30 @@ async def confirm(
     customer is told once). A rejected claim raises :class:`ClaimAlreadyDecided`; a claim
     whose bill no longer owes its amount raises :class:`ClaimExceedsOutstanding`.
     """
-    key = idempotency_key(claim_id)
 
     async def work(uow: UnitOfWork) -> tuple[Claim, PaymentResult | None]:
+        # The claim's lock is held to the end: a concurrent confirm or reject waits here, then
+        # finds the claim decided.
         claim = await _lock_pending(uow, claim_id)
         if claim.status is ClaimStatus.REJECTED:
             raise ClaimAlreadyDecided(claim_id, claim.status)
         if claim.status is ClaimStatus.CONFIRMED:
             return claim, None  # a double press or a second member of staff: already done
-        # The payment commits on its own connection while this one holds the claim's lock: a
-        # concurrent confirm or reject waits here, then finds the claim decided.
         try:
-            result = await payments.pay_bill(
-                db,
+            result = await payments.record(
+                uow,
                 bill_id=claim.bill_id,
                 amount=claim.amount,
                 method=claim.payment_method,
-                idempotency_key=key,
+                idempotency_key=idempotency_key(claim_id),
                 admin_id=admin_id,
                 now=now,
+                commit=False,
             )
         except (BillAlreadyPaid, AmountExceedsBalance) as exc:
             # The bill was paid (in part or in full) some other way since the claim was filed.
-            # Issue 13 will turn the excess into account credit instead of refusing it.
-            bill = await bills.get(db, claim.bill_id)
+            bill = await payments.lock_bill(uow, claim.bill_id)  # locked already: as it is
+            assert bill is not None
             raise ClaimExceedsOutstanding(
                 claim_id=claim_id, amount=claim.amount, outstanding=bill.outstanding
             ) from exc
@@ -397,7 +400,7 @@ async def confirm(
         )
         return confirmed, replace(result, created=True)
 
-    claim, result = await db.transaction(work)
+    claim, result = await db.transaction(work, unknown=PaymentOutcomeUnknown)
     if result is None:
         assert claim.payment_id is not None
         payment = await payments.get(db, claim.payment_id)

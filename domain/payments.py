@@ -8,6 +8,7 @@ bill's non-void payments.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -185,73 +186,94 @@ async def pay_bill(
     admin_id: int | None = None,
     now: datetime | None = None,
 ) -> PaymentResult:
-    """Record a payment on a bill, once per ``idempotency_key``.
+    """Record a payment on a bill, once per ``idempotency_key``: :func:`record` in one
+    transaction under the one retry policy (:meth:`Database.transaction`).
 
     ``customer_id`` restricts the bill to that customer's own (a customer paying in the chat:
     only from their account credit — card money arrives through :mod:`domain.card_payments`,
-    transfers as claims); ``admin_id`` marks a payment recorded by staff.
-
-    One transaction under the one retry policy (:meth:`Database.transaction`): a rerun —
-    after a deadlock, a lost connection, or a concurrent confirm with the same key that
-    committed first — looks for the key's payment before anything else. A COMMIT whose
+    transfers as claims); ``admin_id`` marks a payment recorded by staff. A COMMIT whose
     answer was lost, with no later attempt able to look, is PaymentOutcomeUnknown: the
     payment may have been recorded, and the same confirm later finds it.
     """
-    payment_method = _method_taken(method, idempotency_key, admin_id=admin_id)
-
-    async def work(uow: UnitOfWork) -> PaymentResult:
-        if uow.rerun and (
-            found := await _made_with_key(uow, idempotency_key, bill_id, customer_id)
-        ):
-            return found
-        bill = await lock_bill(uow, bill_id)
-        if bill is None or (customer_id is not None and bill.customer_id != customer_id):
-            raise BillNotFound()
-        try:
-            balance_of(bill).pay(amount)  # not paid yet, whole cents, at most what is owed
-            if payment_method is PaymentMethod.CREDIT:
-                credit = await lock_credit(uow, bill.customer_id)
-                if amount > credit:
-                    raise InsufficientCredit(credit)
-        except DomainError:
-            # A repeated confirm (a double tap, a retried request, a re-delivered update)
-            # of a payment that paid the bill off is answered with that first payment.
-            found = await _made_with_key(uow, idempotency_key, bill_id, customer_id)
-            if found:
-                return found
-            raise
-        # A repeat whose first payment left the bill open fails at the INSERT, on the key's
-        # unique index: the rerun finds it. A customer's payment commits in the INSERT's
-        # round trip; a payment recorded by staff after its audit entry.
-        result = await insert_payment(
-            uow,
-            bill,
-            amount=to_cents(amount),
-            method=payment_method,
-            idempotency_key=idempotency_key,
-            moment=now or now_utc(),
-            admin_id=admin_id,
-            commit=admin_id is None,
-        )
-        if admin_id is not None:
-            await audit.record(
-                uow,
-                admin_id=admin_id,
-                action="payment.record",
-                entity_type="payment",
-                entity_id=result.payment.payment_id,
-                customer_id=bill.customer_id,
-                bill_id=bill.bill_id,
-                after={
-                    "amount_paid": result.payment.amount_paid,
-                    "payment_method": payment_method.value,
-                    "receipt_number": result.payment.receipt_number,
-                },
-            )
-            await uow.commit()
-        return result
-
+    work = functools.partial(
+        record,
+        bill_id=bill_id,
+        amount=amount,
+        method=method,
+        idempotency_key=idempotency_key,
+        customer_id=customer_id,
+        admin_id=admin_id,
+        now=now,
+    )
     return await db.transaction(work, unknown=PaymentOutcomeUnknown)
+
+
+async def record(
+    uow: UnitOfWork,
+    *,
+    bill_id: int,
+    amount: Decimal,
+    method: PaymentMethod | str,
+    idempotency_key: str,
+    customer_id: int | None = None,
+    admin_id: int | None = None,
+    now: datetime | None = None,
+    commit: bool = True,
+) -> PaymentResult:
+    """One attempt of :func:`pay_bill`, in the caller's transaction (``commit`` False: the
+    caller commits, after what it writes with the payment — a claim's confirmation)."""
+    payment_method = _method_taken(method, idempotency_key, admin_id=admin_id)
+    # A rerun — after a deadlock, a lost connection, or a concurrent confirm with the same
+    # key that committed first — looks for the key's payment before anything else.
+    if uow.rerun and (found := await _made_with_key(uow, idempotency_key, bill_id, customer_id)):
+        return found
+    bill = await lock_bill(uow, bill_id)
+    if bill is None or (customer_id is not None and bill.customer_id != customer_id):
+        raise BillNotFound()
+    try:
+        balance_of(bill).pay(amount)  # not paid yet, whole cents, at most what is owed
+        if payment_method is PaymentMethod.CREDIT:
+            credit = await lock_credit(uow, bill.customer_id)
+            if amount > credit:
+                raise InsufficientCredit(credit)
+    except DomainError:
+        # A repeated confirm (a double tap, a retried request, a re-delivered update) of a
+        # payment that paid the bill off is answered with that first payment.
+        found = await _made_with_key(uow, idempotency_key, bill_id, customer_id)
+        if found:
+            return found
+        raise
+    # A repeat whose first payment left the bill open fails at the INSERT, on the key's
+    # unique index: the rerun finds it. A customer's payment commits in the INSERT's round
+    # trip; a payment recorded by staff after its audit entry.
+    result = await insert_payment(
+        uow,
+        bill,
+        amount=to_cents(amount),
+        method=payment_method,
+        idempotency_key=idempotency_key,
+        moment=now or now_utc(),
+        admin_id=admin_id,
+        commit=commit and admin_id is None,
+    )
+    if admin_id is not None:
+        await audit.record(
+            uow,
+            admin_id=admin_id,
+            action="payment.record",
+            entity_type="payment",
+            entity_id=result.payment.payment_id,
+            customer_id=bill.customer_id,
+            bill_id=bill.bill_id,
+            after={
+                "amount_paid": result.payment.amount_paid,
+                "payment_method": payment_method.value,
+                "receipt_number": result.payment.receipt_number,
+            },
+        )
+        if commit:
+            await uow.commit()
+    return result
 
 
 def _method_taken(

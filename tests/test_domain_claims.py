@@ -409,6 +409,32 @@ async def test_a_confirmation_cut_off_after_its_payment_is_finished_not_rejected
     assert await _rows(admin_db, "SELECT COUNT(*) FROM payments") == [(1,)]
 
 
+async def test_a_confirmation_that_fails_after_its_payment_leaves_neither(
+    admin_db: Database, customer_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The payment, the claim's mark and the audit entries commit together (issue 15: one
+    transaction under the one retry policy): a failure after the payment's INSERT leaves no
+    payment, the bill and the totals as they were, and the claim pending to confirm again."""
+    admin_id = await _admin_id(admin_db)
+    customer, bill = await _bill(admin_db)
+    claim = await _file(customer_db, customer, bill, amount="30.00")
+    before = await _money_state(admin_db)
+
+    async def cut_off(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the claim could not be marked")
+
+    monkeypatch.setattr(claims, "_mark_confirmed", cut_off)
+    with pytest.raises(RuntimeError):
+        await claims.confirm(admin_db, claim.claim_id, admin_id=admin_id)
+    monkeypatch.undo()
+    assert await _rows(admin_db, "SELECT COUNT(*) FROM payments") == [(0,)]
+    assert await _money_state(admin_db) == before
+    assert (await claims.get(admin_db, claim.claim_id)).claim.is_pending
+    confirmed, result = await claims.confirm(admin_db, claim.claim_id, admin_id=admin_id)
+    assert confirmed.status is ClaimStatus.CONFIRMED and result.created
+    assert result.bill.amount_paid == Decimal("30.00")
+
+
 # ---------------------------------------------------------------------------------------------
 # Rejecting
 
