@@ -204,7 +204,7 @@ async def record_charge(
         amount = currency.from_minor(total_minor)
         bill = await payments.lock_bill(uow, invoice.bill_id)
         assert bill is not None  # an invoice's bill is never deleted (foreign key)
-        to_bill = min(amount, max(bill.outstanding, ZERO))
+        to_bill = payments.balance_of(bill).credit_to_apply(amount)  # the rest is credit
         credited = amount - to_bill
         # A concurrent delivery of the same charge that committed first makes this INSERT
         # fail on the charge id's unique key: the transaction's rerun finds it above.
@@ -298,9 +298,7 @@ async def refund_credit(
         raise CreditRefundRefused(str(exc)) from exc
 
     async def work(uow: UnitOfWork) -> Decimal:
-        credit = to_cents(
-            Decimal(await uow.fetch_value("lock_customer_credit", {"customer_id": customer_id}))
-        )
+        credit = await payments.lock_credit(uow, customer_id)
         if amount > credit:
             raise RefundExceedsCredit(credit)
         await uow.execute(
