@@ -4,7 +4,7 @@ in handlers/ (handlers/words.py explains the money errors, with the configured c
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 
@@ -330,3 +330,21 @@ class TariffDiffers(DomainError):
         self.field = field
         self.stored = stored
         self.given = given
+
+
+class BillRunInProgress(DomainError):
+    """Another bill run holds the month's turn (``started_at``: when it began, UTC)."""
+
+    def __init__(self, *, billing_month: date, started_at: datetime | None) -> None:
+        super().__init__(f"A bill run for {billing_month:%Y-%m} is already running.")
+        self.billing_month = billing_month
+        self.started_at = started_at
+
+
+class BillRunTurnLost(DomainError):
+    """A bill run stopped: another run took the month's turn after this one fell silent
+    (what it had issued stays; running it again issues the rest)."""
+
+    def __init__(self, *, billing_month: date) -> None:
+        super().__init__(f"The bill run for {billing_month:%Y-%m} lost its turn.")
+        self.billing_month = billing_month

@@ -23,6 +23,7 @@ from domain.billing import Charges, Line, LineKind, Tariff
 from domain.db import Database, UnitOfWork, error_code
 from domain.errors import DuplicateBill
 from domain.models import Bill
+from domain.money import MAX_AMOUNT
 
 Row = dict[str, Any]
 
@@ -345,3 +346,56 @@ async def finish_late_fee_run(uow: UnitOfWork, run_date: date, now: datetime) ->
     row = await uow.fetch_one("ledger_late_fee_run", {"run_date": run_date})
     assert row is not None
     return _run_record(row)
+
+
+# Bill runs, set-based (domain/billrun.py)
+#
+# A run issues a chunk of customers' bills in a few statements instead of a round trip per
+# bill: the bills with their figures (ledger_run_issue_bills: the band maths of
+# Tariff.charges in SQL), then their lines. The consequences are the same as issue()'s: the
+# report totals and customer balances move with each bill row (the triggers), the lines add
+# up to the total, and the audit entry is the run's own, which each bill names
+# (bills.import_audit_id), as a CSV import's bills do.
+
+
+@dataclass(frozen=True)
+class RunChunk:
+    """The customers (by id, ``first_customer``..``last_customer``) a bill run issues next."""
+
+    run_id: int  # the run's audit entry
+    admin_id: int | None
+    billing_month: date
+    due_date: date
+    default_rate: Decimal  # the flat tariff of customers without one
+    first_customer: int
+    last_customer: int
+
+
+async def issue_run_chunk(uow: UnitOfWork, chunk: RunChunk) -> int | None:
+    """Issue the bills of ``chunk``'s customers who have none for the month and an accepted
+    reading for it, with their lines, in the caller's transaction; the first new bill's id
+    (the chunk's bills are the run's from there on), or None when there were none."""
+    issued = await uow.execute(
+        "ledger_run_issue_bills",
+        {
+            "billing_month": chunk.billing_month,
+            "due_date": chunk.due_date,
+            "default_rate": chunk.default_rate,
+            "max_total": MAX_AMOUNT,
+            "run_id": chunk.run_id,
+            "first_customer": chunk.first_customer,
+            "last_customer": chunk.last_customer,
+        },
+    )
+    if not issued:
+        return None
+    first_bill_id = int(await uow.fetch_value("ledger_last_insert_id"))
+    which = {"first_bill_id": first_bill_id, "run_id": chunk.run_id, "admin_id": chunk.admin_id}
+    await uow.execute_batch(
+        [
+            ("ledger_run_energy_lines", which),
+            ("ledger_run_fixed_lines", which),
+            ("ledger_run_tax_lines", which),
+        ]
+    )
+    return first_bill_id

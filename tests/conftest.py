@@ -23,6 +23,7 @@ ROOT_URL = DatabaseUrl.parse(
 )
 TABLES_CHILD_FIRST = (
     "legacy_ids",
+    "bill_runs",
     "payment_claims",
     "bill_totals",
     "payment_totals",

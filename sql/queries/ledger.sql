@@ -217,3 +217,142 @@ SET r.finished_at = :now,
     r.amount = (SELECT COALESCE(SUM(c.amount), 0) FROM late_fee_charges c
                 WHERE c.run_date = r.run_date)
 WHERE r.run_date = :run_date
+
+-- Bill runs, set-based (domain/billrun.py): one chunk of customers at a time, in the run's
+-- transaction. The band maths here is domain/billing.Tariff.charges written in SQL: each
+-- band's energy rounded half up to the cent on its own (ROUND on DECIMAL is exact, half away
+-- from zero), the fixed charge, the tax on energy + fixed rounded once; rate_per_unit is
+-- Tariff.average_rate (the one band's rate, or energy / units to 4 places, half to even, in
+-- whole numbers so nothing is rounded twice). tests/test_domain_billrun.py holds both to the
+-- same figures at the bands' edges.
+
+-- name: ledger_run_issue_bills
+-- Issue the bills of customers :first_customer..:last_customer who have no bill for
+-- :billing_month and an accepted reading for it: units = reading − previous reading (the
+-- latest accepted reading of an earlier month, else the last bill's current_reading), with
+-- the register's rollover as domain/readings.consumption allows it; on their tariff's version
+-- in force for the month (none: the flat :default_rate). A bill that would be 0.00, more than
+-- :max_total or have no rate above zero is not issued (the run reports it). Each bill names
+-- the run's audit entry :run_id.
+INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount,
+                   amount_paid, payment_status, due_date, tariff_version_id,
+                   previous_reading, current_reading, estimated, import_audit_id)
+SELECT q.customer_id, :billing_month, q.units, q.rate, q.total, 0, 'unpaid', :due_date,
+       q.version_id, q.previous_reading, q.current_reading, q.estimated, :run_id
+FROM (
+    SELECT t.customer_id, t.units, t.version_id, t.previous_reading, t.current_reading,
+           t.estimated,
+           t.energy + t.fixed_charge
+               + ROUND((t.energy + t.fixed_charge) * t.tax_percent / 100, 2) AS total,
+           CASE WHEN t.bands = 1 OR t.units <= 0 THEN t.first_rate
+                ELSE ((t.energy * 1000000) DIV NULLIF(t.units * 100, 0)
+                      + CASE SIGN(2 * MOD(t.energy * 1000000, NULLIF(t.units * 100, 0))
+                                  - t.units * 100)
+                            WHEN 1 THEN 1
+                            WHEN 0 THEN MOD((t.energy * 1000000) DIV NULLIF(t.units * 100, 0), 2)
+                            ELSE 0 END) / 10000
+           END AS rate
+    FROM (
+        SELECT u.customer_id, u.units, u.version_id, u.previous_reading, u.current_reading,
+               u.estimated,
+               COALESCE(v.fixed_charge, 0) AS fixed_charge,
+               COALESCE(v.tax_percent, 0) AS tax_percent,
+               SUM(ROUND(GREATEST(LEAST(u.units, COALESCE(b.to_kwh, u.units))
+                                  - COALESCE(b.from_kwh, 0), 0)
+                         * COALESCE(b.rate_per_kwh, :default_rate), 2)) AS energy,
+               COUNT(*) AS bands,
+               MAX(IF(COALESCE(b.from_kwh, 0) = 0, COALESCE(b.rate_per_kwh, :default_rate),
+                      NULL)) AS first_rate
+        FROM (
+            SELECT p.customer_id, p.previous_reading, r.reading AS current_reading,
+                   r.source = 'estimate' AS estimated,
+                   CASE WHEN r.reading >= p.previous_reading
+                            THEN r.reading - p.previous_reading
+                        WHEN p.previous_reading < p.register_size
+                             AND p.register_size - p.previous_reading + r.reading
+                                 <= p.register_size * 0.2
+                            THEN p.register_size - p.previous_reading + r.reading
+                   END AS units,
+                   (SELECT tv.version_id FROM tariff_versions tv
+                    WHERE tv.tariff_id = p.tariff_id AND tv.effective_from <= :billing_month
+                    ORDER BY tv.effective_from DESC LIMIT 1) AS version_id
+            FROM (
+                SELECT c.customer_id, c.tariff_id,
+                       CAST(POWER(10, c.meter_digits) AS DECIMAL(12,0)) AS register_size,
+                       COALESCE(
+                           (SELECT pr.reading FROM meter_readings pr
+                            WHERE pr.customer_id = c.customer_id
+                              AND pr.billing_month < :billing_month AND pr.status = 'accepted'
+                            ORDER BY pr.billing_month DESC LIMIT 1),
+                           (SELECT pb.current_reading FROM bills pb
+                            WHERE pb.customer_id = c.customer_id
+                              AND pb.billing_month < :billing_month
+                            ORDER BY pb.billing_month DESC LIMIT 1)) AS previous_reading
+                FROM customers c
+                WHERE c.customer_id BETWEEN :first_customer AND :last_customer
+                  AND NOT EXISTS (SELECT 1 FROM bills x
+                                  WHERE x.customer_id = c.customer_id
+                                    AND x.billing_month = :billing_month)
+            ) p
+            JOIN meter_readings r
+              ON r.customer_id = p.customer_id AND r.billing_month = :billing_month
+             AND r.status = 'accepted'
+        ) u
+        LEFT JOIN tariff_versions v ON v.version_id = u.version_id
+        LEFT JOIN tariff_bands b ON b.version_id = u.version_id
+        WHERE u.units IS NOT NULL
+        GROUP BY u.customer_id, u.units, u.version_id, u.previous_reading, u.current_reading,
+                 u.estimated, v.fixed_charge, v.tax_percent
+    ) t
+) q
+WHERE q.total > 0 AND q.total <= :max_total AND q.rate > 0
+ORDER BY q.customer_id
+
+-- name: ledger_run_energy_lines
+-- The energy lines (one per band used, lowest first) of the bills run :run_id issued from
+-- bill :first_bill_id on; a bill on the flat tariff has one open band at its own rate.
+INSERT INTO bill_lines (bill_id, kind, band_from_kwh, band_to_kwh, units, rate, amount,
+                        admin_id)
+SELECT e.bill_id, 'energy', e.band_from_kwh, e.band_to_kwh, e.units, e.rate,
+       ROUND(e.units * e.rate, 2), :admin_id
+FROM (
+    SELECT b.bill_id, COALESCE(tb.band_no, 0) AS band_no,
+           COALESCE(tb.from_kwh, 0) AS band_from_kwh, tb.to_kwh AS band_to_kwh,
+           LEAST(b.units_used, COALESCE(tb.to_kwh, b.units_used))
+               - COALESCE(tb.from_kwh, 0) AS units,
+           COALESCE(tb.rate_per_kwh, b.rate_per_unit) AS rate
+    FROM bills b
+    LEFT JOIN tariff_bands tb ON tb.version_id = b.tariff_version_id
+    WHERE b.bill_id >= :first_bill_id AND b.import_audit_id = :run_id
+) e
+WHERE e.units > 0
+ORDER BY e.bill_id, e.band_no
+
+-- name: ledger_run_fixed_lines
+-- The fixed-charge lines of the bills run :run_id issued from bill :first_bill_id on.
+INSERT INTO bill_lines (bill_id, kind, amount, admin_id)
+SELECT b.bill_id, 'fixed', v.fixed_charge, :admin_id
+FROM bills b
+JOIN tariff_versions v ON v.version_id = b.tariff_version_id
+WHERE b.bill_id >= :first_bill_id AND b.import_audit_id = :run_id AND v.fixed_charge > 0
+ORDER BY b.bill_id
+
+-- name: ledger_run_tax_lines
+-- The tax lines of the bills run :run_id issued from bill :first_bill_id on: the tax on the
+-- bill's energy (each band rounded) plus its fixed charge, rounded once.
+INSERT INTO bill_lines (bill_id, kind, percent, amount, admin_id)
+SELECT b.bill_id, 'tax', v.tax_percent,
+       ROUND((SUM(ROUND(GREATEST(LEAST(b.units_used, COALESCE(tb.to_kwh, b.units_used))
+                                 - tb.from_kwh, 0) * tb.rate_per_kwh, 2))
+              + v.fixed_charge) * v.tax_percent / 100, 2),
+       :admin_id
+FROM bills b
+JOIN tariff_versions v ON v.version_id = b.tariff_version_id
+JOIN tariff_bands tb ON tb.version_id = v.version_id
+WHERE b.bill_id >= :first_bill_id AND b.import_audit_id = :run_id AND v.tax_percent > 0
+GROUP BY b.bill_id, v.tax_percent, v.fixed_charge
+ORDER BY b.bill_id
+
+-- name: ledger_last_insert_id
+-- The first id the last multi-row INSERT of this connection generated.
+SELECT LAST_INSERT_ID()
