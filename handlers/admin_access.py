@@ -76,6 +76,7 @@ ADMIN_COMMANDS = [
     BotCommand("importbills", "Bills or readings from a CSV file"),
     BotCommand("reading", "Enter a meter reading"),
     BotCommand("readings", "Customers' readings to check"),
+    BotCommand("billrun", "Issue a month's bills from readings"),
     BotCommand("audit", "Audit log"),
     BotCommand("notify", "Payment notifications on/off"),
     BotCommand("adminlogout", "Log out of the staff account"),

@@ -24,6 +24,7 @@ from bot.context import BillingContext
 from handlers import (
     admin_audit,
     admin_billing,
+    admin_billrun,
     admin_claims,
     admin_customers,
     admin_late_fees,
@@ -110,6 +111,7 @@ def staff_handlers(admin_filter: filters.User) -> list[BaseHandler[Update, Billi
         staff_conversation(admin_filter),
         *admin_customers.commands(admin_filter),
         *admin_billing.commands(admin_filter),
+        *admin_billrun.commands(admin_filter),
         *admin_payments.commands(admin_filter),
         *admin_claims.commands(admin_filter),
         *admin_reconcile.commands(admin_filter),
@@ -120,6 +122,7 @@ def staff_handlers(admin_filter: filters.User) -> list[BaseHandler[Update, Billi
         *admin_audit.commands(admin_filter),
         *admin_customers.buttons_handlers(),
         *admin_billing.buttons_handlers(),
+        *admin_billrun.buttons_handlers(),
         *admin_payments.buttons_handlers(),
         *admin_claims.buttons_handlers(),
         *admin_reconcile.buttons_handlers(),

@@ -33,6 +33,8 @@ ADMIN_HELP = (
     "/importbills — bills or meter readings from a CSV file (admin role)\n"
     "/reading &lt;meter&gt; — enter a meter's reading for a month (admin role)\n"
     "/readings — customers' meter readings to accept, correct or reject (admin role decides)\n"
+    "/billrun YYYY-MM — issue the month's bills from meter readings, estimating missing "
+    "ones (admin role)\n"
     "/audit [meter|bill_id] — the audit log\n"
     "/notify on|off — be told of payments, and of report totals the daily check repaired\n"
     "/adminlogout — log out of the staff account\n"
