@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from benchmarks import (
+    bench_billrun,
     bench_bot,
     bench_checkout,
     bench_customer_reads,
@@ -51,6 +52,7 @@ BENCHMARKS: dict[str, Callable[[Context], Awaitable[None]]] = {
     "receipts": bench_receipts.run,
     "payments": bench_payments.run,
     "import": bench_import.run,
+    "billrun": bench_billrun.run,
     "bot": bench_bot.run,
     "checkout": bench_checkout.run,
     # On a database of its own (bills on a tariff, with their lines).
