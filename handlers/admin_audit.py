@@ -38,6 +38,7 @@ ACTION_TITLES = {
     "bill.import": "Bills imported",
     "bill.late_fee": "Late fee charged",
     "bill.waive": "Late fee waived",
+    "bill.run": "Monthly bill run",
     "payment.record": "Office payment recorded",
     audit.CUSTOMER_PAYMENT: "Payment by the customer",
     "payment.void": "Payment voided",
@@ -90,6 +91,11 @@ FIELD_LABELS = {
     "readings": "Readings",
     "baselines": "First readings",
     "replaced": "Re-entered",
+    "issued": "Bills issued",
+    "estimated": "Estimated",
+    "total_billed": "Total billed",
+    "credit_applied": "Paid from credit",
+    "already_billed": "Already billed",
 }
 # A record inside an entry (the bill of a void): its fields are named after it.
 GROUP_LABELS = {"bill": "Bill"}
@@ -105,6 +111,8 @@ MONEY_FIELDS = frozenset(
         "credit",
         "refunded",
         "total",
+        "total_billed",
+        "credit_applied",
     }
 )
 STATUS_FIELDS = frozenset({"payment_status", "status"})

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from domain import billrun, ledger, report_totals
+from domain import audit, billrun, ledger, report_totals
 from domain.billing import Band, Line, Tariff, flat_tariff
 from domain.bills import default_due_date
 from domain.db import Database
@@ -294,6 +294,11 @@ async def test_one_audit_entry_stands_for_the_run_and_a_second_run_issues_only_w
     )
     assert [e["audit_id"] for e in entries] == [first.run_id]
     assert json.loads(entries[0]["after_data"])["issued"] == 5
+    # Each bill leads to the run's entry (/audit <bill>).
+    about = await audit.entries(
+        admin_db, bill_id=int((await bill_of(admin_db, first_customers[0]))["bill_id"])
+    )
+    assert [(e.audit_id, e.action) for e in about] == [(first.run_id, billrun.RUN_ACTION)]
     lines_before = len(await fetch_dicts(admin_db, "SELECT line_id FROM bill_lines"))
 
     again = await run(admin_db)
