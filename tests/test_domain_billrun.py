@@ -19,7 +19,7 @@ from domain import audit, billrun, ledger, report_totals
 from domain.billing import Band, Line, Tariff, flat_tariff
 from domain.bills import default_due_date
 from domain.db import Database
-from domain.errors import BillRunInProgress
+from domain.errors import BillRunInProgress, BillRunTurnLost
 from domain.models import Bill, Customer, PaymentStatus
 from tests.billrun_support import enter_reading, make_tariff, put_on_tariff
 from tests.factories import fetch_dicts, give_credit, make_bill, make_customer
@@ -397,3 +397,27 @@ async def test_an_average_rate_exactly_half_way_rounds_as_domain_billing_does(
     row = await bill_of(admin_db, customer)
     assert tariff.average_rate(Decimal("0.32")) == Decimal("0.0312")
     assert (row["rate_per_unit"], row["total_amount"]) == (Decimal("0.0312"), Decimal("1.01"))
+
+
+async def test_a_run_that_fell_silent_loses_its_turn_to_the_next(admin_db: Database) -> None:
+    """A turn whose heartbeat is older than STALE_AFTER (a run that died) is taken by the next
+    run; the run that held it, if it wakes up, stops at its next chunk (BillRunTurnLost)."""
+    customers = [await metered(admin_db, "0", str(4 * i), tariff=None) for i in range(1, 4)]
+    taken: list[billrun.BillRunResult] = []
+
+    async def die_and_be_replaced(progress: billrun.Progress) -> None:
+        if taken:
+            return
+        async with admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+            await cur.execute(
+                "UPDATE bill_runs SET heartbeat_at = heartbeat_at - INTERVAL 11 MINUTE"
+            )
+            await uow.commit()
+        taken.append(await run(admin_db))
+
+    with pytest.raises(BillRunTurnLost):
+        await run(admin_db, chunk_customers=1, progress=die_and_be_replaced)
+    assert taken[0].issued == 2  # the first chunk was the silent run's
+    for customer in customers:
+        await bill_of(admin_db, customer)
+    await assert_books_balance(admin_db)

@@ -111,6 +111,23 @@ async def test_billrun_is_for_admins_only_and_bad_months_change_nothing(
         for text in ("/billrun", "/billrun 2026-13", "/billrun <b>x</b>", "/billrun 2100-01"):
             usage = await say(admin_user, text)
             assert "Use /billrun YYYY-MM" in usage.body, text
+        # Another run holds the month's turn (another instance, say): refused, in a new
+        # message, and nothing is issued.
+        async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+            await cur.execute(
+                "INSERT INTO bill_runs (billing_month, run_audit_id, started_at, heartbeat_at)"
+                " VALUES (%s, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+                (SEP,),
+            )
+            await uow.commit()
+        ask = await say(admin_user, "/billrun 2026-09")
+        await admin_user.press("▶ Run it", ask)
+        busy = await admin_user.wait_for_reply(predicate=lambda m: "already running" in m.body)
+        assert "A bill run for Sep 2026 is already running (started " in busy.body
+        async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+            await cur.execute("DELETE FROM bill_runs")
+            await uow.commit()
+
         ask = await say(admin_user, "/billrun 2026-09")
         await admin_user.press("✖ Cancel", ask)
         cancelled = await admin_user.wait_for_edit(ask.message_id)
