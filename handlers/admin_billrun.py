@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 BILLRUN = "billrun"  # callback data: billrun:go:YYYYMM, billrun:no
 USAGE = "Use /billrun YYYY-MM, e.g. /billrun 2026-09."
+STARTED_KEY = "billrun_started"  # in the admin's flow data: the confirm messages already run
+STARTED_KEPT = 20
 SKIP_WORDS = {
     billrun.SkipReason.NO_READING: "no reading, and no earlier reading and bill to estimate from",
     billrun.SkipReason.NO_PREVIOUS: "a reading but no previous one to count the units from",
@@ -132,6 +134,14 @@ async def billrun_button(update: Update, context: BillingContext, admin: Admin) 
     if parts[0] == "no":
         await reply(update, "Cancelled. No bills were issued.")
         return
+    # A second press of the same button (a double tap, a re-delivered update) starts nothing:
+    # this chat's updates are handled in order, so the first press has marked the message.
+    started = context.flow.setdefault(STARTED_KEY, [])
+    asked_in = query.message.message_id if query is not None and query.message else None
+    if asked_in is None or asked_in in started:
+        return
+    started.append(asked_in)
+    del started[:-STARTED_KEPT]
     message = await reply(update, f"⏳ <b>Bill run for {month_label(month)}</b>: starting…")
     if message is None:
         return

@@ -71,6 +71,14 @@ async def test_billrun_issues_the_three_band_bill_and_tells_the_customer(
         assert money(Decimal("3216.98")) in notice.body
         told = await admin_user.wait_for_reply(predicate=lambda m: "notified" in m.body)
         assert "1 customer notified" in told.body
+        # The same Run button pressed again (a double tap, a re-sent update) starts nothing.
+        await admin_user.press_data(ask.message_id, "billrun:go:202609")
+        await admin_user.wait_for_answer()
+        await admin_user.expect_no_reply(0.5)
+        runs = await fetch_dicts(
+            harness.admin_db, "SELECT audit_id FROM audit_log WHERE action = 'bill.run'"
+        )
+        assert len(runs) == 1
 
     rows = await bills_of_month(harness.admin_db)
     assert len(rows) == 1
