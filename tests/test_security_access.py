@@ -110,6 +110,7 @@ def commands(cast: Cast) -> list[str]:
         "/reading",
         f"/reading {meter}",
         "/readings",
+        "/billrun 2026-09",
         "/audit",
         f"/audit {meter}",
         "/notify",
@@ -190,6 +191,7 @@ def buttons(cast: Cast, claim_id: int = 0, reading_id: int = 0) -> list[str]:
         f"ardrj:{reading_id}",
         "ardsave",
         "crdsend",
+        "billrun:no:202609",
     ]
 
 
@@ -240,7 +242,7 @@ STAFF_READ_COMMANDS = {
 }  # fmt: skip
 STAFF_WRITE_COMMANDS = {
     "addcustomer", "editcustomer", "newbill", "editbill", "recordpayment", "voidpayment",
-    "importbills", "refundcredit", "newtariff", "settariff", "waive",
+    "importbills", "refundcredit", "newtariff", "settariff", "waive", "billrun",
 }  # fmt: skip
 CUSTOMER_COMMANDS = {"dashboard", "pay", "receipt", "profile", "password", "logout"}
 EVERYONE_COMMANDS = {"help", "cancel", "login", "adminlogin"}
@@ -250,7 +252,7 @@ STAFF_READ_BUTTONS = {
     "ardp", "ardph",
 }  # fmt: skip
 STAFF_WRITE_BUTTONS = {
-    "aedc", "aact", "anb", "arpc", "arpb", "arpok", "aclok", "aclrj", "arfm",
+    "aedc", "aact", "anb", "arpc", "arpb", "arpok", "aclok", "aclrj", "arfm", "billrun",
     "ardok", "ardfix", "ardrj",
 }  # fmt: skip
 # Buttons that mean something only inside a flow: pressed outside one, they are stale.
