@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from domain.errors import (
@@ -175,7 +175,7 @@ class Tariff:
         energy = sum(
             (line.amount for line in self.charges(units) if line.kind is LineKind.ENERGY), ZERO
         )
-        return (energy / units).quantize(Decimal("0.0001"))
+        return (energy / units).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
 def check_bands(bands: tuple[Band, ...]) -> None:

@@ -376,8 +376,8 @@ async def test_a_bill_issued_by_staff_meanwhile_is_left_alone(admin_db: Database
 async def test_an_average_rate_exactly_half_way_rounds_as_domain_billing_does(
     admin_db: Database,
 ) -> None:
-    """0.01 of energy over 0.32 units is 0.03125 a unit: rate_per_unit keeps 0.0312, as
-    Tariff.average_rate rounds (to even), not 0.0313."""
+    """0.01 of energy over 0.32 units is 0.03125 a unit: rate_per_unit keeps 0.0313, as
+    Tariff.average_rate rounds (half up, as every figure we keep), not 0.0312."""
     tariff = await make_tariff(
         admin_db,
         Tariff(
@@ -395,8 +395,8 @@ async def test_an_average_rate_exactly_half_way_rounds_as_domain_billing_does(
     customer = await metered(admin_db, "7", "7.32", tariff="TIE")
     await run(admin_db)
     row = await bill_of(admin_db, customer)
-    assert tariff.average_rate(Decimal("0.32")) == Decimal("0.0312")
-    assert (row["rate_per_unit"], row["total_amount"]) == (Decimal("0.0312"), Decimal("1.01"))
+    assert tariff.average_rate(Decimal("0.32")) == Decimal("0.0313")
+    assert (row["rate_per_unit"], row["total_amount"]) == (Decimal("0.0313"), Decimal("1.01"))
 
 
 async def test_a_run_that_fell_silent_loses_its_turn_to_the_next(admin_db: Database) -> None:

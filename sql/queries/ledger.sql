@@ -222,7 +222,7 @@ WHERE r.run_date = :run_date
 -- transaction. The band maths here is domain/billing.Tariff.charges written in SQL: each
 -- band's energy rounded half up to the cent on its own (ROUND on DECIMAL is exact, half away
 -- from zero), the fixed charge, the tax on energy + fixed rounded once; rate_per_unit is
--- Tariff.average_rate (the one band's rate, or energy / units to 4 places, half to even, in
+-- Tariff.average_rate (the one band's rate, or energy / units to 4 places, half up, in
 -- whole numbers so nothing is rounded twice). tests/test_domain_billrun.py holds both to the
 -- same figures at the bands' edges.
 
@@ -249,7 +249,7 @@ FROM (
                       + CASE SIGN(2 * MOD(t.energy * 1000000, NULLIF(t.units * 100, 0))
                                   - t.units * 100)
                             WHEN 1 THEN 1
-                            WHEN 0 THEN MOD((t.energy * 1000000) DIV NULLIF(t.units * 100, 0), 2)
+                            WHEN 0 THEN 1
                             ELSE 0 END) / 10000
            END AS rate
     FROM (
