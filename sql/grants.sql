@@ -12,6 +12,8 @@ GRANT SELECT ON `{db}`.customers TO '{customer_user}'@'{host}';
 GRANT UPDATE (phone_number, email, address, password_hash, telegram_user_id)
     ON `{db}`.customers TO '{customer_user}'@'{host}';
 GRANT SELECT ON `{db}`.bills TO '{customer_user}'@'{host}';
+-- A bill's lines (migration 0017): what /bills and a statement show a customer of their bill.
+GRANT SELECT ON `{db}`.bill_lines TO '{customer_user}'@'{host}';
 -- The seed's model: a customer's payment moves their bill. The triggers of migration 0005
 -- refuse any amount_paid that is not the sum of the bill's payments.
 GRANT UPDATE (amount_paid, payment_status) ON `{db}`.bills TO '{customer_user}'@'{host}';
