@@ -132,14 +132,14 @@ def _heading(pdf: FPDF, receipt: Receipt, utility_name: str, contact: str) -> No
     pdf.rect(0, 0, PAGE_WIDTH, 4, style="F")
     pdf.set_text_color(*ACCENT)
     pdf.set_font(FAMILY, "", 17)
-    for line in _fit_lines(pdf, utility_name, pdf.epw, max_lines=2):
+    for line in fit_lines(pdf, utility_name, pdf.epw, max_lines=2):
         pdf.cell(pdf.epw, 8, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     contact_lines = [line for line in contact.splitlines() if line.strip()][:CONTACT_LINES]
     if contact_lines:
         pdf.set_text_color(*MUTED)
         pdf.set_font(FAMILY, "", 8)
         for text in contact_lines:
-            for line in _fit_lines(pdf, text, pdf.epw, max_lines=1):
+            for line in fit_lines(pdf, text, pdf.epw, max_lines=1):
                 pdf.cell(pdf.epw, 4, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(1)
     pdf.set_text_color(*INK)
@@ -197,7 +197,7 @@ def _row(
     pdf.set_font(FAMILY, "", size)
     pdf.set_text_color(*color)
     width = pdf.epw - LABEL_WIDTH
-    for line in _fit_lines(pdf, value, width, max_lines=max_lines):
+    for line in fit_lines(pdf, value, width, max_lines=max_lines):
         pdf.set_x(MARGIN + LABEL_WIDTH)
         pdf.cell(width, line_height, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
@@ -230,7 +230,7 @@ def _footer(pdf: FPDF, receipt: Receipt) -> None:
     )
 
 
-def _fit_lines(pdf: FPDF, text: str, width: float, *, max_lines: int) -> list[str]:
+def fit_lines(pdf: FPDF, text: str, width: float, *, max_lines: int) -> list[str]:
     """Wrap ``text`` to ``width`` in the current font; cut to ``max_lines`` with an ellipsis."""
     text = " ".join(text.split()) or "—"
     if pdf.get_string_width(text) <= width:
