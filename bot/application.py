@@ -45,6 +45,7 @@ from handlers import (
     payments,
     private_only,
     receipts,
+    statements,
 )
 from handlers.admin_gate import UNKNOWN_COMMAND
 from handlers.common import FLOW_TIMEOUT_SECONDS, NOOP_DATA, answer_query, conversation
@@ -65,6 +66,7 @@ CUSTOMER_COMMANDS = [
     BotCommand("dashboard", "Balance, last bill and payment"),
     BotCommand("bills", "What you owe (/bills all: every bill)"),
     BotCommand("pay", "Pay a bill"),
+    BotCommand("statement", "A bill's statement as a PDF"),
     BotCommand("receipt", "Get a receipt again"),
     BotCommand("reading", "Send your meter reading"),
     BotCommand("profile", "Your contact details"),
@@ -282,6 +284,7 @@ def build_application(
     for handler in (
         *customer_bills.handlers(),
         *receipts.handlers(),
+        *statements.handlers(),
         *payments.standalone_handlers(),
         *customer_account.standalone_handlers(),
     ):

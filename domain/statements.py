@@ -26,7 +26,7 @@ from domain.billing import ZERO, Line
 from domain.db import Database, UnitOfWork
 from domain.errors import BillNotFound
 from domain.ledger import line_from_row
-from domain.models import Bill, json_date, now_utc, utc
+from domain.models import Bill, BillFilter, json_date, now_utc, utc
 from domain.reports import month_add
 
 USAGE_MONTHS = 12
@@ -150,3 +150,54 @@ async def lines_of_bills(db: Database, bill_ids: Sequence[int]) -> dict[int, tup
         item["fee_period"] = json_date(item["fee_period"])
         found.setdefault(int(item["bill_id"]), []).append(line_from_row(item))
     return {bill_id: tuple(lines) for bill_id, lines in found.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# The lines export (staff): every line of a list of bills
+
+MAX_EXPORT_LINES = 200_000
+
+
+@dataclass(frozen=True)
+class ExportLine:
+    """One line of a bill, with the bill's meter, customer, month and total."""
+
+    bill_id: int
+    meter_number: str
+    full_name: str
+    billing_month: date
+    bill_total: Decimal
+    line: Line
+
+
+async def lines_export(
+    db: Database,
+    *,
+    bill_filter: BillFilter,
+    billing_month: date | None,
+    limit: int = MAX_EXPORT_LINES,
+) -> list[ExportLine]:
+    """The lines of the bills ``/bills`` lists for ``bill_filter`` and ``billing_month``
+    (None: every month), newest month first; at most ``limit`` lines."""
+    statuses = bill_filter.statuses
+    every = bill_filter is BillFilter.ALL
+    rows = await db.fetch_all(
+        "statement_lines_export",
+        {
+            "status_a": None if every else statuses[0].value,
+            "status_b": None if every else statuses[-1].value,
+            "billing_month": billing_month,
+            "limit": limit,
+        },
+    )
+    return [
+        ExportLine(
+            bill_id=int(row["bill_id"]),
+            meter_number=row["meter_number"],
+            full_name=row["full_name"],
+            billing_month=row["billing_month"],
+            bill_total=Decimal(row["total_amount"]),
+            line=line_from_row(row),
+        )
+        for row in rows
+    ]

@@ -415,6 +415,11 @@ async def sandbox(config: Config, stdin: TextIO, stdout: TextIO, files_dir: Path
         application = build_application(config)
         async with application:
             await post_init(application)
+            # A person is waiting on each document here: start the drawing workers before the
+            # first one (a statement rides along with every new-bill notice).
+            renderer = application.bot_data.receipt_renderer
+            if renderer is not None:
+                await renderer.warm_up()
             await application.start()
             assert application.updater is not None
             await application.updater.start_polling(poll_interval=0, timeout=10)

@@ -6,7 +6,7 @@ Overdue bills are flagged on every screen that lists or shows one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -20,7 +20,8 @@ from telegram.ext import (
 )
 
 from bot.context import BillingContext
-from domain import bills, customers, validation
+from domain import bills, customers, statements, validation
+from domain.billing import Line
 from domain.errors import DomainError
 from domain.models import Admin, Bill, BillFilter, Customer
 from domain.money import bill_total, parse_decimal
@@ -44,9 +45,12 @@ from handlers.notifications import (
     new_bill_notice,
     send_one,
 )
+from handlers.render.bill_lines import lines_html, shows_lines
+from handlers.render.csv_export import bill_lines_csv
 from handlers.render.formatting import date_label, due_text, rate_text, units_text
 from handlers.render.tables import admin_bills_html, phone_table
 from handlers.words import explain_html
+from handlers.statements import with_statement
 
 # Conversation states.
 NB_METER = "abill:nb_meter"
@@ -66,22 +70,37 @@ NB_OK = "anbok"  # anbok
 EB_FIELD_DATA = "aebf"  # aebf:month|units|rate
 EB_OK = "aebok"  # aebok
 BILLS_PAGE = "abl"  # abl:<page>:<filter>:<YYYYMM|0>
+BILL_LINES_CSV = "ablx"  # ablx:<filter>:<YYYYMM|0>
 
 PAGE_SIZE = 8
 TEXT = filters.TEXT & ~filters.COMMAND
 
 
-def bill_summary(bill: Bill, context: BillingContext) -> str:
+def bill_summary(bill: Bill, context: BillingContext, lines: Sequence[Line] = ()) -> str:
+    """A bill in a few lines: units × rate = total, or each of its ``lines`` (when it has
+    several: bands, fixed charge, tax, late fee…) and the total; paid, owed, due."""
     money = context.config.currency.format
+    if shows_lines(lines):
+        shown = lines_html(lines, context.config.currency)
+        figures = f"{shown}\nTotal <b>{money(bill.total_amount)}</b>"
+    else:
+        figures = (
+            f"{units_text(bill.units_used)} units × "
+            f"{rate_text(bill.rate_per_unit, context.config.currency)} = "
+            f"<b>{money(bill.total_amount)}</b>"
+        )
     return (
         f"Bill #{bill.bill_id} · {month_label(bill.billing_month)}\n"
-        f"{units_text(bill.units_used)} units × "
-        f"{rate_text(bill.rate_per_unit, context.config.currency)} = "
-        f"<b>{money(bill.total_amount)}</b>\n"
+        f"{figures}\n"
         f"Paid {money(bill.amount_paid)} · owed {money(bill.outstanding)} · "
         f"{bill.payment_status.label}\n"
         f"Due {due_text(bill, local_today(context))}"
     )
+
+
+async def lines_of(context: BillingContext, bill: Bill) -> tuple[Line, ...]:
+    """The lines of ``bill``, for :func:`bill_summary`."""
+    return (await statements.lines_of_bills(context.admin_db, [bill.bill_id]))[bill.bill_id]
 
 
 async def tell_customer(
@@ -282,11 +301,16 @@ async def nb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
     who = state["customer"]
     end_flow(context)
     told = await tell_customer(
-        context, bill.customer_id, lambda chat: new_bill_notice(chat, bill, context.config)
+        context,
+        bill.customer_id,
+        lambda chat: with_statement(
+            new_bill_notice(chat, bill, context.config), context, bill.bill_id
+        ),
     )
     await reply(
         update,
-        f"✅ Bill issued for {esc(who)}.\n{bill_summary(bill, context)}\n"
+        f"✅ Bill issued for {esc(who)}.\n"
+        f"{bill_summary(bill, context, await lines_of(context, bill))}\n"
         + ("The customer was notified." if told else "The customer has no linked Telegram."),
     )
     return end_flow(context)
@@ -323,7 +347,8 @@ async def editbill(update: Update, context: BillingContext, admin: Admin) -> str
     await reply(
         update,
         f"<b>Correct a bill</b> of {esc(customer.full_name)} "
-        f"(<code>{esc(customer.meter_number)}</code>)\n{bill_summary(bill, context)}\n\n"
+        f"(<code>{esc(customer.meter_number)}</code>)\n"
+        f"{bill_summary(bill, context, await lines_of(context, bill))}\n\n"
         "What should change?",
         buttons(keyboard),
     )
@@ -439,7 +464,7 @@ async def eb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
     )
     await reply(
         update,
-        f"✅ Bill corrected.\n{bill_summary(bill, context)}"
+        f"✅ Bill corrected.\n{bill_summary(bill, context, await lines_of(context, bill))}"
         + ("\nThe customer was told." if told else ""),
     )
     return end_flow(context)
@@ -519,16 +544,48 @@ async def _show_bills(
         found, context.config.currency, today=local_today(context), title=title
     )
     keyboard = []
+    which = f":{bill_filter}:{month:%Y%m}" if month else f":{bill_filter}:0"
     if found.pages > 1:
-        keyboard.append(
-            pager_row(
-                BILLS_PAGE,
-                page,
-                found.pages,
-                f":{bill_filter}:{month:%Y%m}" if month else f":{bill_filter}:0",
-            )
-        )
+        keyboard.append(pager_row(BILLS_PAGE, page, found.pages, which))
+    if found.items:
+        keyboard.append([("⬇️ Bill lines CSV", f"{BILL_LINES_CSV}{which}")])
     await reply(update, text, buttons(keyboard) if keyboard else None)
+
+
+@staff_only(write=False)
+async def bill_lines_export(update: Update, context: BillingContext, admin: Admin) -> None:
+    """Send every line of the bills the list shows (its filter and month) as a CSV file."""
+    await answer_query(update)
+    query = update.callback_query
+    parts = callback_parts(query, BILL_LINES_CSV, 2) if query else None
+    bill_filter = BillFilter.parse(parts[0]) if parts else None
+    chat = update.effective_chat
+    if parts is None or bill_filter is None or chat is None:
+        return
+    month = None
+    if parts[1] != "0":
+        try:
+            month = validation.billing_month(f"{parts[1][:4]}-{parts[1][4:]}")
+        except DomainError:
+            return
+    found = await statements.lines_export(
+        context.admin_db, bill_filter=bill_filter, billing_month=month
+    )
+    name = (
+        f"bill-lines-{bill_filter}-{month:%Y-%m}.csv" if month else f"bill-lines-{bill_filter}.csv"
+    )
+    caption = None
+    if len(found) >= statements.MAX_EXPORT_LINES:
+        caption = (
+            f"The first {statements.MAX_EXPORT_LINES:,} lines, newest month first. "
+            "Choose a month (/bills all YYYY-MM) for the rest."
+        )
+    await context.bot.send_document(
+        chat.id,
+        document=bill_lines_csv(found, context.config.currency),
+        filename=name,
+        caption=caption,
+    )
 
 
 @staff_only(write=False)
@@ -615,4 +672,7 @@ def states() -> dict[object, list[BaseHandler[Update, BillingContext, object]]]:
 
 
 def buttons_handlers() -> list[BaseHandler[Update, BillingContext, object]]:
-    return [CallbackQueryHandler(bills_page, pattern=rf"^{BILLS_PAGE}:")]
+    return [
+        CallbackQueryHandler(bills_page, pattern=rf"^{BILLS_PAGE}:"),
+        CallbackQueryHandler(bill_lines_export, pattern=rf"^{BILL_LINES_CSV}:"),
+    ]

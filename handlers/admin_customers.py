@@ -15,7 +15,7 @@ from telegram.ext import (
 )
 
 from bot.context import BillingContext
-from domain import bills, customers, tariffs, validation
+from domain import bills, customers, statements, tariffs, validation
 from domain.errors import CustomerNotFound, DomainError
 from domain.models import Admin, BillFilter, Customer
 from handlers.admin_gate import (
@@ -39,6 +39,7 @@ from handlers.common import (
     pager_row,
     reply,
 )
+from handlers.render.bill_lines import lines_html, shows_lines
 from handlers.render.formatting import date_label, rate_text
 from handlers.render.tables import customers_html, phone_table
 from handlers.words import explain_html
@@ -208,6 +209,17 @@ async def show_card(update: Update, context: BillingContext, customer: Customer)
         text += "\n" + phone_table(["Bill", "Month", "Owed", "Status"], rows)
         if any(b.is_overdue(today) for b in latest.items):
             text += "\n! overdue: past its due date"
+        # The newest bill's lines, when it has more than units × rate (bands, fixed charge,
+        # tax, late fee…): the table has no room for them.
+        newest = max(latest.items, key=lambda b: b.billing_month)
+        lines = (await statements.lines_of_bills(context.admin_db, [newest.bill_id]))[
+            newest.bill_id
+        ]
+        if shows_lines(lines):
+            text += (
+                f"\nBill #{newest.bill_id} ({month_label(newest.billing_month)}):\n"
+                + lines_html(lines, context.config.currency)
+            )
     else:
         text += "\nNo bills yet."
     cid = customer.customer_id

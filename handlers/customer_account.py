@@ -56,6 +56,7 @@ CUSTOMER_HELP = (
     "/dashboard — your balance, last bill and payment\n"
     "/bills — what you owe, unpaid and part-paid (/bills all for every bill)\n"
     "/pay — pay a bill, in full or in part\n"
+    "/statement — your latest bill's statement as a PDF (/statement YYYY-MM for another)\n"
     "/receipt — get a receipt again\n"
     "/reading — send your meter reading (with a photo if you like)\n"
     "/profile — your phone, email and address\n"

@@ -7,7 +7,7 @@ from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from bot.context import BillingContext
-from domain import bills, customers
+from domain import bills, customers, statements
 from domain.models import BillFilter
 from handlers.common import (
     answer_query,
@@ -137,8 +137,15 @@ async def _show_bills(
     if not found.items:
         await reply(update, NONE_FOUND[bill_filter])
         return
+    lines = await statements.lines_of_bills(
+        context.customer_db, [bill.bill_id for bill in found.items]
+    )
     text = customer_bills_html(
-        found, context.config.currency, today=local_today(context), title=TITLES[bill_filter]
+        found,
+        context.config.currency,
+        today=local_today(context),
+        title=TITLES[bill_filter],
+        lines=lines,
     )
     keyboard = []
     if found.pages > 1:

@@ -27,6 +27,7 @@ from handlers.admin_gate import end_flow, staff_only
 from handlers.common import buttons, cancel_row, esc, local_today, reply
 from handlers.notifications import new_bill_notice, send_many
 from handlers.words import explain_html
+from handlers.statements import with_statement
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,11 @@ async def _notify_customers(
     context: BillingContext, admin_chat_id: int, imported: list[bills.ImportedBill]
 ) -> None:
     notices = [
-        new_bill_notice(item.telegram_user_id, item.bill, context.config)
+        with_statement(
+            new_bill_notice(item.telegram_user_id, item.bill, context.config),
+            context,
+            item.bill.bill_id,
+        )
         for item in imported
         if item.telegram_user_id is not None
     ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as dtime
@@ -69,10 +69,21 @@ BULK_CONCURRENCY = 8  # sends in flight at once; the rate limiter sets the pace
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A document sent with a notice (a bill's statement), the notice its caption."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Notice:
     chat_id: int
     text: str
     markup: InlineKeyboardMarkup | None = None
+    # Drawn just before the notice is sent (so a bulk send holds a few documents at a time,
+    # not one per customer); the notice goes as its caption.
+    attachment: Callable[[], Awaitable[Attachment]] | None = None
 
 
 PAY_BUTTON = InlineKeyboardMarkup([[InlineKeyboardButton("💳 Pay now", callback_data="menu:pay")]])
@@ -110,10 +121,32 @@ def reminder_notice(chat_id: int, bill: Bill, config: Config) -> Notice:
     return Notice(chat_id, text, PAY_BUTTON)
 
 
-async def send_one(bot: Bot, notice: Notice) -> bool:
-    """Send one notice; a blocked bot or a lost chat is logged, not raised."""
+async def _attachment(notice: Notice) -> Attachment | None:
+    """The notice's document, drawn; None (the notice goes as text) if it cannot be drawn."""
+    if notice.attachment is None:
+        return None
     try:
-        await bot.send_message(notice.chat_id, notice.text, reply_markup=notice.markup)
+        return await notice.attachment()
+    except Exception:  # the notice still goes out, without its document
+        log.exception("could not draw the document of a notice to chat %s", notice.chat_id)
+        return None
+
+
+async def send_one(bot: Bot, notice: Notice) -> bool:
+    """Send one notice (with its document, if it has one); a blocked bot or a lost chat is
+    logged, not raised."""
+    try:
+        attached = await _attachment(notice)
+        if attached is not None:
+            await bot.send_document(
+                notice.chat_id,
+                document=attached.data,
+                filename=attached.filename,
+                caption=notice.text,
+                reply_markup=notice.markup,
+            )
+        else:
+            await bot.send_message(notice.chat_id, notice.text, reply_markup=notice.markup)
         return True
     except Forbidden:
         log.info("chat %s has blocked the bot", notice.chat_id)

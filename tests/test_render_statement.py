@@ -10,6 +10,7 @@ the same statement drawn at the same moment is the same bytes; the file is named
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import unicodedata
@@ -24,9 +25,11 @@ from domain.billing import Line, LineKind
 from domain.models import Bill, PaymentStatus
 from domain.money import Currency
 from domain.reports import month_add
-from domain.statements import Statement, UsageMonth
-from handlers.render.bill_lines import line_label, lines_text, shows_lines
+from domain.statements import ExportLine, Statement, UsageMonth
+from handlers.render.bill_lines import line_label, lines_html, lines_text, shows_lines
+from handlers.render.csv_export import LINES_HEADER, bill_lines_csv
 from handlers.render.statement import render_statement_pdf, statement_filename
+from handlers.render.tables import customer_bills_html
 
 NAIRA = Currency("NGN", "₦")
 CEDI = Currency("GHS", "₵")
@@ -207,3 +210,47 @@ def test_each_kind_of_line_has_its_words() -> None:
     assert line_label(flat, NAIRA) == "Energy: 100 kWh × ₦10.00"
     assert not shows_lines((flat,)) and shows_lines(LINES)
     assert lines_text(LINES[3:5], NAIRA) == ["Fixed charge: ₦500.00", "Tax 7.5%: ₦337.50"]
+
+
+def test_customer_bills_show_the_lines_of_a_bill_of_several_and_escape_them() -> None:
+    bill = make_statement().bill
+    flat = Bill(
+        bill_id=7,
+        customer_id=1,
+        billing_month=date(2026, 8, 1),
+        units_used=Decimal("80"),
+        rate_per_unit=Decimal("10"),
+        total_amount=Decimal("800.00"),
+        amount_paid=Decimal("0.00"),
+        payment_status=PaymentStatus.UNPAID,
+        due_date=date(2026, 9, 14),
+    )
+    noted = (*LINES[:-1], replace(LINES[-1], note="<b>goodwill</b>"))
+    text = customer_bills_html(
+        [bill, flat],
+        NAIRA,
+        today=date(2026, 10, 2),
+        lines={bill.bill_id: noted, flat.bill_id: (LINES[0],)},
+    )
+    assert "• Tax 7.5%: ₦337.50" in text
+    assert "• Late fee waived: &lt;b&gt;goodwill&lt;/b&gt;: -₦120.00" in text
+    assert "Total ₦4,837.50" in text
+    assert "80 units × ₦10.00 = ₦800.00" in text
+    assert lines_html(LINES[3:5], NAIRA) == "• Fixed charge: ₦500.00\n• Tax 7.5%: ₦337.50"
+
+
+def test_the_lines_csv_has_a_row_per_line_with_plain_figures_and_inert_text() -> None:
+    items = [
+        ExportLine(4242, "=MTR-1", "Ọlá", SEPTEMBER, Decimal("4837.50"), line) for line in LINES
+    ]
+    rows = list(csv.reader(io.StringIO(bill_lines_csv(items, NAIRA).decode("utf-8"))))
+    assert rows[0] == list(LINES_HEADER)
+    assert len(rows) == 1 + len(LINES)
+    first, tax, waiver = rows[1], rows[5], rows[7]
+    assert first == [
+        "4242", "'=MTR-1", "Ọlá", "2026-09", "energy", "Energy 0–50 kWh: 50 kWh × ₦10.00",
+        "0", "50", "50", "10", "", "500.00", "4837.50",
+    ]  # fmt: skip
+    assert tax[4:6] == ["tax", "Tax 7.5%"] and tax[10:12] == ["7.50", "337.50"]
+    assert waiver[4] == "waiver" and waiver[11] == "-120.00"
+    assert sum(Decimal(row[11]) for row in rows[1:]) == Decimal("4837.50")

@@ -126,7 +126,9 @@ def test_a_message_in_the_other_chat_is_shown_and_logs_stay_out_of_the_chat(
     script = f":admin\n/importbills\n:upload {bills}\n:customer\n:quit\n"
     done = run_sandbox(own_database, tmp_path, script, LOG_LEVEL="INFO")
     out = done.stdout
-    notice = out.index("bot, in the customer chat (:customer to go there):\n  🧾 New bill")
+    # The notice is the caption of the bill's statement, saved as a file (issue 15 §5).
+    notice = out.index("bot, in the customer chat (:customer to go there):\n  [file saved: ")
+    assert out.index("statement-2020-01-MTR-10001.pdf]\n  🧾 New bill", notice) > notice
     assert out.index("Now in the staff chat.") < notice < out.index("Now in the customer chat.")
     assert "  [ 💳 Pay now ]" in out
     assert "Buttons on screen: [1] 💳 Pay now" in out

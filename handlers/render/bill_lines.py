@@ -4,6 +4,7 @@ and the lines export."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -60,3 +61,8 @@ def shows_lines(lines: Sequence[Line]) -> bool:
 def lines_text(lines: Sequence[Line], currency: Currency) -> list[str]:
     """One plain-text row per line: ``Tax 7.5%: ₦337.50`` (escape before putting in HTML)."""
     return [f"{line_label(line, currency)}: {currency.format(line.amount)}" for line in lines]
+
+
+def lines_html(lines: Sequence[Line], currency: Currency) -> str:
+    """A bill's lines for a chat message, one ``• label: amount`` row each (escaped)."""
+    return "\n".join(f"• {html.escape(row, quote=False)}" for row in lines_text(lines, currency))

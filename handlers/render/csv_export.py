@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from domain.models import PaymentMethod
-from domain.money import to_cents
+from domain.money import Currency, to_cents
 from domain.reports import (
     AGEING_BUCKETS,
     AGEING_LABELS,
@@ -21,6 +21,8 @@ from domain.reports import (
     RevenueReport,
     TrendMonth,
 )
+from domain.statements import ExportLine
+from handlers.render.bill_lines import line_label
 from handlers.render.formatting import month_key
 
 # A cell starting with one of these is run as a formula by spreadsheet programs.
@@ -125,5 +127,53 @@ def trend_csv(months: Sequence[TrendMonth]) -> bytes:
                 month.bills,
             )
             for month in months
+        ),
+    )
+
+
+LINES_HEADER = (
+    "bill_id",
+    "meter_number",
+    "full_name",
+    "billing_month",
+    "kind",
+    "description",
+    "band_from_kwh",
+    "band_to_kwh",
+    "units",
+    "rate",
+    "percent",
+    "amount",
+    "bill_total",
+)
+
+
+def bill_lines_csv(lines: Sequence[ExportLine], currency: Currency) -> bytes:
+    """One row per bill line: the bill, its meter, customer and month, the line's kind and
+    words, its band, units, rate, percent and amount (plain figures, empty when not
+    applicable), and the bill's total (the sum of its lines)."""
+
+    def number(value: Decimal | None) -> str:
+        return "" if value is None else f"{value:f}"
+
+    return _csv(
+        LINES_HEADER,
+        (
+            (
+                item.bill_id,
+                safe_text(item.meter_number),
+                safe_text(item.full_name),
+                month_key(item.billing_month),
+                item.line.kind.value,
+                safe_text(line_label(item.line, currency)),
+                number(item.line.band_from_kwh),
+                number(item.line.band_to_kwh),
+                number(item.line.units),
+                number(item.line.rate),
+                number(item.line.percent),
+                plain(item.line.amount),
+                plain(item.bill_total),
+            )
+            for item in lines
         ),
     )

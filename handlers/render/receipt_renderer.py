@@ -1,4 +1,5 @@
-"""Receipts are drawn in a worker process, so no receipt ever holds up the bot's event loop.
+"""Receipts (and bill statements) are drawn in a worker process, so no document ever holds up
+the bot's event loop.
 
 A receipt costs ~20 ms of CPU in fpdf2 and fontTools. Drawn in a thread it still shares the
 GIL with the event loop: measured here, the loop then stalled 20–60 ms per receipt, and every
@@ -19,6 +20,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import tzinfo
@@ -72,7 +74,9 @@ class ReceiptRenderer:
             if self._executor is None:
                 font = await asyncio.to_thread(fonts.receipt_font)  # ~0.3 s, once
                 context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["handlers.render.receipt"])
+                context.set_forkserver_preload(
+                    ["handlers.render.receipt", "handlers.render.statement"]
+                )
                 self._executor = ProcessPoolExecutor(
                     self._workers,
                     mp_context=context,
@@ -91,14 +95,26 @@ class ReceiptRenderer:
         contact: str = "",
     ) -> bytes:
         """The receipt's PDF, drawn in a worker process."""
-        draw = partial(
-            render_receipt_pdf,
-            receipt,
-            utility_name=utility_name,
-            currency=currency,
-            timezone=timezone,
-            contact=contact,
+        return await self.draw(
+            partial(
+                render_receipt_pdf,
+                receipt,
+                utility_name=utility_name,
+                currency=currency,
+                timezone=timezone,
+                contact=contact,
+            )
         )
+
+    async def warm_up(self) -> None:
+        """Start the workers now rather than on the first document (~1–3 s here), for a
+        session where the first document should come as fast as the rest (the sandbox)."""
+        if self._failures < MAX_RESTARTS:
+            executor = await self._pool()
+            await asyncio.get_running_loop().run_in_executor(executor, int)
+
+    async def draw(self, draw: Callable[[], bytes]) -> bytes:
+        """``draw()`` (a picklable call of a renderer) run in a worker process."""
         if self._failures >= MAX_RESTARTS:
             return await asyncio.to_thread(draw)
         executor = await self._pool()

@@ -13,13 +13,14 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta, tzinfo
 from decimal import Decimal
 from typing import Literal, TypeVar
 
 from tabulate import DataRow, TableFormat, tabulate
 
+from domain.billing import Line
 from domain.bills import BillWithCustomer
 from domain.models import Bill, Customer, Page, Payment, PaymentMethod
 from domain.money import Currency
@@ -31,6 +32,7 @@ from domain.reports import (
     RevenueReport,
     TrendMonth,
 )
+from handlers.render.bill_lines import lines_html, shows_lines
 from handlers.render.formatting import (
     date_label,
     due_text,
@@ -231,9 +233,12 @@ def customer_bills_html(
     *,
     today: date,
     title: str = "Your bills",
+    lines: Mapping[int, Sequence[Line]] | None = None,
 ) -> str:
     """A customer's bills, one short block each: month and status (flagged when overdue on
-    ``today``, the utility's local date), units × rate = total, balance and due date.
+    ``today``, the utility's local date), units × rate = total — or, for a bill of several
+    ``lines`` (bands, fixed charge, tax, late fee…), each line and the total — balance and
+    due date.
 
     Blocks rather than a table: six figures a bill do not fit a phone's width, and
     ``Header: value`` cards would take seven lines a bill."""
@@ -245,7 +250,14 @@ def customer_bills_html(
         head = f"<b>{month_label(bill.billing_month)}</b> · {bill.payment_status.label}"
         if bill.is_overdue(today):
             head += " · ⚠️ <b>overdue</b>"
-        money = html.escape(figures_text(bill, currency), quote=False)
+        own = (lines or {}).get(bill.bill_id, ())
+        if shows_lines(own):
+            money = (
+                f"{lines_html(own, currency)}\n"
+                f"Total {html.escape(currency.format(bill.total_amount), quote=False)}"
+            )
+        else:
+            money = html.escape(figures_text(bill, currency), quote=False)
         balance = f"Balance {html.escape(currency.format(bill.outstanding), quote=False)}"
         if bill.outstanding > 0:
             balance += f" · due {date_label(bill.due_date)}"

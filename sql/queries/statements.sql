@@ -83,3 +83,18 @@ SELECT JSON_ARRAYAGG(JSON_OBJECT(
            'waives_line_id', waives_line_id, 'note', note) ORDER BY line_id)
 FROM bill_lines
 WHERE bill_id IN (:bill_ids)
+
+-- name: statement_lines_export
+-- The lines of the bills of the statuses :status_a and :status_b (every status when
+-- :status_a is NULL) and of one month (every month when :billing_month is NULL), with their
+-- bill and customer, newest month first, at most :limit lines.
+SELECT b.bill_id, c.meter_number, c.full_name, b.billing_month, b.total_amount,
+       l.line_id, l.kind, l.band_from_kwh, l.band_to_kwh, l.units, l.rate, l.percent,
+       l.amount, l.fee_period, l.waives_line_id, l.note
+FROM bills b
+JOIN customers c ON c.customer_id = b.customer_id
+JOIN bill_lines l ON l.bill_id = b.bill_id
+WHERE (:status_a IS NULL OR b.payment_status IN (:status_a, :status_b))
+  AND (:billing_month IS NULL OR b.billing_month = :billing_month)
+ORDER BY b.billing_month DESC, b.bill_id DESC, l.line_id
+LIMIT :limit
