@@ -79,6 +79,8 @@ def commands(cast: Cast) -> list[str]:
         "/bills all",
         "/pay",
         "/receipt",
+        "/statement",
+        "/statement 2026-09",
         "/profile",
         "/password",
         "/login",
@@ -158,6 +160,7 @@ def buttons(cast: Cast, claim_id: int = 0, reading_id: int = 0) -> list[str]:
         "aebf:units",
         "aebok",
         "abl:0:all:0",
+        "ablx:all:0",
         f"arpc:{cid}",
         f"arpb:{a.bill_id}",
         "arpa:full",
@@ -244,12 +247,15 @@ STAFF_WRITE_COMMANDS = {
     "addcustomer", "editcustomer", "newbill", "editbill", "recordpayment", "voidpayment",
     "importbills", "refundcredit", "newtariff", "settariff", "waive", "billrun",
 }  # fmt: skip
-CUSTOMER_COMMANDS = {"dashboard", "pay", "receipt", "profile", "password", "logout"}
+CUSTOMER_COMMANDS = {
+    "dashboard", "pay", "receipt", "statement", "profile", "password", "logout",
+}  # fmt: skip
 EVERYONE_COMMANDS = {"help", "cancel", "login", "adminlogin"}
 STAFF_READ_BUTTONS = {
     "acl", "acu", "abl", "apl", "acsvr", "acsvo", "acsvt", "aaud", "aclp", "arcp", "acsvrc",
     "atl", "ats",
     "ardp", "ardph",
+    "ablx",
 }  # fmt: skip
 STAFF_WRITE_BUTTONS = {
     "aedc", "aact", "anb", "arpc", "arpb", "arpok", "aclok", "aclrj", "arfm", "billrun",
