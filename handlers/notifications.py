@@ -21,6 +21,7 @@ from bot.context import BillingApplication, BillingContext
 from bot.rate_limits import bulk_sends
 from domain import admins, bills, late_fees, receipts, report_totals, throttle
 from domain.models import Bill
+from domain.money import bill_total
 from domain.report_totals import BILL_TOTALS, CUSTOMER_BALANCES, PAYMENT_TOTALS, Drift
 from handlers.common import esc, month_label
 from handlers.render.formatting import rate_text, units_text
@@ -89,12 +90,23 @@ class Notice:
 PAY_BUTTON = InlineKeyboardMarkup([[InlineKeyboardButton("💳 Pay now", callback_data="menu:pay")]])
 
 
+def figures_html(bill: Bill, config: Config, *, more: str) -> str:
+    """How a bill's total is made, for a notice: ``250 units × ₦68.50 = <b>₦17,125.00</b>``
+    when it is units × rate; a bill of several lines (bands, fixed charge, tax, a late fee)
+    does not multiply out, so it reads ``200 units, total <b>₦4,837.50</b>`` and ``more``
+    says where its lines are."""
+    currency = config.currency
+    total = f"<b>{currency.format(bill.total_amount)}</b>"
+    if bill_total(bill.units_used, bill.rate_per_unit) == bill.total_amount:
+        rate = rate_text(bill.rate_per_unit, currency)
+        return f"{units_text(bill.units_used)} units × {rate} = {total}"
+    return f"{units_text(bill.units_used)} units, total {total} ({more})"
+
+
 def new_bill_notice(chat_id: int, bill: Bill, config: Config) -> Notice:
-    money = config.currency.format
     text = (
         f"🧾 <b>New bill for {month_label(bill.billing_month)}</b>\n"
-        f"{units_text(bill.units_used)} units × {rate_text(bill.rate_per_unit, config.currency)}"
-        f" = <b>{money(bill.total_amount)}</b>\n"
+        f"{figures_html(bill, config, more='each line is on its statement')}\n"
         f"Due by {bill.due_date:%d %b %Y}. Send /pay to pay it."
     )
     return Notice(chat_id, text, PAY_BUTTON)
@@ -102,10 +114,10 @@ def new_bill_notice(chat_id: int, bill: Bill, config: Config) -> Notice:
 
 def corrected_bill_notice(chat_id: int, bill: Bill, config: Config) -> Notice:
     money = config.currency.format
+    more = f"/statement {bill.billing_month:%Y-%m} shows each line"
     text = (
         f"✏️ <b>Your bill for {month_label(bill.billing_month)} was corrected</b>\n"
-        f"{units_text(bill.units_used)} units × {rate_text(bill.rate_per_unit, config.currency)}"
-        f" = {money(bill.total_amount)}\n"
+        f"{figures_html(bill, config, more=more)}\n"
         f"Outstanding: <b>{money(bill.outstanding)}</b>, due by {bill.due_date:%d %b %Y}."
     )
     return Notice(chat_id, text, PAY_BUTTON if bill.outstanding > 0 else None)
