@@ -29,6 +29,7 @@ from handlers.common import (
     reply,
 )
 from handlers.notifications import new_bill_notice, send_many
+from handlers.statements import with_statement
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +194,13 @@ async def _run(
     await show(summary_text(result, context))
     if not result.linked:
         return
-    notices = [
-        new_bill_notice(item.telegram_user_id, item.bill, context.config) for item in result.linked
+    notices = [  # each with the bill's statement, drawn as it is sent (bulk sends stay paced)
+        with_statement(
+            new_bill_notice(item.telegram_user_id, item.bill, context.config),
+            context,
+            item.bill.bill_id,
+        )
+        for item in result.linked
     ]
     sent = await send_many(context.bot, notices)
     log.info("bill run %s: notified %d of %d customers", month, sent, len(notices))
