@@ -27,7 +27,9 @@ def _peak_kib() -> int:
 
 
 async def run(path: Path) -> dict[str, float]:
-    db = await Database.connect(DatabaseUrl.parse(os.environ["DATABASE_URL"]), maxsize=2)
+    db = await Database.connect(
+        DatabaseUrl.parse(os.environ["DATABASE_URL"]), maxsize=2, local_infile=True
+    )
     try:
         started = time.perf_counter()
         result = await bills.import_bill_file(

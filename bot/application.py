@@ -82,7 +82,10 @@ async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> N
     """Open one pool per database account and publish the command menus."""
     data = application.bot_data
     config: Config = data.config
-    data.admin_db = await Database.connect(config.database, minsize=1, maxsize=20)
+    # LOAD DATA LOCAL: /importbills stages a file's lines that way (domain.bills).
+    data.admin_db = await Database.connect(
+        config.database, minsize=1, maxsize=20, local_infile=True
+    )
     data.customer_db = await Database.connect(config.customer_database, minsize=1, maxsize=20)
     # The payment lane (docs/benchmarks.md, "Card payments"): under load every other use
     # queues on the pools above, and a charge's acknowledgement would queue with it; opened

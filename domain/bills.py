@@ -7,20 +7,20 @@ import calendar
 import contextlib
 import csv
 import functools
-import io
-import json
 import re
+import tempfile
 import unicodedata
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from itertools import islice
+from pathlib import Path
 from typing import NamedTuple
 
 from domain import audit, ledger, validation
 from domain.billing import Tariff, flat_tariff
-from domain.db import Database, Row, UnitOfWork, ValuesList, error_code, values_list
+from domain.db import Database, UnitOfWork, error_code
 from domain.errors import (
     BillNotFound,
     ControlCharacters,
@@ -30,7 +30,7 @@ from domain.errors import (
     InvalidAmount,
     InvalidInput,
 )
-from domain.models import Bill, BillFilter, Page, PaymentStatus, db_time, now_utc
+from domain.models import Bill, BillFilter, Page, db_time, now_utc
 from domain.money import MAX_AMOUNT, bill_total, parse_decimal
 from domain.payments import apply_credit, lock_bill
 from domain.report_totals import ZERO
@@ -266,10 +266,11 @@ IMPORT_REQUIRED_COLUMNS = ("meter_number", "billing_month", "units_used")
 IMPORT_OPTIONAL_COLUMNS = ("rate_per_unit",)
 MAX_IMPORT_ROWS = 200_000
 MAX_IMPORT_ERRORS = 200  # a file with more bad lines than this is reported in part
-# Lines checked and written at a time: an import holds one chunk in memory, whatever the size
-# of the file, and gives the event loop back between chunks (~30 ms of checking each).
-IMPORT_CHUNK = 2_000
-_READ_BETWEEN_TURNS = 200  # lines read (and checked) at a time while looking ahead
+# Lines checked and staged at a time: an import holds a few hundred lines in memory whatever
+# the size of the file (a chunk is written out to disk as it is read), and the database
+# issues one chunk's bills while the next is read.
+IMPORT_CHUNK = 20_000
+_READ_BETWEEN_TURNS = 500  # lines read (and checked) at a time while the database works
 
 
 class BillLine(NamedTuple):
@@ -297,7 +298,6 @@ class ImportResult:
     count: int
     total: Decimal
     linked: list[ImportedBill]  # the bills of customers with a Telegram account, to notify
-    bills: list[ImportedBill]  # every bill issued, when asked for (small files)
 
 
 def _bill_lines(
@@ -365,30 +365,6 @@ def _without_bom(lines: Iterable[str]) -> Iterator[str]:
     for line in lines:
         yield line.lstrip("\ufeff") if first else line
         first = False
-
-
-def read_bill_csv(
-    text: str, *, default_rate: Decimal, latest_month: date | None = None
-) -> tuple[list[BillLine], list[tuple[int, str]]]:
-    """Check every line of a bulk-billing file held in memory (see :func:`_bill_lines`);
-    a meter and month given twice is also an error here."""
-    errors: list[tuple[int, str]] = []
-    lines: list[BillLine] = []
-    seen: dict[tuple[str, date], int] = {}
-    for line in _bill_lines(io.StringIO(text), default_rate, errors, latest_month):
-        key = (line.meter_number, line.billing_month)
-        if key in seen:
-            errors.append(
-                (
-                    line.line,
-                    f"{line.meter_number} {line.billing_month:%Y-%m} is already on "
-                    f"line {seen[key]}.",
-                )
-            )
-            continue
-        seen[key] = line.line
-        lines.append(line)
-    return lines, sorted(errors)
 
 
 def _import_header(record: list[str]) -> tuple[dict[str, int], str | None]:
@@ -499,48 +475,27 @@ def _bad_figure(text: str, *, what: str, places: int, maximum: Decimal) -> str:
     return f"{what} {shown} is not a number."
 
 
-async def import_bills(
-    db: Database,
-    csv_text: str,
-    *,
-    default_rate: Decimal,
-    due_days: int = 14,
-    issued_on: date | None = None,
-    admin_id: int | None = None,
-    latest_month: date | None = None,
-) -> list[ImportedBill]:
-    """Issue every bill of a CSV file held in memory, in ONE transaction, or none of them.
+@dataclass
+class _Chunk:
+    """Good lines of the file, written out as tab-separated text for the staging table."""
 
-    See :func:`import_bill_file`; returns every bill issued, in the file's order.
-    """
-    result = await import_bill_file(
-        db,
-        lambda: io.StringIO(csv_text),
-        default_rate=default_rate,
-        due_days=due_days,
-        issued_on=issued_on,
-        admin_id=admin_id,
-        keep_all=True,
-        latest_month=latest_month,
-    )
-    return result.bills
+    path: Path
+    first_line: int
+    last_line: int
+    count: int
+    total: Decimal  # what their bills add up to
 
 
 @dataclass
-class _Import:
-    """What an import has done so far."""
+class _Run:
+    """What an import has staged and issued so far."""
 
-    due_days: int
-    issued_on: date  # every bill of the file is issued on this day (for its due date)
-    admin_id: int | None
-    keep_all: bool
-    import_id: int = 0  # the import's audit entry, named by each of its bills
-    newest_before: int = 0  # bills after this id were issued since the import began
-    consecutive_ids: bool = False  # a chunk's bills get the ids first_id, first_id + 1, …
-    count: int = 0
+    import_id: int  # the import's audit entry, named by each of its bills
+    count: int = 0  # bills issued
     total: Decimal = ZERO
-    linked: list[ImportedBill] = field(default_factory=list)
-    bills: list[ImportedBill] = field(default_factory=list)
+    first_id: int = 0  # the first bill's id
+    refused: bool = False  # a staged line will be refused: issue nothing more, keep checking
+    local_infile: bool = True  # LOAD DATA LOCAL allowed (else multi-row INSERTs)
 
 
 async def import_bill_file(
@@ -551,109 +506,199 @@ async def import_bill_file(
     due_days: int = 14,
     issued_on: date | None = None,
     admin_id: int | None = None,
-    keep_all: bool = False,
     latest_month: date | None = None,
 ) -> ImportResult:
     """Issue every bill of a CSV file in ONE transaction, or none of them, reading the file
     as it goes (``open_lines()`` gives its lines; called again if the transaction is retried).
 
-    Lines are checked and written :data:`IMPORT_CHUNK` at a time: format (each error quotes
-    the value at fault), a month no later than ``latest_month`` (the utility's current month;
-    default: the current month in UTC), known meter, no repeat in the file, no bill already
-    issued for that month. Any error raises
-    :class:`ImportRejected` with all the errors by line number (up to MAX_IMPORT_ERRORS) and
-    the transaction is rolled back: nothing is written. The import writes one audit entry,
-    which each of its bills names, and moves the report totals, in the same transaction.
-    Due dates are counted as :func:`default_due_date` says, from ``issued_on`` (the
-    utility's local date; UTC's today if not given).
+    Each line's format is checked here as it is read (each error quotes the value at fault),
+    and its month is no later than ``latest_month`` (the utility's current month; default:
+    the current month in UTC). The good lines go :data:`IMPORT_CHUNK` at a time into a staging
+    table (LOAD DATA LOCAL of a file written out, while the next chunk is read), from which
+    the ledger issues them set-based (:func:`ledger.issue_staged`); a meter nobody has, a
+    meter and month given twice, or a month already billed is found by the database. Any
+    error raises :class:`ImportRejected` with all the errors by line number (up to
+    MAX_IMPORT_ERRORS) and the transaction is rolled back: nothing is written. The import
+    writes one audit entry, which each of its bills names, each bill's energy line, and adds
+    its bills to the report totals (one GROUP BY), in the same transaction. Due dates are
+    counted as :func:`default_due_date` says, from ``issued_on`` (the utility's local date;
+    UTC's today if not given).
     """
     issue_day = _issue_day(issued_on)
 
     async def work(uow: UnitOfWork) -> ImportResult:
-        state = _Import(due_days, issue_day, admin_id, keep_all)
-        start = await uow.fetch_one("import_start")
-        assert start is not None
-        state.newest_before = int(start["newest_bill_id"])
-        state.consecutive_ids = bool(start["consecutive_ids"])
-        state.import_id = await audit.record(
+        import_id = await audit.record(
             uow, admin_id=admin_id, action="bill.import", entity_type="import", entity_id=""
         )
-        errors: list[tuple[int, str]] = []
-        source = open_lines()
-        lines = _bill_lines(source, default_rate, errors, latest_month)
-        chunks = _prepared_chunks(db, uow, lines, state)
+        await uow.execute("import_create_staging")
+        await ledger.begin_bulk_totals(uow, import_id)
         try:
-            async for chunk in chunks:
-                await _import_chunk(uow, chunk, errors, state)
-        finally:
-            await chunks.aclose()
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-        if errors:
-            raise ImportRejected(sorted(errors)[:MAX_IMPORT_ERRORS])
-        await ledger.lines_for_import(
-            uow, import_id=state.import_id, first_id=state.newest_before + 1
-        )
-        if not state.count:
-            raise ImportRejected([(2, "The file has a header but no bills.")])
-        await audit.finish(
-            uow, state.import_id, after={"bills": state.count, "total": state.total}
-        )
+            errors: list[tuple[int, str]] = []
+            source = open_lines()
+            try:
+                lines = _bill_lines(source, default_rate, errors, latest_month)
+                with tempfile.TemporaryDirectory(prefix="ebb-import-") as directory:
+                    chunks = _written_chunks(lines, Path(directory), due_days, issue_day)
+                    run = await _stage_and_issue(uow, chunks, errors, import_id)
+            finally:
+                close = getattr(source, "close", None)
+                if close is not None:
+                    close()
+            if errors or run.refused:
+                errors += await _refusals(uow, import_id, {number for number, _ in errors})
+                if not errors:  # a clash with bills someone committed after the lines were read
+                    raise InvalidInput(
+                        "Some of these bills were issued by someone else just now; nothing "
+                        "was imported. Please send the file again."
+                    )
+                raise ImportRejected(sorted(errors)[:MAX_IMPORT_ERRORS])
+            if not run.count:
+                raise ImportRejected([(2, "The file has a header but no bills.")])
+            await ledger.add_bulk_totals(uow, import_id=import_id, first_id=run.first_id)
+            rows = await uow.fetch_all(
+                "imported_linked_bills", {"import_id": import_id, "first_id": run.first_id}
+            )
+            await audit.finish(uow, import_id, after={"bills": run.count, "total": run.total})
+        except Exception:
+            with contextlib.suppress(Exception):  # the connection may be the failure
+                await _end_staging(uow)
+            raise
+        await _end_staging(uow)
         await uow.commit()
-        return ImportResult(state.count, state.total, state.linked, state.bills)
+        linked = [
+            ImportedBill(
+                Bill.from_row(r), r["meter_number"], r["full_name"], int(r["telegram_user_id"])
+            )
+            for r in rows
+        ]
+        return ImportResult(run.count, run.total, linked)
 
     return await db.transaction(work)
 
 
-@dataclass
-class _Chunk:
-    """A chunk of good lines, checked as far as it can be on its own, ready to be written."""
-
-    good: list[tuple[BillLine, Row]]  # each line with its customer
-    here: dict[tuple[int, date], int]  # (customer id, month) → the line that bills it
-    problems: list[tuple[int, str]]  # unknown meters, repeats within the chunk
-    values: ValuesList  # the good lines' bills, for the INSERT
-    total: Decimal  # what the good lines' bills add up to
+async def _end_staging(uow: UnitOfWork) -> None:
+    """Give the pooled connection back as it was: bills move the totals by trigger again, and
+    the staging table is gone."""
+    await ledger.end_bulk_totals(uow)
+    await uow.execute("import_drop_staging")
 
 
-async def _prepared_chunks(
-    db: Database, uow: UnitOfWork, lines: Iterator[BillLine], state: _Import
+async def _stage_and_issue(
+    uow: UnitOfWork,
+    chunks: AsyncGenerator[_Chunk, None],
+    errors: list[tuple[int, str]],
+    import_id: int,
+) -> _Run:
+    """Stage each chunk and, while the file has no error, issue its bills at once (the next
+    chunk is read meanwhile). Once a line is wrong nothing more is issued, but every chunk is
+    still staged, so that every wrong line can be reported."""
+    run = _Run(import_id)
+    try:
+        async for chunk in chunks:
+            await _stage(uow, chunk, run)
+            if errors or run.refused:
+                continue
+            try:
+                issued, first_id = await ledger.issue_staged(
+                    uow,
+                    import_id=import_id,
+                    first_line=chunk.first_line,
+                    last_line=chunk.last_line,
+                )
+            except Exception as exc:
+                if error_code(exc) != 1062:
+                    raise
+                run.refused = True  # a repeat, or a month already billed: found afterwards
+                continue
+            if issued != chunk.count:  # a meter no customer has
+                run.refused = True
+                continue
+            run.first_id = run.first_id or first_id
+            run.count += issued
+            run.total += chunk.total
+    finally:
+        await chunks.aclose()
+    return run
+
+
+async def _stage(uow: UnitOfWork, chunk: _Chunk, run: _Run) -> None:
+    """A chunk into the staging table: sent as a file (LOAD DATA LOCAL) where the server and
+    the connection allow it, else as multi-row INSERTs of the same rows."""
+    if run.local_infile:
+        try:
+            loaded = await uow.execute("import_load_staging", {"path": str(chunk.path)})
+        except Exception as exc:
+            if error_code(exc) not in _LOCAL_INFILE_REFUSED:
+                raise
+            run.local_infile = False
+        else:
+            if loaded != chunk.count:
+                raise RuntimeError(f"{loaded} of {chunk.count} lines staged")
+            return
+    with chunk.path.open(encoding="utf-8") as staged:
+        rows = [
+            dict(zip(_STAGED_COLUMNS, line.rstrip("\n").split("\t"), strict=True))
+            for line in staged
+        ]
+    await uow.execute_many("import_stage_line", rows)
+
+
+# The server refuses LOAD DATA LOCAL: not allowed by the client (1148) or by the server's
+# local_infile setting (4166).
+_LOCAL_INFILE_REFUSED = (1148, 4166)
+_STAGED_COLUMNS = (
+    "line",
+    "meter_number",
+    "billing_month",
+    "units_used",
+    "rate_per_unit",
+    "due_date",
+)
+
+
+async def _written_chunks(
+    lines: Iterator[BillLine], directory: Path, due_days: int, issued_on: date
 ) -> AsyncGenerator[_Chunk, None]:
-    """The lines :data:`IMPORT_CHUNK` at a time, each chunk looked up and made ready.
+    """The good lines :data:`IMPORT_CHUNK` at a time, each chunk written to a file of its own
+    in ``directory``. The next chunk is read and written while the caller stages and issues
+    the one before (:data:`_READ_BETWEEN_TURNS` lines at a time, giving the event loop back in
+    between, so the caller's next statement is never kept waiting)."""
+    due_dates: dict[date, str] = {}
 
-    The next chunk is read, checked, its meters looked up (on another connection of the pool:
-    customers are only read) and its INSERT written out while the caller writes the one
-    before, so the server's writing and this process's reading overlap. A pool of one
-    connection cannot: there the chunks are prepared in turn on the import's own connection.
-    """
+    def row(line: BillLine) -> str:
+        month = line.billing_month
+        due = due_dates.get(month)
+        if due is None:
+            due = due_dates[month] = default_due_date(
+                month, due_days, issued_on=issued_on
+            ).isoformat()
+        return (
+            f"{line.line}\t{line.meter_number}\t{month.isoformat()}\t{line.units_used:f}\t"
+            f"{line.rate_per_unit:f}\t{due}\n"
+        )
 
-    async def prepare(chunk: list[BillLine], on: UnitOfWork) -> _Chunk:
-        meters = sorted({line.meter_number for line in chunk})
-        found = await on.fetch_json_in("customers_by_meters", "meters", meters)
-        by_meter = {row["meter_number"]: row for row in found}
-        return _checked_chunk(chunk, by_meter, state)
+    async def write_next(number: int) -> _Chunk | None:
+        path = directory / f"lines-{number}.tsv"
+        count, first, last, total = 0, 0, 0, ZERO
+        with path.open("w", encoding="utf-8", newline="") as out:
+            while count < IMPORT_CHUNK:
+                part = list(islice(lines, min(_READ_BETWEEN_TURNS, IMPORT_CHUNK - count)))
+                if not part:
+                    break
+                out.write("".join([row(line) for line in part]))
+                first = first or part[0].line
+                last = part[-1].line
+                count += len(part)
+                total += sum([line.total_amount for line in part], ZERO)
+                await asyncio.sleep(0)
+        return _Chunk(path, first, last, count, total) if count else None
 
-    if db.max_connections < 2:
-        while chunk := list(islice(lines, IMPORT_CHUNK)):
-            yield await prepare(chunk, uow)
-        return
-
-    async def prepare_next() -> _Chunk | None:
-        chunk: list[BillLine] = []
-        while len(chunk) < IMPORT_CHUNK:
-            part = list(islice(lines, min(_READ_BETWEEN_TURNS, IMPORT_CHUNK - len(chunk))))
-            if not part:
-                break
-            chunk += part
-            # Let the writer send its next statement as soon as the server answers the last.
-            await asyncio.sleep(0)
-        return await db.read(functools.partial(prepare, chunk)) if chunk else None
-
-    ahead = asyncio.create_task(prepare_next())
+    number = 0
+    ahead = asyncio.create_task(write_next(number))
     try:
         while (ready := await ahead) is not None:
-            ahead = asyncio.create_task(prepare_next())  # runs while the caller writes `ready`
+            number += 1
+            ahead = asyncio.create_task(write_next(number))  # read while `ready` is written
             yield ready
     finally:
         if not ahead.done():
@@ -662,158 +707,31 @@ async def _prepared_chunks(
             await ahead
 
 
-def _checked_chunk(chunk: list[BillLine], by_meter: dict[str, Row], state: _Import) -> _Chunk:
-    """Sort a chunk's lines into those with a known meter, billed once in the chunk, and the
-    rest (problems), and write out the INSERT of the good ones (naming the import's entry)."""
-    good: list[tuple[BillLine, Row]] = []
-    here: dict[tuple[int, date], int] = {}
-    problems: list[tuple[int, str]] = []
-    rows = []
-    total = ZERO
-    for line in chunk:
-        number, meter, month, units, rate, bill_total = line
-        customer = by_meter.get(meter)
-        if customer is None:
-            problems.append((number, f"No customer has meter number {meter}."))
-            continue
-        customer_id = customer["customer_id"]  # an int, as the JSON document gives it
-        key = (customer_id, month)
-        if (earlier := here.get(key)) is not None:
-            problems.append((number, f"{meter} {month:%Y-%m} is already on line {earlier}."))
-            continue
-        here[key] = number
-        good.append((line, customer))
-        due = default_due_date(month, state.due_days, issued_on=state.issued_on)
-        rows.append((customer_id, month, units, rate, bill_total, due, state.import_id))
-        total += bill_total
-    return _Chunk(good, here, problems, values_list(rows), total)
+async def _refusals(uow: UnitOfWork, import_id: int, reported: set[int]) -> list[tuple[int, str]]:
+    """What the database finds wrong with the staged lines, by line, one error a line (lines
+    already ``reported`` are left out): a meter no customer has, a meter and month already
+    on an earlier line, a month the customer already has a bill for."""
+    found: list[tuple[int, str]] = []
 
+    def add(number: int, problem: str) -> None:
+        if number not in reported:
+            reported.add(number)
+            found.append((number, problem))
 
-async def _import_chunk(
-    uow: UnitOfWork, chunk: _Chunk, errors: list[tuple[int, str]], state: _Import
-) -> None:
-    """Check a chunk against the database; if the file has no error yet, issue it.
-
-    The bills go in as one multi-row INSERT of checked, typed values (a bill already issued
-    for a customer and month makes it fail on the unique key, and is then looked for to be
-    reported by line). The report totals move with each bill, in the INSERT itself (the
-    triggers of migration 0005). A chunk costs one or two round trips however many lines it
-    has.
-    """
-    good, here = chunk.good, chunk.here
-    errors.extend(chunk.problems)
-    if errors or not good:
-        # The file will be refused: keep checking, write nothing more.
-        await _report_clashes(uow, good, here, errors, state)
-        return
-    try:
-        first_id = await uow.insert_values("insert_bills_values", chunk.values)
-    except Exception as exc:
-        if error_code(exc) != 1062:
-            raise
-        # The statement is undone; the transaction goes on, to report every clash.
-        if not await _report_clashes(uow, good, here, errors, state):
-            raise InvalidInput(  # issued by someone else, committed after this import began
-                "Some of these bills were issued by someone else just now; nothing was "
-                "imported. Please send the file again."
-            ) from exc
-        return
-    # Records are kept only of the bills someone needs: those to notify (or all, when asked).
-    wanted = [i for i, (_, c) in enumerate(good) if state.keep_all or c["telegram_user_id"]]
-    issued = await _issued_bills(uow, good, wanted, first_id, state)
-    state.count += len(good)
-    state.total += chunk.total
-    for bill, index in zip(issued, wanted, strict=True):
-        customer = good[index][1]
-        item = ImportedBill(
-            bill, customer["meter_number"], customer["full_name"], customer["telegram_user_id"]
+    for r in await uow.fetch_all("import_unknown_meters"):
+        add(int(r["line"]), f"No customer has meter number {r['meter_number']}.")
+    for r in await uow.fetch_all("import_repeats"):
+        add(
+            int(r["line"]),
+            f"{r['meter_number']} {r['billing_month']:%Y-%m} is already on line "
+            f"{r['first_line']}.",
         )
-        if state.keep_all:
-            state.bills.append(item)
-        if item.telegram_user_id is not None:
-            state.linked.append(item)
-
-
-def _pairs(good: list[tuple[BillLine, Row]]) -> str:
-    """The JSON array of ``[customer_id, "YYYY-MM-01"]`` of the bills of ``good``."""
-    return json.dumps(
-        [[int(customer["customer_id"]), line.billing_month.isoformat()] for line, customer in good]
-    )
-
-
-async def _report_clashes(
-    uow: UnitOfWork,
-    good: list[tuple[BillLine, Row]],
-    here: dict[tuple[int, date], int],
-    errors: list[tuple[int, str]],
-    state: _Import,
-) -> int:
-    """Add an error for each line of ``good`` whose customer already has a bill for that month
-    (issued before the import, or by an earlier line of it); return how many there were."""
-    if not good:
-        return 0
-    meter_of_line = {line.line: line.meter_number for line, _ in good}
-    clashes = await uow.fetch_all("bills_for_customer_months", {"pairs": _pairs(good)})
-    for row in clashes:
-        number = here[(int(row["customer_id"]), row["billing_month"])]
-        meter = meter_of_line[number]
-        if int(row["bill_id"]) > state.newest_before:  # issued by this import, earlier
-            problem = f"{meter} {row['billing_month']:%Y-%m} is on an earlier line."
-        else:
-            problem = f"{meter} already has a bill for {row['billing_month']:%Y-%m}."
-        errors.append((number, problem))
-    return len(clashes)
-
-
-async def _issued_bills(
-    uow: UnitOfWork,
-    good: list[tuple[BillLine, Row]],
-    wanted: list[int],
-    first_id: int,
-    state: _Import,
-) -> list[Bill]:
-    """The ``wanted`` bills (indexes into ``good``) of a chunk just written, whose first id
-    is ``first_id``, as stored.
-
-    The chunk's bills are the import's from ``first_id`` on (its later chunks are not written
-    yet). Where a multi-row INSERT gets consecutive ids (MariaDB's default) they are exactly
-    ``first_id …`` in the order of ``good`` — counted to be sure — and the records are built
-    here; where other writers' ids may interleave (auto-increment lock mode 2, MySQL 8's
-    default) they are read back and matched by customer and month.
-    """
-    if not wanted:
-        return []
-    which = {"first_id": first_id, "import_id": state.import_id}
-    if not state.consecutive_ids:
-        rows = await uow.fetch_all("imported_bills_from", which)
-        found = {(int(r["customer_id"]), r["billing_month"]): Bill.from_row(r) for r in rows}
-        return [
-            found[(int(good[index][1]["customer_id"]), good[index][0].billing_month)]
-            for index in wanted
-        ]
-    last_id = first_id + len(good) - 1
-    mine = await uow.fetch_value("count_imported_range", {**which, "last_id": last_id})
-    if mine != len(good):  # not the chunk's bills alone: undo everything
-        raise RuntimeError(f"{mine} of bills {first_id}–{last_id}, not the {len(good)} issued")
-    issued = []
-    for index in wanted:
-        line, customer = good[index]
-        issued.append(
-            Bill(
-                bill_id=first_id + index,
-                customer_id=int(customer["customer_id"]),
-                billing_month=line.billing_month,
-                units_used=line.units_used,
-                rate_per_unit=line.rate_per_unit,
-                total_amount=line.total_amount,
-                amount_paid=ZERO,
-                payment_status=PaymentStatus.UNPAID,
-                due_date=default_due_date(
-                    line.billing_month, state.due_days, issued_on=state.issued_on
-                ),
-            )
+    for r in await uow.fetch_all("import_clashes", {"import_id": import_id}):
+        add(
+            int(r["line"]),
+            f"{r['meter_number']} already has a bill for {r['billing_month']:%Y-%m}.",
         )
-    return issued
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

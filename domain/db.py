@@ -230,8 +230,17 @@ class Database:
 
     @classmethod
     async def connect(
-        cls, url: DatabaseUrl, *, minsize: int = 1, maxsize: int = 10, pool_recycle: int = 600
+        cls,
+        url: DatabaseUrl,
+        *,
+        minsize: int = 1,
+        maxsize: int = 10,
+        pool_recycle: int = 600,
+        local_infile: bool = False,
     ) -> Database:
+        """A pool of ``url``'s account. ``local_infile`` lets its connections send files the
+        application names in LOAD DATA LOCAL (the bulk import's staging table; the admin
+        account's pool only: the server may then ask for any file the process can read)."""
         pool = await aiomysql.create_pool(
             host=url.host,
             port=url.port,
@@ -242,6 +251,7 @@ class Database:
             maxsize=maxsize,
             autocommit=False,
             charset="utf8mb4",
+            local_infile=local_infile,
             # Below the server's wait_timeout, so idle connections are replaced, not found dead.
             pool_recycle=pool_recycle,
             # Locking reads decide; plain reads see the latest committed rows (no stale

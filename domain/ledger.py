@@ -20,7 +20,7 @@ from typing import Any
 
 from domain import audit, tariffs
 from domain.billing import Charges, Line, LineKind, Tariff
-from domain.db import Database, UnitOfWork, error_code
+from domain.db import Database, UnitOfWork, error_code, query
 from domain.errors import DuplicateBill
 from domain.models import Bill
 from domain.money import MAX_AMOUNT
@@ -236,14 +236,6 @@ async def add_line(
     return after, written
 
 
-async def lines_for_import(uow: UnitOfWork, *, import_id: int, first_id: int = 0) -> int:
-    """The one energy line (units × rate) of each flat bill an import issued set-based from
-    id ``first_id`` on; how many were written."""
-    return await uow.execute(
-        "ledger_lines_for_import", {"import_id": import_id, "first_id": first_id}
-    )
-
-
 async def tariff_of(uow: UnitOfWork, bill: Bill) -> Tariff:
     """The tariff ``bill`` was computed with."""
     version_id = await uow.fetch_value("ledger_bill_tariff", {"bill_id": bill.bill_id})
@@ -399,3 +391,54 @@ async def issue_run_chunk(uow: UnitOfWork, chunk: RunChunk) -> int | None:
         ]
     )
     return first_bill_id
+
+
+# Imports: flat bills issued set-based (the CSV and legacy imports)
+
+
+async def lines_for_import(uow: UnitOfWork, *, import_id: int, first_id: int = 0) -> int:
+    """The one energy line (units × rate) of each flat bill an import issued set-based from
+    id ``first_id`` on that has no lines yet; how many were written."""
+    return await uow.execute(
+        "ledger_lines_for_import", {"import_id": import_id, "first_id": first_id}
+    )
+
+
+async def begin_bulk_totals(uow: UnitOfWork, import_id: int) -> None:
+    """From now on this connection's bills naming ``import_id`` leave the report totals to
+    :func:`add_bulk_totals` (migration 0023), which the caller must run before it commits;
+    :func:`end_bulk_totals` ends it (also on failure: the connection returns to the pool)."""
+    await uow.execute("ledger_bulk_totals_begin", {"import_id": import_id})
+
+
+async def end_bulk_totals(uow: UnitOfWork) -> None:
+    await uow.execute("ledger_bulk_totals_end")
+
+
+async def issue_staged(
+    uow: UnitOfWork, *, import_id: int, first_line: int, last_line: int
+) -> tuple[int, int]:
+    """Issue the lines ``first_line``–``last_line`` of the import's staging table
+    (:mod:`domain.bills`) whose meter a customer has, as unpaid flat bills (units × rate)
+    of ``import_id``, with their energy lines: one statement each. Returns (bills issued,
+    the first one's id). A repeat or a month already billed fails on the unique key (the
+    statement is undone); a line whose meter nobody has is left out: the caller counts."""
+    params = {"import_id": import_id, "first_line": first_line, "last_line": last_line}
+    async with uow.connection.cursor() as cur:
+        issued = int(await cur.execute(query("ledger_issue_staged"), params))
+        first_id = int(cur.lastrowid or 0)
+    if issued:
+        await uow.execute(
+            "ledger_lines_for_staged", {"import_id": import_id, "first_id": first_id}
+        )
+    return issued, first_id
+
+
+async def add_bulk_totals(uow: UnitOfWork, *, import_id: int, first_id: int) -> None:
+    """Add the bills of ``import_id`` (ids from ``first_id`` on), issued while
+    :func:`begin_bulk_totals` held, to the bill totals and their customers' balances: one
+    GROUP BY each, what the trigger would have added bill by bill."""
+    params = {"import_id": import_id, "first_id": first_id}
+    await uow.execute_batch(
+        [("ledger_bulk_bill_totals", params), ("ledger_bulk_balances", params)]
+    )

@@ -49,8 +49,8 @@ from handlers.render.bill_lines import lines_html, shows_lines
 from handlers.render.csv_export import bill_lines_csv
 from handlers.render.formatting import date_label, due_text, rate_text, units_text
 from handlers.render.tables import admin_bills_html, phone_table
-from handlers.words import explain_html
 from handlers.statements import with_statement
+from handlers.words import explain_html
 
 # Conversation states.
 NB_METER = "abill:nb_meter"

@@ -26,8 +26,8 @@ from domain.readings import figure
 from handlers.admin_gate import end_flow, staff_only
 from handlers.common import buttons, cancel_row, esc, local_today, reply
 from handlers.notifications import new_bill_notice, send_many
-from handlers.words import explain_html
 from handlers.statements import with_statement
+from handlers.words import explain_html
 
 log = logging.getLogger(__name__)
 

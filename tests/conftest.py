@@ -90,7 +90,7 @@ class Pools:
 
 @pytest.fixture(scope="session")
 async def pools(test_database: TestDatabase) -> AsyncIterator[Pools]:
-    admin = await Database.connect(test_database.admin, maxsize=40)
+    admin = await Database.connect(test_database.admin, maxsize=40, local_infile=True)
     customer = await Database.connect(test_database.customer, maxsize=40)
     try:
         yield Pools(admin, customer)

@@ -71,7 +71,7 @@ async def test_billrun_issues_the_three_band_bill_and_tells_the_customer(
         assert money(Decimal("3216.98")) in notice.body
         # The notice is the caption of the bill's statement, as for /newbill and /importbills.
         assert notice.document is not None
-        assert notice.document.filename.startswith("statement-2026-09-")
+        assert (notice.document.filename or "").startswith("statement-2026-09-")
         told = await admin_user.wait_for_reply(predicate=lambda m: "notified" in m.body)
         assert "1 customer notified" in told.body
         # The same Run button pressed again (a double tap, a re-sent update) starts nothing.

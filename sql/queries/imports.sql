@@ -9,43 +9,71 @@ SELECT JSON_ARRAYAGG(JSON_OBJECT('customer_id', c.customer_id,
 FROM customers c
 WHERE c.meter_number IN (:meters)
 
--- name: bills_for_customer_months
--- Bills for the JSON array :pairs of [customer_id, "YYYY-MM-01"] (clashes, and new ids).
+-- name: import_drop_staging
+-- The import's staging table, once the import is over.
+DROP TEMPORARY TABLE IF EXISTS import_lines
+
+-- name: import_create_staging
+-- The checked lines of the file being imported (this connection only): its line number, the
+-- meter as normalised, the month, the figures and the due date. The meter's collation is
+-- the customers table's, so it is looked up by the unique meter index. One left on this
+-- pooled connection by an import that could not clean up is replaced.
+CREATE OR REPLACE TEMPORARY TABLE import_lines (
+    line          INT UNSIGNED  NOT NULL,
+    meter_number  VARCHAR(32)   CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,
+    billing_month DATE          NOT NULL,
+    units_used    DECIMAL(12,2) NOT NULL,
+    rate_per_unit DECIMAL(12,4) NOT NULL,
+    due_date      DATE          NOT NULL,
+    PRIMARY KEY (line)
+) ENGINE=InnoDB
+
+-- name: import_load_staging
+-- A chunk of checked lines, written by the import as tab-separated text (digits, dates and
+-- normalised meter numbers only: nothing to escape), sent by the client (LOAD DATA LOCAL).
+LOAD DATA LOCAL INFILE :path INTO TABLE import_lines CHARACTER SET utf8mb4
+FIELDS TERMINATED BY '\t' ESCAPED BY '' LINES TERMINATED BY '\n'
+(line, meter_number, billing_month, units_used, rate_per_unit, due_date)
+
+-- name: import_stage_line
+-- One checked line into the staging table: the way in where LOAD DATA LOCAL is not allowed
+-- (sent as multi-row INSERTs by UnitOfWork.execute_many).
+INSERT INTO import_lines (line, meter_number, billing_month, units_used, rate_per_unit,
+                          due_date)
+VALUES (:line, :meter_number, :billing_month, :units_used, :rate_per_unit, :due_date)
+
+-- name: import_unknown_meters
+-- The staged lines whose meter no customer has (a refused file: read only then).
+SELECT s.line, s.meter_number
+FROM import_lines s
+LEFT JOIN customers c ON c.meter_number = s.meter_number
+WHERE c.customer_id IS NULL
+
+-- name: import_repeats
+-- The staged lines whose meter and month an earlier line already has, with that line.
+SELECT line, meter_number, billing_month, first_line
+FROM (SELECT line, meter_number, billing_month,
+             MIN(line) OVER (PARTITION BY meter_number, billing_month) AS first_line
+      FROM import_lines) s
+WHERE line > first_line
+
+-- name: import_clashes
+-- The staged lines whose customer already has a bill for that month, other than one this
+-- import :import_id has just issued.
+SELECT s.line, s.meter_number, s.billing_month
+FROM import_lines s
+JOIN customers c ON c.meter_number = s.meter_number
+JOIN bills b ON b.customer_id = c.customer_id AND b.billing_month = s.billing_month
+WHERE NOT (b.import_audit_id <=> :import_id)
+
+-- name: imported_linked_bills
+-- The bills import :import_id issued from id :first_id on for customers with a Telegram
+-- account (to be told), in the file's order.
 SELECT b.bill_id, b.customer_id, b.billing_month, b.units_used, b.rate_per_unit,
-       b.total_amount, b.amount_paid, b.payment_status, b.due_date
-FROM JSON_TABLE(:pairs, '$[*]' COLUMNS (
-         customer_id BIGINT UNSIGNED PATH '$[0]',
-         billing_month DATE PATH '$[1]'
-     )) k
-JOIN bills b ON b.customer_id = k.customer_id AND b.billing_month = k.billing_month
-
--- name: insert_bills_values
--- Issue many bills in one statement: followed by a VALUES list of typed values only
--- (db.values_list: customer id, month, units, rate, total, due date, the import's audit
--- entry); unpaid, nothing paid.
-INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount, due_date,
-                   import_audit_id)
-VALUES
-
--- name: import_start
--- The newest bill's id (bills after it were issued later), and whether a multi-row INSERT
--- gets consecutive ids (auto-increment lock mode 0 or 1, step 1): then a chunk's bills are
--- the id range from its first id on, in the order of its VALUES.
-SELECT COALESCE(MAX(bill_id), 0) AS newest_bill_id,
-       (@@innodb_autoinc_lock_mode IN (0, 1) AND @@auto_increment_increment = 1)
-           AS consecutive_ids
-FROM bills
-
--- name: imported_bills_from
--- The bills of import :import_id from id :first_id on: a chunk just written, where other
--- writers' ids may fall among its own (auto-increment lock mode 2).
-SELECT b.bill_id, b.customer_id, b.billing_month, b.units_used, b.rate_per_unit,
-       b.total_amount, b.amount_paid, b.payment_status, b.due_date
+       b.total_amount, b.amount_paid, b.payment_status, b.due_date,
+       c.meter_number, c.full_name, c.telegram_user_id
 FROM bills b
+JOIN customers c ON c.customer_id = b.customer_id
 WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
-
--- name: count_imported_range
--- How many of the bills :first_id to :last_id belong to import :import_id (all of them, when a
--- multi-row INSERT got consecutive ids as the server said it would).
-SELECT COUNT(*) FROM bills
-WHERE bill_id BETWEEN :first_id AND :last_id AND import_audit_id = :import_id
+  AND c.telegram_user_id IS NOT NULL
+ORDER BY b.bill_id

@@ -42,15 +42,6 @@ WHERE bill_id = :bill_id
 UPDATE bills SET total_amount = :total_amount, payment_status = :payment_status
 WHERE bill_id = :bill_id
 
--- name: ledger_lines_for_import
--- The one energy line (units x rate) of every bill of import :import_id from id :first_id on
--- that has no lines yet: the CSV and legacy imports issue flat bills set-based.
-INSERT INTO bill_lines (bill_id, kind, band_from_kwh, units, rate, amount)
-SELECT b.bill_id, 'energy', 0, b.units_used, b.rate_per_unit, b.total_amount
-FROM bills b
-WHERE b.import_audit_id = :import_id AND b.bill_id >= :first_id
-  AND NOT EXISTS (SELECT 1 FROM bill_lines l WHERE l.bill_id = b.bill_id)
-
 -- name: lines_drift
 -- Bills whose total is not the sum of their lines (none, while every write goes through
 -- the ledger).
@@ -356,3 +347,72 @@ ORDER BY b.bill_id
 -- name: ledger_last_insert_id
 -- The first id the last multi-row INSERT of this connection generated.
 SELECT LAST_INSERT_ID()
+
+-- Imports: bills issued set-based from the import's staging table (imports.sql), their totals
+-- added by the import itself (migration 0023: @ebb_bulk_totals names the import).
+
+-- name: ledger_bulk_totals_begin
+-- This session adds import :import_id's bills to the report totals itself (one GROUP BY
+-- each, ledger_bulk_bill_totals and ledger_bulk_balances, in the same transaction).
+SET @ebb_bulk_totals = :import_id
+
+-- name: ledger_bulk_totals_end
+-- This session's bills move the totals by trigger again.
+SET @ebb_bulk_totals = NULL
+
+-- name: ledger_issue_staged
+-- Issue the staged lines :first_line to :last_line with a known meter as unpaid flat bills
+-- of import :import_id, in the file's order (units x rate rounded half up to the cent, as
+-- domain/money.bill_total does for positive figures): a line whose meter no customer has is
+-- left out (the caller counts), a repeat or a month already billed fails on the unique key.
+INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount,
+                   due_date, import_audit_id)
+SELECT c.customer_id, s.billing_month, s.units_used, s.rate_per_unit,
+       ROUND(s.units_used * s.rate_per_unit, 2), s.due_date, :import_id
+FROM import_lines s
+JOIN customers c ON c.meter_number = s.meter_number
+WHERE s.line BETWEEN :first_line AND :last_line
+ORDER BY s.line
+
+-- name: ledger_lines_for_import
+-- The one energy line (units x rate) of every bill of import :import_id from id :first_id on
+-- that has no lines yet: the CSV and legacy imports issue flat bills set-based.
+INSERT INTO bill_lines (bill_id, kind, band_from_kwh, units, rate, amount)
+SELECT b.bill_id, 'energy', 0, b.units_used, b.rate_per_unit, b.total_amount
+FROM bills b
+WHERE b.import_audit_id = :import_id AND b.bill_id >= :first_id
+  AND NOT EXISTS (SELECT 1 FROM bill_lines l WHERE l.bill_id = b.bill_id)
+
+-- name: ledger_lines_for_staged
+-- The energy line (units x rate) of each bill of import :import_id from id :first_id on:
+-- the chunk just issued by ledger_issue_staged (its later chunks are not written yet).
+INSERT INTO bill_lines (bill_id, kind, band_from_kwh, units, rate, amount)
+SELECT b.bill_id, 'energy', 0, b.units_used, b.rate_per_unit, b.total_amount
+FROM bills b
+WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
+
+-- name: ledger_bulk_bill_totals
+-- Import :import_id's bills (ids from :first_id on) added to the bill totals, one row per
+-- month and due date, in this connection's shard as the trigger would have.
+INSERT INTO bill_totals (billing_month, due_date, shard, bills, units_used, billed, collected,
+                         open_bills, owed)
+SELECT b.billing_month, b.due_date, CONNECTION_ID() MOD 64, COUNT(*), SUM(b.units_used),
+       SUM(b.total_amount), 0, COUNT(*), SUM(b.total_amount)
+FROM bills b
+WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
+GROUP BY b.billing_month, b.due_date
+ON DUPLICATE KEY UPDATE bills = bills + VALUES(bills),
+                        units_used = units_used + VALUES(units_used),
+                        billed = billed + VALUES(billed),
+                        open_bills = open_bills + VALUES(open_bills),
+                        owed = owed + VALUES(owed)
+
+-- name: ledger_bulk_balances
+-- Import :import_id's bills (ids from :first_id on) added to their customers' balances.
+INSERT INTO customer_balances (customer_id, open_bills, owed)
+SELECT b.customer_id, COUNT(*), SUM(b.total_amount)
+FROM bills b
+WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
+GROUP BY b.customer_id
+ON DUPLICATE KEY UPDATE open_bills = open_bills + VALUES(open_bills),
+                        owed = owed + VALUES(owed)
