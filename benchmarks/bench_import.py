@@ -1,14 +1,14 @@
-"""Bulk billing: /importbills' domain import of a 100,000-line CSV vs LOAD DATA of the rows.
+"""Bulk billing: /importbills' domain import of a 100,000-line CSV vs a bare INSERT of the rows.
 
 The import (``domain.bills.import_bill_file``, what /importbills runs on the downloaded
-file) checks every line, looks every meter up, refuses repeats and clashes, issues the bills,
-writes the import's audit entry (named by each bill) and moves the report totals, in one
-transaction. It runs in its own process so its peak memory is its own; a file a tenth the
-size shows that memory does not grow with the file (it is read in chunks). The reference is
-LOAD DATA LOCAL of the same bills, already resolved to customer ids and totals: the fastest
-the server takes rows; multi-row INSERTs of those rows (the import's own statement, nothing
-else) show how fast it takes them by INSERT. All are undone afterwards (and the report
-totals recounted), so the data set is unchanged.
+file) checks every line, stages it, looks every meter up, refuses repeats and clashes, issues
+the bills and their lines, writes the import's audit entry (named by each bill) and moves the
+report totals, in one transaction. It runs in its own process so its peak memory is its own;
+a file a tenth the size shows that memory does not grow with the file (it is read in
+chunks). The reference (issue 15: the import at ≥ 0.8× it) is bare multi-row INSERTs of the
+same bills, already resolved to customer ids and totals, through the same triggers, nothing
+else; LOAD DATA LOCAL of those rows shows the fastest the server takes them. All are undone
+afterwards (and the report totals recounted), so the data set is unchanged.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from domain.bills import default_due_date
 from domain.db import values_list
 from domain.models import now_utc
 
-TARGET_ROWS_PER_SECOND = 80_000
+TARGET_RATIO = 0.8  # of the bare multi-row INSERT of the same finished rows (issue 15)
 # The reference: the finished rows as bare multi-row INSERTs (the statement the import used
 # to send itself), through the same triggers, with nothing else around them.
 BARE_INSERT = (
@@ -191,28 +191,32 @@ async def run(ctx: Context) -> None:
             conn.close()
         print(f"  (report totals recounted in {time.perf_counter() - started:.1f} s)")
     rate = full_run["bills"] / full_run["seconds"]
-    figure = Figure(
-        "bulk import",
-        f"/importbills domain import, {rows:,} lines (checked, audited, totals kept)",
-        rate,
-        "rows/s",
-        reference="LOAD DATA LOCAL of the same rows",
-        reference_value=rows / load_seconds,
-        target=f"≥ {TARGET_ROWS_PER_SECOND:,} rows/s",
-        met=rate >= TARGET_ROWS_PER_SECOND,
-        note=f"{full_run['seconds']:.2f} s vs {load_seconds:.2f} s",
-    )
-    ctx.results.add(figure)
+    insert_rate = rows / insert_seconds
+    ratio = rate / insert_rate
     ctx.results.add(
         Figure(
             "bulk import",
-            "multi-row INSERTs of the same rows, already resolved (2,000 a statement, "
-            "nothing else)",
-            rows / insert_seconds,
+            f"/importbills domain import, {rows:,} lines (checked, staged, issued with their "
+            "lines, audited, totals kept)",
+            rate,
+            "rows/s",
+            reference="bare multi-row INSERTs of the same finished rows (2,000 a statement)",
+            reference_value=insert_rate,
+            target=f"≥ {TARGET_RATIO}× the bare INSERT",
+            met=ratio >= TARGET_RATIO,
+            note=f"{full_run['seconds']:.2f} s vs {insert_seconds:.2f} s",
+        )
+    )
+    ctx.results.add(
+        Figure(
+            "bulk import",
+            "bare multi-row INSERTs of the same finished rows (2,000 a statement, nothing "
+            "else; through the triggers)",
+            insert_rate,
             "rows/s",
             reference="LOAD DATA LOCAL of the same rows",
             reference_value=rows / load_seconds,
-            note=f"{insert_seconds:.2f} s: what this server takes by INSERT",
+            note=f"{insert_seconds:.2f} s vs {load_seconds:.2f} s: what this server takes",
         )
     )
     ctx.results.add(
