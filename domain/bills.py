@@ -545,7 +545,6 @@ async def import_bill_file(
                 if close is not None:
                     close()
             if errors or run.refused:
-                errors += await _refusals(uow, import_id, {number for number, _ in errors})
                 if not errors:  # a clash with bills someone committed after the lines were read
                     raise InvalidInput(
                         "Some of these bills were issued by someone else just now; nothing "
@@ -590,32 +589,32 @@ async def _stage_and_issue(
     import_id: int,
 ) -> _Run:
     """Stage each chunk and, while the file has no error, issue its bills at once (the next
-    chunk is read meanwhile). Once a line is wrong nothing more is issued, but every chunk is
-    still staged, so that every wrong line can be reported."""
+    chunk is read meanwhile). Once a line is wrong nothing more is issued, but each chunk is
+    still staged and checked (:func:`_refusals`) until MAX_IMPORT_ERRORS errors are found
+    (then the file is read no further), so that every wrong line can be reported."""
     run = _Run(import_id)
     try:
         async for chunk in chunks:
             await _stage(uow, chunk, run)
-            if errors or run.refused:
-                continue
-            try:
-                issued, first_id = await ledger.issue_staged(
-                    uow,
-                    import_id=import_id,
-                    first_line=chunk.first_line,
-                    last_line=chunk.last_line,
-                )
-            except Exception as exc:
-                if error_code(exc) != 1062:
-                    raise
-                run.refused = True  # a repeat, or a month already billed: found afterwards
-                continue
-            if issued != chunk.count:  # a meter no customer has
-                run.refused = True
-                continue
-            run.first_id = run.first_id or first_id
-            run.count += issued
-            run.total += chunk.total
+            if not (errors or run.refused):
+                try:
+                    issued, first_id = await ledger.issue_staged(
+                        uow,
+                        import_id=import_id,
+                        first_line=chunk.first_line,
+                        last_line=chunk.last_line,
+                    )
+                except Exception as exc:
+                    if error_code(exc) != 1062:
+                        raise
+                    issued, first_id = 0, 0  # a repeat, or a month already billed
+                if issued == chunk.count:
+                    run.first_id = run.first_id or first_id
+                    run.count += issued
+                    run.total += chunk.total
+                    continue
+                run.refused = True  # and a meter no customer has, when fewer were issued
+            errors += await _refusals(uow, import_id, chunk, {number for number, _ in errors})
     finally:
         await chunks.aclose()
     return run
@@ -707,26 +706,34 @@ async def _written_chunks(
             await ahead
 
 
-async def _refusals(uow: UnitOfWork, import_id: int, reported: set[int]) -> list[tuple[int, str]]:
-    """What the database finds wrong with the staged lines, by line, one error a line (lines
-    already ``reported`` are left out): a meter no customer has, a meter and month already
-    on an earlier line, a month the customer already has a bill for."""
+async def _refusals(
+    uow: UnitOfWork, import_id: int, chunk: _Chunk, reported: set[int]
+) -> list[tuple[int, str]]:
+    """What the database finds wrong with a staged chunk's lines, by line, one error a line
+    (lines already ``reported`` are left out), at most MAX_IMPORT_ERRORS of each kind: a
+    meter no customer has, a meter and month already on an earlier line of the file, a
+    month the customer already has a bill for."""
     found: list[tuple[int, str]] = []
+    which = {
+        "first_line": chunk.first_line,
+        "last_line": chunk.last_line,
+        "limit": MAX_IMPORT_ERRORS,
+    }
 
     def add(number: int, problem: str) -> None:
         if number not in reported:
             reported.add(number)
             found.append((number, problem))
 
-    for r in await uow.fetch_all("import_unknown_meters"):
+    for r in await uow.fetch_all("import_unknown_meters", which):
         add(int(r["line"]), f"No customer has meter number {r['meter_number']}.")
-    for r in await uow.fetch_all("import_repeats"):
+    for r in await uow.fetch_all("import_repeats", which):
         add(
             int(r["line"]),
             f"{r['meter_number']} {r['billing_month']:%Y-%m} is already on line "
             f"{r['first_line']}.",
         )
-    for r in await uow.fetch_all("import_clashes", {"import_id": import_id}):
+    for r in await uow.fetch_all("import_clashes", {**which, "import_id": import_id}):
         add(
             int(r["line"]),
             f"{r['meter_number']} already has a bill for {r['billing_month']:%Y-%m}.",

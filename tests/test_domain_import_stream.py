@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
@@ -262,3 +263,30 @@ async def test_a_chunk_of_long_names_is_looked_up_whole(
     assert sorted(item.full_name for item in result.linked) == [
         f"{name} {i:08d}" for i in range(3_000)
     ]
+
+
+@pytest.mark.timeout(60)
+async def test_a_file_of_one_line_repeated_stops_at_the_error_limit(
+    admin_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A known meter and month repeated 30,000 times: the first line would be issued, every
+    other is a repeat of it; the file is refused with the first MAX_IMPORT_ERRORS of them
+    (the repeats are found in one pass per chunk, not row against row) and read no further
+    than needed."""
+    monkeypatch.setattr(bills, "IMPORT_CHUNK", 1_000)
+    await _customers(admin_db, 1)
+    read: list[str] = []
+
+    def open_lines() -> Iterator[str]:
+        for line in [HEADER] + ["CHK-0000,2026-10,1,\n"] * 30_000:
+            read.append(line)
+            yield line
+
+    with pytest.raises(ImportRejected) as caught:
+        await bills.import_bill_file(admin_db, open_lines, default_rate=RATE)
+    assert len(read) < 3_000  # the chunk that showed the errors, and the one read ahead
+    assert caught.value.errors == [
+        (number, "CHK-0000 2026-10 is already on line 2.")
+        for number in range(3, 3 + bills.MAX_IMPORT_ERRORS)
+    ]
+    assert await _count(admin_db, "SELECT COUNT(*) FROM bills") == 0

@@ -43,37 +43,52 @@ INSERT INTO import_lines (line, meter_number, billing_month, units_used, rate_pe
 VALUES (:line, :meter_number, :billing_month, :units_used, :rate_per_unit, :due_date)
 
 -- name: import_unknown_meters
--- The staged lines whose meter no customer has (a refused file: read only then).
+-- The staged lines :first_line to :last_line whose meter no customer has (a refused file:
+-- read only then), the first :limit.
 SELECT s.line, s.meter_number
 FROM import_lines s
 LEFT JOIN customers c ON c.meter_number = s.meter_number
-WHERE c.customer_id IS NULL
+WHERE s.line BETWEEN :first_line AND :last_line AND c.customer_id IS NULL
+ORDER BY s.line
+LIMIT :limit
 
 -- name: import_repeats
--- The staged lines whose meter and month an earlier line already has, with that line.
+-- The staged lines :first_line to :last_line whose meter and month an earlier line already
+-- has, with that line, the first :limit.
 SELECT line, meter_number, billing_month, first_line
 FROM (SELECT line, meter_number, billing_month,
-             MIN(line) OVER (PARTITION BY meter_number, billing_month) AS first_line
-      FROM import_lines) s
-WHERE line > first_line
+             -- (FIRST_VALUE over a frame that only grows: MIN over the whole partition
+             -- is worked out again for each row, hours for a file of one repeated line)
+             FIRST_VALUE(line) OVER (PARTITION BY meter_number, billing_month ORDER BY line
+                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                 AS first_line
+      FROM import_lines
+      WHERE line <= :last_line) s
+WHERE line BETWEEN :first_line AND :last_line AND line > first_line
+ORDER BY line
+LIMIT :limit
 
 -- name: import_clashes
--- The staged lines whose customer already has a bill for that month, other than one this
--- import :import_id has just issued.
+-- The staged lines :first_line to :last_line whose customer already has a bill for that
+-- month, other than one this import :import_id has just issued, the first :limit.
 SELECT s.line, s.meter_number, s.billing_month
 FROM import_lines s
 JOIN customers c ON c.meter_number = s.meter_number
 JOIN bills b ON b.customer_id = c.customer_id AND b.billing_month = s.billing_month
-WHERE NOT (b.import_audit_id <=> :import_id)
+WHERE s.line BETWEEN :first_line AND :last_line
+  AND NOT (b.import_audit_id <=> :import_id)
+ORDER BY s.line
+LIMIT :limit
 
 -- name: imported_linked_bills
 -- The bills import :import_id issued from id :first_id on for customers with a Telegram
--- account (to be told), in the file's order.
+-- account (to be told), in the file's order: the import's id range first, each customer by
+-- its key (not every linked customer, who may be many, looked for among the bills).
 SELECT b.bill_id, b.customer_id, b.billing_month, b.units_used, b.rate_per_unit,
        b.total_amount, b.amount_paid, b.payment_status, b.due_date,
        c.meter_number, c.full_name, c.telegram_user_id
 FROM bills b
-JOIN customers c ON c.customer_id = b.customer_id
+STRAIGHT_JOIN customers c ON c.customer_id = b.customer_id
 WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
   AND c.telegram_user_id IS NOT NULL
 ORDER BY b.bill_id
