@@ -4,9 +4,10 @@ The totals are kept by the database itself (the triggers of migration 0005): eve
 UPDATE of a bill moves its contribution (one bill, its units, its total, what was paid on it,
 whether it is open and what is still owed) from the bill as it was to the bill as it is, and
 every payment or void adds to or takes from its day's revenue, in the statement that changes
-the row, whoever sends it. Rows are split into shards by the connection's id, so concurrent
-payments do not wait for each other's COMMIT on one hot row; a figure is the sum of its
-shards.
+the row, whoever sends it (a CSV import adds its own bills with one GROUP BY in its
+transaction instead: migration 0023, ``ledger.add_bulk_totals``). Rows are split into
+shards by the connection's id, so concurrent payments do not wait for each other's COMMIT
+on one hot row; a figure is the sum of its shards.
 
 What the triggers cannot see drifts: rows deleted by hand (there are no DELETE triggers; the
 application never deletes a bill or a payment), rows loaded with the triggers set aside, the
