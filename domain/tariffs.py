@@ -115,7 +115,7 @@ FIGURES: dict[str, tuple[int, Decimal]] = {
     "late_fee_cap": (2, MAX_AMOUNT),
 }
 _CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
-_DAY_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+_DAY_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$", re.ASCII)
 _CURRENCY_SIGN_RE = re.compile(r"^[^\d.\s-]{1,3}")
 NAME_LIMIT = 200
 CLASS_LIMIT = 50

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain import admins, customers, passwords, validation
+from domain import admins, customers, passwords, tariffs, validation
 from domain.errors import DomainError
 from domain.money import Currency, parse_amount, parse_decimal
 from fake_telegram import ChatMessage, FakeUser, NoReplyError
@@ -140,6 +140,27 @@ def test_parsers_refuse_anything_odd_with_a_domain_error_and_never_crash(text: s
         if isinstance(value, Decimal):
             assert value.is_finite() and value > 0 and value == value.quantize(Decimal("0.01"))
         if isinstance(value, str):
+            assert all(unicodedata.category(c) not in ("Cc", "Cs") for c in value)
+    # The tariff figures (0 is a figure there: no fixed charge, no tax).
+    tariff_checks: list[Callable[[str], object]] = [
+        functools.partial(tariffs.figure, field="rate_per_kwh"),
+        functools.partial(tariffs.figure, field="tax_percent"),
+        tariffs.bands_from_text,
+        tariffs.effective_from,
+        tariffs.grace_days,
+        tariffs.tariff_code,
+        tariffs.tariff_name,
+        tariffs.customer_class,
+    ]
+    for check in tariff_checks:
+        try:
+            value = check(text)
+        except DomainError:
+            continue
+        if isinstance(value, Decimal):
+            assert value.is_finite() and value >= 0
+        if isinstance(value, str):
+            assert value.isascii() or check in (tariffs.tariff_name, tariffs.customer_class)
             assert all(unicodedata.category(c) not in ("Cc", "Cs") for c in value)
 
 
@@ -447,6 +468,24 @@ def prompts(world: World) -> list[Prompt]:
             ("How was it paid",),
         ),
         Prompt(
+            "admin: /newtariff code",
+            "admin",
+            say("/newtariff", "New tariff version"),
+            ("is a new tariff", "From which billing month"),
+        ),
+        Prompt(
+            "admin: /newtariff bands",
+            "admin",
+            chain(
+                say("/newtariff", "New tariff version"),
+                say("HOSTILE-1", "new tariff"),
+                say("Hostile tariff", "Which customers"),
+                say("residential", "From which billing month"),
+                say("2030-01", "Type the bands"),
+            ),
+            ("Fixed monthly charge",),
+        ),
+        Prompt(
             "admin: /voidpayment reason",
             "admin",
             say(f"/voidpayment {world.victim_payment}", "reason"),
@@ -502,11 +541,13 @@ FORGED_BUTTONS = [
     "aact:1e3", "menu:pay:extra", "cancel:1", "noop ", "profile:../../etc", "<b>x</b>",
     "\u202epaybill:1", "💡:1", "anbm:209913", "anbm:abcdef", "avok:0", "arpm:bitcoin",
     "paymethod:bitcoin", "payamt:all", "aecf:password_hash", "aebf:total_amount",
-    "rcptp:-1", "rcptp:" + "9" * 12, "arpok:" + "k" * 64, "aaud:0",
+    "rcptp:-1", "rcptp:" + "9" * 12, "arpok:" + "k" * 64, "aaud:0", "ats:<b>", "ats:FLAT",
+    "atl:-1", "atl:99999", "antc:FLAT", "antf:209913", "antk:" + "k" * 60,
 ]  # fmt: skip
 ADMIN_COMMANDS = [
     "customers", "customer", "payments", "bills", "pending", "revenue", "trend", "audit",
-    "notify", "editcustomer", "editbill", "voidpayment", "recordpayment",
+    "notify", "editcustomer", "editbill", "voidpayment", "recordpayment", "tariff",
+    "settariff",
 ]  # fmt: skip
 CUSTOMER_COMMANDS = ["bills", "start", "dashboard", "pay", "receipt", "help"]
 
