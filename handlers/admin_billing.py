@@ -1,4 +1,5 @@
-"""Staff: bills. /newbill (meter → month → units → rate → confirm; the customer is told),
+"""Staff: bills. /newbill (meter → month → units → rate → confirm, the rate step skipped for
+a customer on a tariff, whose bands, fixed charge and tax make the bill; the customer is told),
 /editbill <bill_id> (month, units or rate, recalculated), /bills [owed|unpaid|partial|paid|all]
 [YYYY-MM] paged, /pending <meter> (a customer's open bills, each with a Record payment button).
 Overdue bills are flagged on every screen that lists or shows one.
@@ -20,8 +21,8 @@ from telegram.ext import (
 )
 
 from bot.context import BillingContext
-from domain import bills, customers, statements, validation
-from domain.billing import Line
+from domain import bills, customers, statements, tariffs, validation
+from domain.billing import Charges, Line
 from domain.errors import DomainError
 from domain.models import Admin, Bill, BillFilter, Customer
 from domain.money import bill_total, parse_decimal
@@ -234,11 +235,34 @@ async def nb_units(update: Update, context: BillingContext, admin: Admin) -> str
         await reply(update, explain_html(exc, context), buttons([cancel_row()]))
         return NB_UNITS
     state["units_used"] = str(units)
-    tariff = rate_text(context.config.default_tariff, context.config.currency)
+    month = date.fromisoformat(state["billing_month"])
+    customer_id = int(state["customer_id"])
+    tariff = await context.admin_db.read(
+        lambda uow: tariffs.in_force(
+            uow, customer_id, month, default_rate=context.config.default_tariff
+        )
+    )
+    if tariff.version_id is not None:
+        # The customer is on a tariff: the bill is its bands, fixed charge and tax; no rate.
+        try:
+            charges = Charges.issue(tariff, units)
+        except DomainError as exc:
+            await reply(update, explain_html(exc, context), buttons([cancel_row()]))
+            return NB_UNITS
+        state["tariff_version_id"] = str(tariff.version_id)
+        state["rate_per_unit"] = str(tariff.average_rate(units))
+        figures = (
+            f"Tariff {esc(tariff.code)} ({esc(tariff.name)}), {units_text(units)} units:\n"
+            f"{lines_html(charges.lines, context.config.currency)}\n"
+            f"Total <b>{context.config.currency.format(charges.total)}</b>"
+        )
+        return await _confirm_new_bill(update, context, figures)
+    state.pop("tariff_version_id", None)
+    rate = rate_text(context.config.default_tariff, context.config.currency)
     await reply(
         update,
         f"{units_text(units)} units. Which rate per unit? Tap the default tariff or type a rate.",
-        buttons([[(f"Default tariff {tariff}", f"{NB_RATE_DATA}:default")], cancel_row()]),
+        buttons([[(f"Default tariff {rate}", f"{NB_RATE_DATA}:default")], cancel_row()]),
     )
     return NB_RATE
 
@@ -262,15 +286,25 @@ async def nb_rate(update: Update, context: BillingContext, admin: Admin) -> str 
             return NB_RATE
     units = Decimal(state["units_used"])
     state["rate_per_unit"] = str(rate)
-    month = date.fromisoformat(state["billing_month"])
     money = context.config.currency.format
+    figures = (
+        f"{units_text(units)} units × {rate_text(rate, context.config.currency)} = "
+        f"<b>{money(bill_total(units, rate))}</b>"
+    )
+    return await _confirm_new_bill(update, context, figures)
+
+
+async def _confirm_new_bill(update: Update, context: BillingContext, figures: str) -> str:
+    """Show the bill to issue (``figures``: units × rate, or the tariff's lines) with its
+    customer, month and due date, and ask for the go-ahead."""
+    state = flow_state(context)
+    month = date.fromisoformat(state["billing_month"])
     due = bills.default_due_date(month, context.config.due_days, issued_on=local_today(context))
     text = (
         "<b>Issue this bill?</b>\n"
         f"Customer: {esc(state['customer'])}\n"
         f"Month: {month_label(month)}\n"
-        f"{units_text(units)} units × {rate_text(rate, context.config.currency)} = "
-        f"<b>{money(bill_total(units, rate))}</b>\n"
+        f"{figures}\n"
         f"Due {date_label(due)}"
     )
     await reply(update, text, buttons([[("✅ Issue bill", NB_OK)], cancel_row()]))
@@ -285,6 +319,11 @@ async def nb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
     if "rate_per_unit" not in state:
         return await out_of_date(update, context)
     try:
+        # The tariff version shown at the units step, never a newer one added meanwhile.
+        version_id = state.get("tariff_version_id")
+        tariff = None
+        if version_id is not None:
+            tariff = await context.admin_db.read(lambda uow: tariffs.version(uow, int(version_id)))
         bill = await bills.create_bill(
             context.admin_db,
             customer_id=int(state["customer_id"]),
@@ -294,6 +333,7 @@ async def nb_confirm(update: Update, context: BillingContext, admin: Admin) -> i
             due_days=context.config.due_days,
             issued_on=local_today(context),
             admin_id=admin.admin_id,
+            tariff=tariff,
         )
     except DomainError as exc:
         await reply(update, f"{explain_html(exc, context)}\nNo bill was issued.")

@@ -23,8 +23,9 @@ from pypdf import PdfReader
 
 from domain import bills
 from domain.billing import Band, Tariff
+from tests.billrun_support import make_tariff, put_on_tariff
 from tests.e2e_support import Harness, activated_customer, harness, make_staff, running_bot
-from tests.factories import make_bill, make_customer
+from tests.factories import fetch_dicts, make_bill, make_customer
 
 __all__ = ["harness"]
 
@@ -194,3 +195,65 @@ async def test_bills_card_and_editbill_show_a_bill_s_lines(harness: Harness) -> 
     assert {row["meter_number"] for row in rows} == {"MTR-93021"}
     assert rows[4]["description"] == "Tax 7.5%" and rows[4]["amount"] == "337.50"
     assert sum(Decimal(row["amount"]) for row in rows) == Decimal(rows[0]["bill_total"])
+
+
+async def test_newbill_for_a_customer_on_a_tariff_bills_its_bands_without_asking_a_rate(
+    harness: Harness,
+) -> None:
+    """A customer on a three-band tariff with a fixed charge and tax: /newbill asks for the
+    units only, shows the lines the tariff makes, and issues exactly that bill."""
+    staff = harness.server.user(9320, "Clerk")
+    user = harness.server.user(9321, "Tolu")
+    await make_staff(harness, staff.id)
+    tiered = await make_tariff(
+        harness.admin_db,
+        Tariff(
+            code="RES-T",
+            name="Residential tiered",
+            customer_class="residential",
+            effective_from=date(2026, 1, 1),
+            bands=(
+                Band(Decimal(0), Decimal(50), Decimal("0.50")),
+                Band(Decimal(50), Decimal(150), Decimal("0.75")),
+                Band(Decimal(150), None, Decimal("1.20")),
+            ),
+            fixed_charge=Decimal("5.00"),
+            tax_percent=Decimal("7.5"),
+        ),
+    )
+    async with running_bot(harness):
+        customer = await activated_customer(harness, user, meter_number="MTR-93021")
+        await put_on_tariff(harness.admin_db, customer.customer_id, "RES-T")
+        for step in ("/newbill MTR-93021", "2026-10"):
+            await staff.send(step)
+            await staff.wait_for_reply()
+        await staff.send("235.5")
+        confirm = (await staff.wait_for_reply()).body  # before the press edits it
+        await staff.press("Issue bill")
+        event = await staff.wait_for_event(kinds=("message", "edit"))
+        notice = await user.wait_for_reply(predicate=lambda m: m.document is not None)
+    assert "Which rate" not in confirm
+    assert "Tariff RES-T" in confirm and "₦223.17" in confirm
+    assert "Energy above 150 kWh: 85.5 kWh × ₦1.20: ₦102.60" in confirm
+    assert event.message is not None and "₦223.17" in event.message.body
+    [row] = await fetch_dicts(
+        harness.admin_db,
+        "SELECT total_amount, units_used, rate_per_unit, tariff_version_id FROM bills",
+    )
+    assert row == {
+        "total_amount": Decimal("223.17"),
+        "units_used": Decimal("235.50"),
+        "rate_per_unit": Decimal("0.8603"),
+        "tariff_version_id": tiered.version_id,
+    }
+    lines = await fetch_dicts(
+        harness.admin_db, "SELECT kind, amount FROM bill_lines ORDER BY line_id"
+    )
+    assert [(r["kind"], r["amount"]) for r in lines] == [
+        ("energy", Decimal("25.00")),
+        ("energy", Decimal("75.00")),
+        ("energy", Decimal("102.60")),
+        ("fixed", Decimal("5.00")),
+        ("tax", Decimal("15.57")),
+    ]
+    assert notice.document is not None and "Tax 7.5%" in pdf_text(notice.document.data)
