@@ -1277,7 +1277,8 @@ def test_random_bills_payments_credit_and_claims_never_break_the_money_invariant
         {"claim confirmed", "claim rejected"},
         {"tariff bill issued"},
         {"late fee charged"},
-        {"fee waived", "waiver refused: below paid", "waiver refused: already waived"},
+        # Waivers need a fee first, and one run in a few dozen takes no path to one: they are
+        # checked whenever they happen here, and every time by tests/test_domain_late_fees.py.
     ]
     missing = [group for group in required if not group & exercised]
     assert not missing, (missing, BillingMachine.outcomes)
