@@ -12,6 +12,7 @@ its lines), each chunk of bills is one transaction, and the day's run record
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,6 +27,7 @@ from domain.payments import lock_bill
 
 # Bill ids per transaction: large enough that a run over a million bills is a few dozen
 # transactions, small enough that a chunk holds its bills' locks for a fraction of a second.
+WORKERS = 2  # chunks charged at once, on as many connections
 CHUNK_BILLS = 50_000
 # A fee whose notice could not be claimed on its day (the bot was down) is still told this
 # many days later; after that it is left (the customer sees it on their bill).
@@ -83,21 +85,30 @@ async def run(db: Database, today: date, *, chunk: int = CHUNK_BILLS) -> RunResu
     record, (first_id, last_id) = await db.transaction(start)
     if record.finished_at is not None:
         return RunResult(record, charged=0, already_finished=True)
-    charged = 0
-    for low in range(first_id, last_id + 1, chunk) if last_id else ():
+    lows = iter(range(first_id, last_id + 1, chunk) if last_id else ())
 
-        async def one_chunk(uow: UnitOfWork, low: int = low) -> int:
-            count = await ledger.charge_late_fees(
-                uow,
-                run_date=today,
-                first_id=low,
-                last_id=min(low + chunk - 1, last_id),
-                now=db_time(now_utc()),
-            )
-            await uow.commit()
-            return count
+    async def worker() -> int:
+        """Charge chunk after chunk until none is left; how many fees it charged."""
+        charged = 0
+        for low in lows:
 
-        charged += await db.transaction(one_chunk)
+            async def one_chunk(uow: UnitOfWork, low: int = low) -> int:
+                count = await ledger.charge_late_fees(
+                    uow,
+                    run_date=today,
+                    first_id=low,
+                    last_id=min(low + chunk - 1, last_id),
+                    now=db_time(now_utc()),
+                )
+                await uow.commit()
+                return count
+
+            charged += await db.transaction(one_chunk)
+        return charged
+
+    # Chunks are disjoint ranges of bills, each its own transaction: WORKERS connections
+    # charge them side by side (a deadlock between two is retried whole, as any transaction).
+    charged = sum(await asyncio.gather(*(worker() for _ in range(WORKERS))))
 
     async def finish(uow: UnitOfWork) -> LateFeeRunRecord:
         done = await ledger.finish_late_fee_run(uow, today, db_time(now_utc()))
