@@ -59,12 +59,20 @@ FROM (
                   (SELECT h3.billing_month FROM bills h3
                    WHERE h3.customer_id = c.customer_id AND h3.billing_month < :billing_month
                    ORDER BY h3.billing_month DESC LIMIT 2, 1), '1000-01-01')) AS average_units
-    FROM customers c
-    WHERE c.customer_id BETWEEN :first_customer AND :last_customer
-      AND NOT EXISTS (SELECT 1 FROM bills x
-                      WHERE x.customer_id = c.customer_id AND x.billing_month = :billing_month)
-      AND NOT EXISTS (SELECT 1 FROM meter_readings r
-                      WHERE r.customer_id = c.customer_id AND r.billing_month = :billing_month)
+    -- The customers who need an estimate, found first (GROUP BY keeps this derived table
+    -- from being merged, so the look-ups above run for them alone, not for the whole chunk).
+    FROM (
+        SELECT k.customer_id, k.meter_digits
+        FROM customers k
+        WHERE k.customer_id BETWEEN :first_customer AND :last_customer
+          AND NOT EXISTS (SELECT 1 FROM bills x
+                          WHERE x.customer_id = k.customer_id
+                            AND x.billing_month = :billing_month)
+          AND NOT EXISTS (SELECT 1 FROM meter_readings r
+                          WHERE r.customer_id = k.customer_id
+                            AND r.billing_month = :billing_month)
+        GROUP BY k.customer_id, k.meter_digits
+    ) c
 ) e
 WHERE e.previous_reading IS NOT NULL AND e.average_units IS NOT NULL
 
