@@ -101,7 +101,7 @@ def render_receipt_pdf(
     _row(pdf, "Customer", receipt.customer_name, max_lines=2)
     _row(pdf, "Meter", receipt.meter_number)
     _row(pdf, "Address", receipt.address, max_lines=3)
-    _rule(pdf)
+    rule(pdf)
     money = currency.format_with_code
     _row(pdf, "Billing month", month_label(receipt.billing_month))
     if receipt.due_date is not None:
@@ -109,7 +109,7 @@ def render_receipt_pdf(
     _row(pdf, "Units used", f"{units_text(receipt.units_used)} kWh")
     _row(pdf, "Rate", f"{currency.code} {rate_text(receipt.rate_per_unit, currency)} per kWh")
     _row(pdf, "Bill total", money(receipt.bill_total))
-    _rule(pdf)
+    rule(pdf)
     _row(pdf, "This payment", money(receipt.amount_paid), size=14)
     _row(pdf, "Paid to date", money(receipt.paid_to_date))
     _row(pdf, "Balance", money(receipt.balance), size=11)
@@ -148,7 +148,7 @@ def _heading(pdf: FPDF, receipt: Receipt, utility_name: str, contact: str) -> No
     pdf.set_font(FAMILY, "", 9)
     pdf.set_text_color(*MUTED)
     pdf.cell(pdf.epw, 5, "Electricity bill payment", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    _rule(pdf)
+    rule(pdf)
 
 
 def _void_banner(pdf: FPDF) -> None:
@@ -202,11 +202,12 @@ def _row(
         pdf.cell(width, line_height, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
-def _rule(pdf: FPDF) -> None:
+def rule(pdf: FPDF) -> None:
+    """A thin grey line across the page between its margins (receipts and statements)."""
     y = pdf.get_y() + 2
     pdf.set_draw_color(*RULE)
     pdf.set_line_width(0.3)
-    pdf.line(MARGIN, y, PAGE_WIDTH - MARGIN, y)
+    pdf.line(pdf.l_margin, y, pdf.w - pdf.r_margin, y)
     pdf.set_y(y + 2.5)
 
 

@@ -20,7 +20,7 @@ from domain.statements import Statement, UsageMonth
 from handlers.render import fonts
 from handlers.render.bill_lines import line_label
 from handlers.render.formatting import date_label, month_key, month_label, units_text
-from handlers.render.receipt import ACCENT, INK, MUTED, RULE, fit_lines
+from handlers.render.receipt import ACCENT, INK, MUTED, RULE, fit_lines, rule
 
 FAMILY = "DejaVu"
 PAGE_WIDTH = 210.0  # A4, millimetres
@@ -88,9 +88,9 @@ def render_statement_pdf(
 
     _heading(pdf, statement, utility_name, contact, drawn_at.astimezone(timezone).date())
     _details(pdf, statement)
-    _rule(pdf)
+    rule(pdf)
     _charges(pdf, statement, currency)
-    _rule(pdf)
+    rule(pdf)
     top = pdf.get_y()
     _summary(pdf, statement, currency)
     _usage_chart(pdf, statement.usage, x=PAGE_WIDTH / 2 + 4, y=top, width=PAGE_WIDTH / 2 - 18)
@@ -123,7 +123,7 @@ def _heading(
     pdf.ln(8)
     pdf.cell(pdf.epw, 5, f"Statement date {drawn_on:%d %b %Y}", new_x=XPos.LMARGIN)
     pdf.ln(5)
-    _rule(pdf)
+    rule(pdf)
 
 
 def _details(pdf: FPDF, statement: Statement) -> None:
@@ -280,14 +280,6 @@ def _amount_row(pdf: FPDF, label: str, amount: str, *, band: bool = False, size:
     text = fit_lines(pdf, label, width - 2, max_lines=1)[0]
     pdf.cell(width, ROW_HEIGHT, text)
     pdf.cell(AMOUNT_WIDTH, ROW_HEIGHT, amount, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-
-
-def _rule(pdf: FPDF) -> None:
-    y = pdf.get_y() + 2
-    pdf.set_draw_color(*RULE)
-    pdf.set_line_width(0.3)
-    pdf.line(MARGIN, y, PAGE_WIDTH - MARGIN, y)
-    pdf.set_y(y + 2.5)
 
 
 def _footer(pdf: FPDF, statement: Statement) -> None:
