@@ -27,7 +27,14 @@ from domain.errors import DomainError
 from domain.models import Admin, Bill, BillFilter, Customer
 from domain.money import bill_total, parse_decimal
 from domain.reports import month_add
-from handlers.admin_gate import end_flow, flow_state, out_of_date, staff_only, typed_text
+from handlers.admin_gate import (
+    end_flow,
+    flow_state,
+    month_answer,
+    out_of_date,
+    staff_only,
+    typed_text,
+)
 from handlers.common import (
     answer_query,
     buttons,
@@ -187,12 +194,7 @@ async def nb_month(update: Update, context: BillingContext, admin: Admin) -> str
     state = flow_state(context)
     if "customer_id" not in state:
         return await out_of_date(update, context)
-    if update.callback_query is not None:
-        await answer_query(update)
-        parts = callback_parts(update.callback_query, NB_MONTH_DATA, 1)
-        raw = f"{parts[0][:4]}-{parts[0][4:]}" if parts and len(parts[0]) == 6 else ""
-    else:
-        raw = typed_text(update, 200) or ""
+    raw = await month_answer(update, NB_MONTH_DATA)
     try:
         month = validation.billing_month(raw)
     except DomainError as exc:

@@ -17,7 +17,7 @@ from telegram.ext import ConversationHandler
 from bot.context import BillingContext
 from domain import admins
 from domain.models import Admin
-from handlers.common import answer_query, reply
+from handlers.common import answer_query, callback_parts, reply
 
 R = TypeVar("R")
 
@@ -129,6 +129,16 @@ def typed_text(update: Update, limit: int = 600) -> str | None:
     """The text a staff member typed at a prompt (cut to ``limit``), or None for non-text."""
     message = update.effective_message
     return message.text[:limit] if message is not None and message.text is not None else None
+
+
+async def month_answer(update: Update, data_prefix: str) -> str:
+    """The month a staff member gave at a month prompt: a ``<prefix>:YYYYMM`` button
+    (answered here) as ``YYYY-MM``, or what they typed; empty when it is neither."""
+    if update.callback_query is not None:
+        await answer_query(update)
+        parts = callback_parts(update.callback_query, data_prefix, 1)
+        return f"{parts[0][:4]}-{parts[0][4:]}" if parts and len(parts[0]) == 6 else ""
+    return typed_text(update, 100) or ""
 
 
 async def out_of_date(update: Update, context: BillingContext) -> int:

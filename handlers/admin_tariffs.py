@@ -30,7 +30,14 @@ from domain.errors import (
 )
 from domain.models import Admin
 from domain.reports import month_add
-from handlers.admin_gate import end_flow, flow_state, out_of_date, staff_only, typed_text
+from handlers.admin_gate import (
+    end_flow,
+    flow_state,
+    month_answer,
+    out_of_date,
+    staff_only,
+    typed_text,
+)
 from handlers.common import (
     answer_query,
     buttons,
@@ -318,12 +325,7 @@ async def nt_from(update: Update, context: BillingContext, admin: Admin) -> str 
     state = flow_state(context)
     if "customer_class" not in state:
         return await out_of_date(update, context)
-    if update.callback_query is not None:
-        await answer_query(update)
-        parts = callback_parts(update.callback_query, NT_FROM_DATA, 1)
-        raw = f"{parts[0][:4]}-{parts[0][4:]}" if parts and len(parts[0]) == 6 else ""
-    else:
-        raw = typed_text(update, 100) or ""
+    raw = await month_answer(update, NT_FROM_DATA)
     try:
         start = tariffs.effective_from(raw)
     except InvalidTariff as exc:
