@@ -24,6 +24,7 @@ from handlers.common import (
     reply,
 )
 from handlers.notifications import Notice, send_one
+from handlers.words import explain_html
 
 # Conversation states.
 WAIVE_FEE = "alf:waive_fee"
@@ -131,7 +132,9 @@ async def waive_reason(update: Update, context: BillingContext, admin: Admin) ->
     try:
         reason = late_fees.waiver_reason(typed)
     except InvalidInput as exc:
-        await reply(update, f"{esc(exc)} Please type the reason again, or /cancel.")
+        await reply(
+            update, f"{explain_html(exc, context)} Please type the reason again, or /cancel."
+        )
         return WAIVE_REASON
     state["reason"] = reason
     await reply(
