@@ -344,10 +344,11 @@ async def finish_late_fee_run(uow: UnitOfWork, run_date: date, now: datetime) ->
 #
 # A run issues a chunk of customers' bills in a few statements instead of a round trip per
 # bill: the bills with their figures (ledger_run_issue_bills: the band maths of
-# Tariff.charges in SQL), then their lines. The consequences are the same as issue()'s: the
-# report totals and customer balances move with each bill row (the triggers), the lines add
-# up to the total, and the audit entry is the run's own, which each bill names
-# (bills.import_audit_id), as a CSV import's bills do.
+# Tariff.charges in SQL), then their lines, then the report totals and customer balances
+# (one GROUP BY each, as a CSV import's: the bills trigger leaves the run's bills to them,
+# migration 0023). The consequences are the same as issue()'s: the totals move by each bill,
+# the lines add up to the total, and the audit entry is the run's own, which each bill names
+# (bills.import_audit_id).
 
 
 @dataclass(frozen=True)
@@ -367,6 +368,16 @@ async def issue_run_chunk(uow: UnitOfWork, chunk: RunChunk) -> int | None:
     """Issue the bills of ``chunk``'s customers who have none for the month and an accepted
     reading for it, with their lines, in the caller's transaction; the first new bill's id
     (the chunk's bills are the run's from there on), or None when there were none."""
+    await begin_bulk_totals(uow, chunk.run_id)
+    try:
+        first_bill_id = await _issue_run_bills(uow, chunk)
+    finally:
+        with contextlib.suppress(Exception):  # the connection may be the failure
+            await end_bulk_totals(uow)
+    return first_bill_id
+
+
+async def _issue_run_bills(uow: UnitOfWork, chunk: RunChunk) -> int | None:
     issued = await uow.execute(
         "ledger_run_issue_bills",
         {
@@ -383,11 +394,14 @@ async def issue_run_chunk(uow: UnitOfWork, chunk: RunChunk) -> int | None:
         return None
     first_bill_id = int(await uow.fetch_value("ledger_last_insert_id"))
     which = {"first_bill_id": first_bill_id, "run_id": chunk.run_id, "admin_id": chunk.admin_id}
+    totals = {"import_id": chunk.run_id, "first_id": first_bill_id}
     await uow.execute_batch(
         [
             ("ledger_run_energy_lines", which),
             ("ledger_run_fixed_lines", which),
             ("ledger_run_tax_lines", which),
+            ("ledger_bulk_bill_totals", totals),
+            ("ledger_bulk_balances", totals),
         ]
     )
     return first_bill_id
