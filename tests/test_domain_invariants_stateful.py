@@ -39,12 +39,14 @@ from hypothesis.stateful import (
 )
 
 from domain import (
+    billrun,
     bills,
     card_payments,
     claims,
     customers,
     late_fees,
     payments,
+    readings,
     report_totals,
     tariffs,
 )
@@ -64,6 +66,7 @@ from domain.errors import (
 )
 from domain.models import PaymentMethod, PaymentStatus
 from domain.money import MAX_AMOUNT, Currency, bill_total, to_cents
+from domain.reports import month_add
 from tests import conftest
 from tests.conftest import empty_tables
 
@@ -85,6 +88,11 @@ TARIFF_BANDS = (("0", "50", "1.2350"), ("50", "150", "2.5050"), ("150", None, "3
 TARIFF_RULE = LateFeeRule(
     grace_days=5, percent=Decimal("2.5"), fixed=Decimal("1.00"), cap=Decimal("5000.00")
 )
+# Bill runs bill the months after the rules' own (one after the other, each customer's meter
+# read for it first), on the flat DEFAULT_RATE or the banded tariff; units 0–500.00 kWh.
+RUN_MONTHS = [date(2026, m, 1) for m in range(7, 13)]
+DEFAULT_RATE = Decimal("0.6850")
+RUN_UNITS = st.integers(min_value=0, max_value=50_000).map(lambda n: Decimal(n).scaleb(-2))
 # The days late-fee runs are run on (a day may come up again: its run is then finished).
 RUN_DAYS = st.integers(min_value=0, max_value=240).map(lambda n: date(2026, 1, 20) + timedelta(n))
 
@@ -242,6 +250,8 @@ class BillingMachine(RuleBasedStateMachine):
         self.keys = itertools.count()
         self.tariff: Tariff | None = None
         self.finished_runs: set[date] = set()
+        self.meters: dict[int, Decimal] = {}  # customer id → last reading entered
+        self.billed_months: list[date] = []  # bill runs' months, in order
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.harness.run(coro)
@@ -476,6 +486,93 @@ class BillingMachine(RuleBasedStateMachine):
         assert bill.rate_per_unit == model.rate
         assert bill.payment_status is PaymentStatus.for_amounts(new_total, model.paid)
         self.outcomes["bill edited" if not model.fees else "bill with a fee edited"] += 1
+
+    # -- meter readings and bill runs ----------------------------------------------------------
+
+    @precondition(lambda self: len(self.billed_months) < len(RUN_MONTHS))
+    @rule(units=st.tuples(RUN_UNITS, RUN_UNITS), again=st.booleans())
+    def readings_then_a_bill_run(self, units: tuple[Decimal, Decimal], again: bool) -> None:
+        """Staff read both meters for the next month (the first time, last month's too: the
+        baseline); /billrun bills it from the readings, each customer on their tariff (the
+        first flat, the second banded), and credit pays what it can. A second run of the
+        month issues nothing."""
+        assert self.tariff is not None
+        month = RUN_MONTHS[len(self.billed_months)]
+        for customer_id, used in zip(self.customer_ids, units, strict=True):
+            if customer_id not in self.meters:
+                self.meters[customer_id] = Decimal("1000.00")
+                self._read_meter(customer_id, month_add(month, -1), self.meters[customer_id])
+            self.meters[customer_id] += used
+            self._read_meter(customer_id, month, self.meters[customer_id])
+        result = self._bill_run(month)
+        self.billed_months.append(month)
+        expected: dict[int, tuple[Decimal, Decimal, Decimal, Tariff | None]] = {}
+        for customer_id, used in zip(self.customer_ids, units, strict=True):
+            if customer_id == self.customer_ids[TARIFF_CUSTOMER]:
+                tariff: Tariff | None = self.tariff
+                total = Charges.issue(self.tariff, used).total
+                rate = self.tariff.average_rate(used)
+            else:
+                tariff, total, rate = None, bill_total(used, DEFAULT_RATE), DEFAULT_RATE
+            if _issuable(total):
+                expected[customer_id] = (used, rate, total, tariff)
+        rows, _ = self.run(
+            self._sql(
+                "SELECT bill_id, customer_id, units_used, rate_per_unit, total_amount,"
+                " amount_paid, due_date, estimated FROM bills WHERE billing_month = %s"
+                " ORDER BY customer_id",
+                month,
+            )
+        )
+        assert result.issued == len(rows) == len(expected), (result.summary(), rows)
+        assert not result.estimated
+        for bill_id, customer_id, used, rate, total, paid, due_date, estimated in rows:
+            assert (used, rate, total) == expected[customer_id][:3]
+            assert not estimated
+            from_credit = min(self.credit[customer_id], total)
+            assert paid == from_credit
+            model = ModelBill(
+                bill_id,
+                customer_id,
+                month,
+                used,
+                rate,
+                from_credit,
+                tariff=expected[customer_id][3],
+                due_date=due_date,
+            )
+            self.bills[bill_id] = model
+            bill = self.run(bills.get(self.harness.admin, bill_id))
+            self._took_credit(model, bill, from_credit)
+        self.outcomes["bill run issued" if rows else "bill run: nothing to issue"] += 1
+        if len(rows) < len(units):
+            self.outcomes["bill run skipped a 0.00 bill"] += 1
+        if again:
+            assert self._bill_run(month).issued == 0
+            self.outcomes["bill run repeated: nothing issued"] += 1
+
+    def _read_meter(self, customer_id: int, month: date, reading: Decimal) -> None:
+        self.run(
+            readings.record(
+                self.harness.admin,
+                customer_id=customer_id,
+                billing_month=month,
+                reading=reading,
+                admin_id=self.admin_id,
+                current_month=RUN_MONTHS[-1],
+            )
+        )
+
+    def _bill_run(self, month: date) -> billrun.BillRunResult:
+        return self.run(
+            billrun.run(
+                self.harness.admin,
+                billing_month=month,
+                default_rate=DEFAULT_RATE,
+                issued_on=month,
+                admin_id=self.admin_id,
+            )
+        )
 
     # -- the banded tariff, late fees and waivers ---------------------------------------------
 
@@ -1277,6 +1374,8 @@ def test_random_bills_payments_credit_and_claims_never_break_the_money_invariant
         {"claim confirmed", "claim rejected"},
         {"tariff bill issued"},
         {"late fee charged"},
+        {"bill run issued"},
+        {"bill run repeated: nothing issued"},
         # Waivers need a fee first, and one run in a few dozen takes no path to one: they are
         # checked whenever they happen here, and every time by tests/test_domain_late_fees.py.
     ]
