@@ -57,6 +57,9 @@ write_config() {  # write_config N
 [mariadbd]
 datadir=$d/data
 socket=$d/mariadbd.sock
+# its own: a server starting up deletes every "#sql…" file in its tmpdir, which in /tmp
+# would be the temporary tables of queries running on the server on 3306
+tmpdir=$d/tmp
 pid-file=$d/mariadbd.pid
 log-error=$d/error.log
 port=$(port "$n")
@@ -142,7 +145,7 @@ cmd_up() {
     chown mysql:mysql "$DIR"
     local n
     for n in $(seq 1 $NODES); do
-        as_mysql mkdir -p "$(node_dir "$n")"
+        as_mysql mkdir -p "$(node_dir "$n")/tmp"
         write_config "$n"
         if [ ! -d "$(node_dir "$n")/data/mysql" ]; then
             as_mysql mariadb-install-db --defaults-file="$(node_dir "$n")/my.cnf" \
