@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from domain import audit, passwords, throttle, validation
+from domain.billing import Line
 from domain.db import Database, Row, UnitOfWork, error_code
 from domain.errors import (
     ActivationCodeExpired,
@@ -18,6 +19,7 @@ from domain.errors import (
     DuplicateMeterNumber,
     InvalidInput,
 )
+from domain.ledger import line_from_json
 from domain.models import Bill, Customer, Page, Payment, db_time, json_date, now_utc, utc
 
 ACTIVATION_TTL = timedelta(hours=72)
@@ -462,6 +464,7 @@ class Dashboard:
     # Owed on bills whose due date had passed on the day asked about (the utility's today).
     overdue: Decimal = Decimal("0.00")
     overdue_bills: int = 0
+    last_bill_lines: tuple[Line, ...] = ()
 
 
 async def dashboard(db: Database, customer_id: int, *, today: date | None = None) -> Dashboard:
@@ -500,4 +503,5 @@ async def _dashboard(
         last_payment=Payment.from_json(payment) if payment else None,
         overdue=Decimal(summary["overdue"]),
         overdue_bills=int(summary["overdue_bills"]),
+        last_bill_lines=tuple(line_from_json(line) for line in board.get("last_bill_lines") or ()),
     )

@@ -22,7 +22,7 @@ from domain import audit, tariffs
 from domain.billing import Charges, Line, LineKind, Tariff
 from domain.db import Database, UnitOfWork, error_code, query
 from domain.errors import DuplicateBill
-from domain.models import Bill
+from domain.models import Bill, json_date
 from domain.money import MAX_AMOUNT
 
 Row = dict[str, Any]
@@ -59,6 +59,11 @@ def line_from_row(row: Row) -> Line:
         note=row["note"],
         line_id=int(row["line_id"]),
     )
+
+
+def line_from_json(value: dict[str, Any]) -> Line:
+    """A line read from a JSON object of the server (its numbers already Decimals)."""
+    return line_from_row({**value, "fee_period": json_date(value["fee_period"])})
 
 
 async def lines(uow: UnitOfWork | Database, bill_id: int) -> tuple[Line, ...]:

@@ -22,6 +22,7 @@ from handlers.common import (
     pager_row,
     reply,
 )
+from handlers.render.bill_lines import lines_html, shows_lines
 from handlers.render.formatting import date_label
 from handlers.render.tables import customer_bills_html
 
@@ -73,6 +74,8 @@ async def dashboard(update: Update, context: BillingContext) -> None:
             f"Last bill: {month_label(bill.billing_month)} · {money(bill.total_amount)} · "
             f"{bill.payment_status.label}"
         )
+        if shows_lines(board.last_bill_lines):  # bands, fixed charge, tax, a late fee…
+            lines.append(lines_html(board.last_bill_lines, context.config.currency))
     if board.last_payment:
         payment = board.last_payment
         when = payment.date_of_payment.astimezone(context.config.timezone)

@@ -83,8 +83,8 @@ UPDATE activation_codes SET used_at = :now WHERE code_hash = :code_hash
 
 -- name: get_dashboard
 -- A customer's dashboard (customers.dashboard) as one JSON object: the customer; balance due,
--- open bill count, next due date and what is overdue on :today in one pass over the open bills; the newest bill; the
--- newest payment not voided. The customer is taken by :customer_id or, when that is NULL, as
+-- open bill count, next due date and what is overdue on :today in one pass over the open bills; the newest bill and
+-- its lines; the newest payment not voided. The customer is taken by :customer_id or, when that is NULL, as
 -- the one linked to :telegram_user_id (found once, by its unique index), so a customer's own
 -- /dashboard needs no look-up of its own first. One JSON value instead of four result sets:
 -- the driver parses one column's description instead of thirty-three, and the value is read
@@ -115,6 +115,18 @@ SELECT JSON_OBJECT(
         FROM bills b
         WHERE b.customer_id = c.customer_id
         ORDER BY b.billing_month DESC LIMIT 1
+    ), '$'),
+    'last_bill_lines', JSON_EXTRACT((
+        SELECT JSON_ARRAYAGG(JSON_OBJECT(
+                   'line_id', l.line_id, 'kind', l.kind, 'amount', l.amount, 'units', l.units,
+                   'rate', l.rate, 'band_from_kwh', l.band_from_kwh,
+                   'band_to_kwh', l.band_to_kwh, 'percent', l.percent,
+                   'fee_period', l.fee_period, 'waives_line_id', l.waives_line_id,
+                   'note', l.note) ORDER BY l.line_id)
+        FROM bill_lines l
+        WHERE l.bill_id = (SELECT b.bill_id FROM bills b
+                           WHERE b.customer_id = c.customer_id
+                           ORDER BY b.billing_month DESC LIMIT 1)
     ), '$'),
     'last_payment', JSON_EXTRACT((
         SELECT JSON_OBJECT('payment_id', p.payment_id, 'bill_id', p.bill_id,
