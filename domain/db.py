@@ -169,7 +169,7 @@ def _batch(statements: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[str, di
 _JSON_AGGREGATE_MAX = 8 * 1024 * 1024
 
 
-def _parsed_json(text: str) -> Any:
+def parsed_json(text: str) -> Any:
     """A JSON value from the server, its numbers with decimals read as Decimals (money)."""
     return json.loads(text, parse_float=Decimal)
 
@@ -342,7 +342,7 @@ class Database:
         when there is no row."""
         row = await self.fetch_one(name, params)
         value = next(iter(row.values())) if row else None
-        return None if value is None else _parsed_json(value)
+        return None if value is None else parsed_json(value)
 
     async def fetch_one(self, name: str, params: Mapping[str, Any] | None = None) -> Row | None:
         rows = (await self.read_batch([(name, params or {})]))[0]
@@ -498,7 +498,7 @@ class UnitOfWork:
             )
             await cur.nextset()
             row = await cur.fetchone()
-        return _parsed_json(row[0]) if row and row[0] is not None else []
+        return parsed_json(row[0]) if row and row[0] is not None else []
 
     async def fetch_all(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         async with self.connection.cursor(aiomysql.DictCursor) as cur:
@@ -515,7 +515,7 @@ class UnitOfWork:
         """A named SELECT of one JSON value (one row at most), parsed, with numbers as
         Decimals; None when there is no row."""
         value = await self.fetch_value(name, params)
-        return None if value is None else _parsed_json(value)
+        return None if value is None else parsed_json(value)
 
     async def fetch_value(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
         async with self.connection.cursor() as cur:

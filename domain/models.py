@@ -6,7 +6,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from domain.billing import Line
 
 T = TypeVar("T")
 
@@ -317,6 +320,8 @@ class Receipt:
     recorded_by: str | None = None
     # The customer's account credit right after this payment (None: not kept, e.g. loaded).
     credit_after: Decimal | None = None
+    # The bill's lines as they were when it was paid (empty: not known, or changed since).
+    bill_lines: tuple[Line, ...] = ()
 
 
 @dataclass(frozen=True)

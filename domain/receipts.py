@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from domain.db import Database
+from domain.billing import Line
+from domain.db import Database, parsed_json
 from domain.errors import PaymentNotFound
+from domain.ledger import line_from_json
 from domain.models import PaymentMethod, PaymentStatus, Receipt, now_utc, utc
 
 # Who recorded an office payment whose details were not kept (bulk-loaded data), as far as
@@ -51,4 +53,11 @@ async def receipt(db: Database, payment_id: int, *, customer_id: int | None = No
         due_date=row["due_date"],
         recorded_by=recorded_by,
         credit_after=None if row["credit_after"] is None else Decimal(row["credit_after"]),
+        bill_lines=_lines_as_paid(row["bill_lines"]),
     )
+
+
+def _lines_as_paid(value: str | None) -> tuple[Line, ...]:
+    """The bill's lines as they were when it was paid (kept with the receipt, migration
+    0028); none for a payment made before they were kept."""
+    return tuple(line_from_json(item) for item in parsed_json(value)) if value else ()

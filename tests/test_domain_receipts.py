@@ -19,13 +19,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from pypdf import PdfReader
 
-from domain import bills, card_payments, customers, payments, receipts
+from domain import bills, card_payments, customers, ledger, payments, receipts
 from domain.db import Database
 from domain.errors import PaymentNotFound
 from domain.models import PaymentMethod, Receipt
 from domain.money import Currency
 from handlers.render.receipt import render_receipt_pdf
+from tests.billrun_support import make_tariff
 from tests.factories import give_credit, make_bill, make_clerk, make_customer, office_payment
+from tests.test_domain_billrun import THREE_BANDS
 
 NAIRA = Currency("NGN", "₦")
 
@@ -204,3 +206,35 @@ async def test_a_receipt_keeps_the_account_credit_right_after_its_payment(
     # The office payment came before any credit: its receipt says none.
     office_receipt = await receipts.receipt(admin_db, office.payment.payment_id)
     assert office_receipt.credit_after == Decimal("0.00")
+
+
+async def test_a_banded_bill_s_receipt_keeps_its_lines_as_paid(
+    admin_db: Database, customer_db: Database
+) -> None:
+    """Issue 15: a receipt lists the bill's lines (bands, fixed charge, tax) as they were
+    when it was paid; a correction of the bill afterwards rewrites the bill's lines but not
+    the receipt's."""
+    await make_clerk(admin_db)
+    tariff = await make_tariff(admin_db, THREE_BANDS)
+    customer = await make_customer(admin_db, meter_number="MTR-71003")
+    bill = await bills.create_bill(
+        admin_db,
+        customer_id=customer.customer_id,
+        billing_month=date(2026, 9, 1),
+        units_used=Decimal("150.01"),
+        rate_per_unit=Decimal(1),
+        tariff=tariff,
+    )
+    paid = await office_payment(admin_db, bill, "1000.00")
+    first = await receipts.receipt(admin_db, paid.payment.payment_id)
+    as_issued = await ledger.lines(admin_db, bill.bill_id)
+    assert first.bill_lines == as_issued and len(as_issued) == 5
+    text = pdf_text(draw(first))
+    for expected in ("Energy 50–150 kWh: 100 kWh × ₦18.7501", "Fixed charge", "Tax 7.5%"):
+        assert expected in text, f"{expected!r} missing:\n{text}"
+
+    await bills.update_bill(admin_db, bill.bill_id, units_used=Decimal("120"), admin_id=None)
+    assert await ledger.lines(admin_db, bill.bill_id) != as_issued
+    again = await receipts.receipt(customer_db, paid.payment.payment_id)
+    assert again.bill_lines == as_issued
+    assert draw(again) == draw(first)

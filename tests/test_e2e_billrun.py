@@ -77,12 +77,12 @@ async def test_billrun_issues_the_three_band_bill_and_tells_the_customer(
         # The customer's /dashboard shows the last bill's lines: bands, fixed charge, tax.
         board = await say(customer_user, "/dashboard")
         assert "Last bill: Sep 2026 · " + money(Decimal("3216.98")) in board.body
-        for row in (
+        for shown in (
             "Energy 0–50 kWh: 50 kWh × ",
             "Fixed charge: " + money(Decimal("500.00")),
             "Tax 7.5%: " + money(Decimal("224.44")),
         ):
-            assert row in board.body, board.body
+            assert shown in board.body, board.body
         # The same Run button pressed again (a double tap, a re-sent update) starts nothing.
         await admin_user.press_data(ask.message_id, "billrun:go:202609")
         await admin_user.wait_for_answer()

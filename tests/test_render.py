@@ -19,6 +19,7 @@ import numpy
 import pytest
 from pypdf import PdfReader
 
+from domain.billing import Line, LineKind
 from domain.bills import BillWithCustomer
 from domain.models import (
     Bill,
@@ -77,6 +78,7 @@ def make_receipt(
     recorded_by: str | None = None,
     due_date: date | None = date(2026, 10, 14),
     credit_after: Decimal | None = None,
+    bill_lines: tuple[Line, ...] = (),
 ) -> Receipt:
     return Receipt(
         receipt_number="EB-261124-7KQ2M9XA",
@@ -98,7 +100,40 @@ def make_receipt(
         due_date=due_date,
         recorded_by=recorded_by,
         credit_after=credit_after,
+        bill_lines=bill_lines,
     )
+
+
+# A bill of three bands, a fixed charge, tax, two late fees and a waiver (the lines need not
+# add up here: the renderer draws what it is given).
+BANDED_LINES = (
+    Line(
+        LineKind.ENERGY,
+        Decimal("617.28"),
+        Decimal("50"),
+        Decimal("12.3456"),
+        Decimal("0"),
+        Decimal("50"),
+    ),
+    Line(
+        LineKind.ENERGY,
+        Decimal("1875.01"),
+        Decimal("100"),
+        Decimal("18.7501"),
+        Decimal("50"),
+        Decimal("150"),
+    ),
+    Line(LineKind.ENERGY, Decimal("0.25"), Decimal("0.01"), Decimal("25.1250"), Decimal("150")),
+    Line(LineKind.FIXED, Decimal("500.00")),
+    Line(LineKind.TAX, Decimal("224.44"), percent=Decimal("7.50")),
+    Line(
+        LineKind.LATE_FEE, Decimal("80.42"), percent=Decimal("2.5"), fee_period=date(2026, 10, 1)
+    ),
+    Line(
+        LineKind.LATE_FEE, Decimal("82.43"), percent=Decimal("2.5"), fee_period=date(2026, 11, 1)
+    ),
+    Line(LineKind.WAIVER, Decimal("-80.42"), waives_line_id=1, note="meter fault"),
+)
 
 
 CONTACT = "Customer care: 0700 000 0000 · care@citypower.example\n12 Marina Road, Lagos"
@@ -184,13 +219,15 @@ def _baselines(data: bytes) -> dict[str, float]:
 
 def test_the_fullest_receipt_still_ends_above_its_footer() -> None:
     """Voided, a two-line utility name, two contact lines, a name and address cut to their
-    most lines, a due date and a recorder: the last row is still drawn above the footer."""
+    most lines, a due date, a recorder and a bill of more lines than fit: the last row is
+    still drawn above the footer."""
     receipt = make_receipt(
         voided=True,
         name="Adébáyọ̀ Olúwaṣeun " * 12,
         address="Plot 7, Road 3, " * 40,
         recorded_by="Chief Cashier Olúwaṣeun Adébáyọ̀ " * 4,
         credit_after=Decimal("9876543.21"),
+        bill_lines=BANDED_LINES,
     )
     data = render(receipt, utility="City Power & Light Distribution Company of Lagos " * 2)
     assert len(PdfReader(io.BytesIO(data)).pages) == 1
@@ -198,6 +235,43 @@ def test_the_fullest_receipt_still_ends_above_its_footer() -> None:
     status = heights["VOIDED (was: Part-paid)"]
     footer = heights["This receipt was voided."]
     assert status - footer >= 12, (status, footer)  # points: a clear gap, no overlap
+
+
+def test_a_banded_bill_s_receipt_lists_its_lines_instead_of_units_and_rate() -> None:
+    money = NAIRA.format
+    text = pdf_text(render(make_receipt(bill_lines=BANDED_LINES[:5])))
+    for row in (
+        "Energy 0–50 kWh: 50 kWh × ₦12.3456",
+        "Energy above 150 kWh",
+        "Fixed charge",
+        "Tax 7.5%",
+        money(Decimal("224.44")),
+        money(Decimal("1875.01")),
+    ):
+        assert row in text, (row, text)
+    assert "per kWh" not in text  # the one-rate row is for a flat bill
+    flat = pdf_text(render(make_receipt(bill_lines=BANDED_LINES[:1])))
+    assert "₦68.50 per kWh" in flat and "Energy" not in flat
+
+
+def test_a_receipt_with_more_lines_than_fit_sums_the_rest() -> None:
+    """A roomy receipt lists all eight lines; the fullest one (a long name and address, a
+    recorder, credit) lists what fits and sums the rest in a row pointing to the statement."""
+    roomy = pdf_text(render(make_receipt(bill_lines=BANDED_LINES)))
+    assert "meter fault" in roomy and "see your statement" not in roomy
+    full = make_receipt(
+        name="Adébáyọ̀ Olúwaṣeun " * 12,
+        address="Plot 7, Road 3, " * 40,
+        recorded_by="Chief Cashier",
+        credit_after=Decimal("12.00"),
+        bill_lines=BANDED_LINES,
+    )
+    text = pdf_text(render(full))
+    found = re.search(r"(\d+) more \(see your statement\) (₦[\d,.-]+)", text)
+    assert found is not None, text
+    rest = BANDED_LINES[-int(found.group(1)) :]
+    assert found.group(2) == NAIRA.format(sum((line.amount for line in rest), Decimal(0)))
+    assert "meter fault" not in text  # the waiver is among the summed
 
 
 def test_a_receipt_shows_the_account_credit_after_its_payment_and_none_without() -> None:

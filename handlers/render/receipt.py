@@ -13,6 +13,7 @@ fpdf2 2.8 writes the text stroke width in millimetres where PDF expects points.)
 from __future__ import annotations
 
 from datetime import tzinfo
+from decimal import Decimal
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -21,6 +22,7 @@ from fpdf.fonts import TTFFont
 from domain.models import Receipt
 from domain.money import Currency
 from handlers.render import fonts
+from handlers.render.bill_lines import line_label, shows_lines
 from handlers.render.formatting import local_time_text, month_label, rate_text, units_text
 
 FAMILY = "DejaVu"
@@ -29,6 +31,12 @@ PAGE_HEIGHT = 210.0
 MARGIN = 12.0
 LABEL_WIDTH = 34.0
 CONTACT_LINES = 2  # lines of the utility's contact details under its name
+ROW_HEIGHT = 5.4  # a _row of size 11 or less
+BIG_ROW_HEIGHT = 7.5
+RULE_HEIGHT = 4.5
+FOOTER_TOP = PAGE_HEIGHT - MARGIN - 10
+FOOTER_GAP = 4.5  # between the last row and the footer
+CHARGE_ROW_HEIGHT = 4.4  # a bill's lines on a receipt: small rows
 Color = tuple[int, int, int]
 INK: Color = (20, 20, 20)
 ACCENT: Color = (16, 70, 120)
@@ -68,6 +76,7 @@ def render_receipt_pdf(
         receipt.address,
         receipt.meter_number,
         receipt.recorded_by or "",
+        *(line_label(line, currency) for line in receipt.bill_lines),
     )
     # A name in a script outside the subset (Arabic, Armenian, Georgian…) still renders
     # with the full font, just more slowly.
@@ -106,8 +115,11 @@ def render_receipt_pdf(
     _row(pdf, "Billing month", month_label(receipt.billing_month))
     if receipt.due_date is not None:
         _row(pdf, "Due date", f"{receipt.due_date:%d %b %Y}")
-    _row(pdf, "Units used", f"{units_text(receipt.units_used)} kWh")
-    _row(pdf, "Rate", f"{currency.code} {rate_text(receipt.rate_per_unit, currency)} per kWh")
+    if shows_lines(receipt.bill_lines):  # bands, fixed charge, tax, a late fee…
+        _charges(pdf, receipt, currency)
+    else:
+        _row(pdf, "Units used", f"{units_text(receipt.units_used)} kWh")
+        _row(pdf, "Rate", f"{currency.code} {rate_text(receipt.rate_per_unit, currency)} per kWh")
     _row(pdf, "Bill total", money(receipt.bill_total))
     rule(pdf)
     _row(pdf, "This payment", money(receipt.amount_paid), size=14)
@@ -125,6 +137,40 @@ def render_receipt_pdf(
         _row(pdf, "Status", status, size=11)
     _footer(pdf, receipt)
     return bytes(pdf.output())
+
+
+def _below_charges(receipt: Receipt) -> float:
+    """The height of what render_receipt_pdf draws under the bill's lines, row by row."""
+    rows = 4 + (receipt.credit_after is not None and receipt.credit_after > 0)
+    rows += receipt.recorded_by is not None and receipt.recorded_by != ""
+    return ROW_HEIGHT + RULE_HEIGHT + BIG_ROW_HEIGHT + rows * ROW_HEIGHT
+
+
+def _charges(pdf: FPDF, receipt: Receipt, currency: Currency) -> None:
+    """The bill's lines as paid, a small row each (label left, amount right): as many as the
+    page has room for above what follows them, the rest summed in a last row that points to
+    the statement."""
+    _row(pdf, "Charges", f"{units_text(receipt.units_used)} kWh used")
+    room = FOOTER_TOP - FOOTER_GAP - pdf.get_y() - _below_charges(receipt)
+    fit = max(1, int(room // CHARGE_ROW_HEIGHT))
+    lines = receipt.bill_lines
+    rows = [(line_label(line, currency), currency.format(line.amount)) for line in lines]
+    if len(rows) > fit:
+        rest = lines[fit - 1 :]
+        summed = currency.format(sum((line.amount for line in rest), Decimal(0)))
+        more = "1 more" if len(rest) == 1 else f"{len(rest)} more"
+        rows = [*rows[: fit - 1], (f"{more} (see your statement)", summed)]
+    pdf.set_font(FAMILY, "", 8.5)
+    pdf.set_text_color(*INK)
+    indent, amount_width = 4.0, 30.0  # the whole width: a band's label is long
+    label_width = pdf.epw - indent - amount_width
+    for label, amount in rows:
+        pdf.set_x(MARGIN + indent)
+        shown = fit_lines(pdf, label, label_width, max_lines=1)[0]
+        pdf.cell(label_width, CHARGE_ROW_HEIGHT, shown)
+        pdf.cell(
+            amount_width, CHARGE_ROW_HEIGHT, amount, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+        )
 
 
 def _heading(pdf: FPDF, receipt: Receipt, utility_name: str, contact: str) -> None:
@@ -189,7 +235,7 @@ def _row(
     size: int = 10,
     color: Color = INK,
 ) -> None:
-    line_height = 5.4 if size <= 11 else 7.5
+    line_height = ROW_HEIGHT if size <= 11 else BIG_ROW_HEIGHT
     pdf.set_font(FAMILY, "", 9)
     pdf.set_text_color(*MUTED)
     pdf.set_x(MARGIN)
@@ -212,7 +258,7 @@ def rule(pdf: FPDF) -> None:
 
 
 def _footer(pdf: FPDF, receipt: Receipt) -> None:
-    pdf.set_xy(MARGIN, PAGE_HEIGHT - MARGIN - 10)
+    pdf.set_xy(MARGIN, FOOTER_TOP)
     pdf.set_font(FAMILY, "", 8)
     pdf.set_text_color(*MUTED)
     note = (
