@@ -8,7 +8,9 @@ For each customer with no bill for the month:
   register's rollover as :func:`domain.readings.consumption` allows it;
 * no reading at all: an estimated one is stored (source ``estimate``) — the previous reading
   plus the average units of their last three bills — and the bill says ``estimated``; the
-  next actual reading corrects it, since its units are counted from the estimate;
+  next actual reading corrects it, since its units are counted from the estimate; an actual
+  reading below the estimate (too much estimated) corrects the estimated bill down to end at
+  it instead, and the month counts from there;
 * the bill is computed on the customer's tariff version in force for the month (none: the
   flat ``DEFAULT_TARIFF``) exactly as :meth:`domain.billing.Tariff.charges` does, its lines
   written with it (:func:`domain.ledger.issue_run_chunk`), and the customer's account credit
@@ -32,7 +34,7 @@ from enum import StrEnum
 from domain import audit, ledger, payments, validation
 from domain.bills import default_due_date
 from domain.db import Database, UnitOfWork, error_code
-from domain.errors import BillRunInProgress, BillRunTurnLost
+from domain.errors import BillRunInProgress, BillRunTurnLost, TotalBelowPaid
 from domain.models import Bill, db_time, now_utc, utc
 
 ZERO = Decimal("0.00")
@@ -99,6 +101,7 @@ class BillRunResult:
     run_id: int
     issued: int = 0
     estimated: int = 0
+    corrected: int = 0  # estimated bills of the month before corrected down (over-estimates)
     total_billed: Decimal = ZERO
     credit_applied: Decimal = ZERO
     already_billed: int = 0  # bills of the month there before the run (or issued meanwhile)
@@ -115,6 +118,7 @@ class BillRunResult:
             "billing_month": self.billing_month,
             "issued": self.issued,
             "estimated": self.estimated,
+            "corrected_estimates": self.corrected,
             "total_billed": self.total_billed,
             "credit_applied": self.credit_applied,
             "already_billed": self.already_billed,
@@ -230,7 +234,13 @@ async def _run_chunk(db: Database, chunk: ledger.RunChunk, result: BillRunResult
             raise BillRunTurnLost(billing_month=chunk.billing_month)
         await uow.execute("billrun_estimate_readings", customers)
         first_bill_id = await ledger.issue_run_chunk(uow, chunk)
-        outcome = _ChunkOutcome()
+        outcome = _ChunkOutcome(skipped=await _skipped(uow, customers))
+        if any(item.reason is SkipReason.BELOW_PREVIOUS for item in outcome.skipped):
+            outcome.corrected = await _settle_over_estimates(uow, chunk, customers)
+            if outcome.corrected:  # their bills now count from the actual reading
+                again = await ledger.issue_run_chunk(uow, chunk)
+                first_bill_id = first_bill_id if first_bill_id is not None else again
+                outcome.skipped = await _skipped(uow, customers)
         if first_bill_id is not None:
             which = {"first_bill_id": first_bill_id, "run_id": chunk.run_id}
             outcome.credit = await _apply_credit(uow, which)
@@ -248,14 +258,6 @@ async def _run_chunk(db: Database, chunk: ledger.RunChunk, result: BillRunResult
                 )
                 for row in await uow.fetch_all("billrun_linked_bills", which)
             ]
-        outcome.skipped = [
-            Skipped(
-                SkipReason(row["reason"]),
-                int(row["customers"]),
-                tuple((row["meters"] or "").split(",")) if row["meters"] else (),
-            )
-            for row in await uow.fetch_all("billrun_skipped", customers)
-        ]
         await uow.execute(
             "billrun_heartbeat",
             {
@@ -276,6 +278,7 @@ async def _run_chunk(db: Database, chunk: ledger.RunChunk, result: BillRunResult
                 raise
     result.issued += outcome.issued
     result.estimated += outcome.estimated
+    result.corrected += outcome.corrected
     result.total_billed += outcome.total
     result.credit_applied += outcome.credit
     result.linked.extend(outcome.linked)
@@ -290,10 +293,48 @@ async def _run_chunk(db: Database, chunk: ledger.RunChunk, result: BillRunResult
             )
 
 
+async def _skipped(uow: UnitOfWork, customers: dict[str, object]) -> list[Skipped]:
+    """Who in the chunk still has no bill for the month, by reason."""
+    return [
+        Skipped(
+            SkipReason(row["reason"]),
+            int(row["customers"]),
+            tuple((row["meters"] or "").split(",")) if row["meters"] else (),
+        )
+        for row in await uow.fetch_all("billrun_skipped", customers)
+    ]
+
+
+async def _settle_over_estimates(
+    uow: UnitOfWork, chunk: ledger.RunChunk, customers: dict[str, object]
+) -> int:
+    """An actual reading below the estimate of the month before: too much was estimated. The
+    estimated bill is corrected to end at the actual reading and the estimate brought down to
+    it, so this month counts from there; how many were. One paid beyond its corrected total is
+    left as it is (the customer stays skipped, below the previous reading, for staff)."""
+    settled = 0
+    for row in await uow.fetch_all("billrun_over_estimates", customers):
+        bill = await payments.lock_bill(uow, int(row["bill_id"]))
+        assert bill is not None
+        reading = Decimal(row["reading"])
+        try:
+            await ledger.settle_estimate(
+                uow, bill, units=Decimal(row["units"]), reading=reading, admin_id=chunk.admin_id
+            )
+        except TotalBelowPaid:
+            continue
+        await uow.execute(
+            "billrun_lower_estimate", {"estimate_id": int(row["estimate_id"]), "reading": reading}
+        )
+        settled += 1
+    return settled
+
+
 @dataclass
 class _ChunkOutcome:
     issued: int = 0
     estimated: int = 0
+    corrected: int = 0
     total: Decimal = ZERO
     credit: Decimal = ZERO
     linked: list[LinkedBill] = field(default_factory=list)

@@ -208,6 +208,26 @@ async def correct(
     return after
 
 
+async def settle_estimate(
+    uow: UnitOfWork, bill: Bill, *, units: Decimal, reading: Decimal, admin_id: int | None
+) -> Bill:
+    """Correct an estimated ``bill`` (locked by the caller) to end at the actual ``reading``
+    that followed it, ``units`` from its own previous reading: :func:`correct` on its tariff
+    (TotalBelowPaid when it was paid beyond the new total), then no longer estimated."""
+    tariff = await tariff_of(uow, bill)
+    after = await correct(
+        uow,
+        bill,
+        tariff=tariff,
+        units=units,
+        billing_month=bill.billing_month,
+        due_date=bill.due_date,
+        admin_id=admin_id,
+    )
+    await uow.execute("ledger_estimate_settled", {"bill_id": bill.bill_id, "reading": reading})
+    return after
+
+
 async def add_line(
     uow: UnitOfWork, bill: Bill, line: Line, *, admin_id: int | None, action: str
 ) -> tuple[Bill, Line]:

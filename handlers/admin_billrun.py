@@ -40,7 +40,10 @@ STARTED_KEPT = 20
 SKIP_WORDS = {
     billrun.SkipReason.NO_READING: "no reading, and no earlier reading and bill to estimate from",
     billrun.SkipReason.NO_PREVIOUS: "a reading but no previous one to count the units from",
-    billrun.SkipReason.BELOW_PREVIOUS: "a reading below the previous one (not a rollover)",
+    billrun.SkipReason.BELOW_PREVIOUS: (
+        "a reading below the previous one (not a rollover, or below an estimated bill "
+        "already paid)"
+    ),
     billrun.SkipReason.PENDING: "a customer's reading awaiting review",
     billrun.SkipReason.REJECTED: "their reading was rejected",
     billrun.SkipReason.NOT_BILLABLE: "figures that make no bill (0.00, or too large)",
@@ -92,6 +95,11 @@ def summary_text(result: billrun.BillRunResult, context: BillingContext) -> str:
         f"Issued: {_plural(result.issued, 'bill')} totalling {money(result.total_billed)}",
         f"Estimated readings: {result.estimated:,}",
     ]
+    if result.corrected:
+        lines.append(
+            f"Over-estimates corrected: {_plural(result.corrected, 'earlier estimated bill')} "
+            "brought down to this month's actual reading"
+        )
     if result.credit_applied > 0:
         lines.append(f"Paid from account credit: {money(result.credit_applied)}")
     if result.already_billed:

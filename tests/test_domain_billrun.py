@@ -22,7 +22,7 @@ from domain.db import Database
 from domain.errors import BillRunInProgress, BillRunTurnLost
 from domain.models import Bill, Customer, PaymentStatus
 from tests.billrun_support import enter_reading, make_tariff, put_on_tariff
-from tests.factories import fetch_dicts, give_credit, make_bill, make_customer
+from tests.factories import fetch_dicts, give_credit, make_bill, make_customer, office_payment
 
 AUG, SEP, OCT = date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1)
 ISSUED_ON = date(2026, 10, 3)
@@ -229,6 +229,66 @@ async def test_a_missing_reading_is_estimated_from_the_last_three_bills_and_corr
     assert (october.issued, october.estimated) == (1, 0)
     row = await bill_of(admin_db, customer, OCT)
     assert row["units_used"] == Decimal("189.67") and row["estimated"] == 0
+    await assert_books_balance(admin_db)
+
+
+async def test_an_actual_reading_below_the_estimate_corrects_the_estimated_bill_down(
+    admin_db: Database,
+) -> None:
+    """Too much estimated: September's estimate is 5110.33, October's actual reading 5050.
+    The October run corrects September's bill to end at 5050 (50 units from August's 5000,
+    on its tariff, lines rewritten, no longer estimated), brings the estimate down to 5050,
+    and bills October from there: no energy, only the fixed charge and its tax. A customer who
+    already paid the estimated bill beyond its corrected total is left for staff."""
+    tariff = await make_tariff(admin_db, THREE_BANDS)
+    owing, paid_up = await make_customer(admin_db), await make_customer(admin_db)
+    for customer in (owing, paid_up):
+        await put_on_tariff(admin_db, customer.customer_id, "RES3")
+        for month, units in ((date(2026, 5, 1), "90"), (date(2026, 6, 1), "100")):
+            await make_bill(admin_db, customer, month=month, units=units, rate="1")
+        await make_bill(admin_db, customer, month=date(2026, 7, 1), units="121", rate="1")
+        await make_bill(admin_db, customer, month=AUG, units="110", rate="1")
+        await enter_reading(admin_db, customer.customer_id, AUG, "5000")
+    september = await run(admin_db)
+    assert (september.issued, september.estimated) == (2, 2)
+    estimated = await bill_of(admin_db, paid_up)
+    await office_payment(admin_db, Bill.from_row(estimated), str(estimated["total_amount"]))
+    paid_before = await bill_of(admin_db, paid_up)
+    for customer in (owing, paid_up):
+        await enter_reading(admin_db, customer.customer_id, OCT, "5050")
+
+    october = await run(admin_db, OCT)
+    assert (october.issued, october.corrected) == (1, 1)
+    assert october.skipped_count == 1
+    assert october.skipped[billrun.SkipReason.BELOW_PREVIOUS].customers == 1
+
+    corrected = await bill_of(admin_db, owing)
+    assert (corrected["units_used"], corrected["current_reading"], corrected["estimated"]) == (
+        Decimal("50.00"),
+        Decimal("5050.00"),
+        0,
+    )
+    expected = tariff.charges(Decimal("50"))
+    assert corrected["total_amount"] == sum(line.amount for line in expected)
+    lines = await ledger.lines(admin_db, int(corrected["bill_id"]))
+    assert unwritten(lines) == expected
+    following = await bill_of(admin_db, owing, OCT)
+    assert following["units_used"] == Decimal("0.00")
+    assert following["previous_reading"] == Decimal("5050.00")
+    assert following["total_amount"] == sum(line.amount for line in tariff.charges(Decimal(0)))
+    readings = await fetch_dicts(
+        admin_db,
+        "SELECT customer_id, reading FROM meter_readings WHERE billing_month = %s"
+        " AND source = 'estimate' ORDER BY customer_id",
+        SEP,
+    )
+    assert readings == [
+        {"customer_id": owing.customer_id, "reading": Decimal("5050.00")},
+        {"customer_id": paid_up.customer_id, "reading": Decimal("5110.33")},
+    ]
+    assert await bill_of(admin_db, paid_up) == paid_before
+    edits = await fetch_dicts(admin_db, "SELECT bill_id FROM audit_log WHERE action = 'bill.edit'")
+    assert edits == [{"bill_id": corrected["bill_id"]}]
     await assert_books_balance(admin_db)
 
 

@@ -66,7 +66,6 @@ from domain.errors import (
 )
 from domain.models import PaymentMethod, PaymentStatus
 from domain.money import MAX_AMOUNT, Currency, bill_total, to_cents
-from domain.reports import month_add
 from tests import conftest
 from tests.conftest import empty_tables
 
@@ -90,7 +89,8 @@ TARIFF_RULE = LateFeeRule(
 )
 # Bill runs bill the months after the rules' own (one after the other, each customer's meter
 # read for it first), on the flat DEFAULT_RATE or the banded tariff; units 0–500.00 kWh.
-RUN_MONTHS = [date(2026, m, 1) for m in range(7, 13)]
+RUN_MONTHS = [date(2026, m, 1) for m in range(8, 13)] + [date(2027, 1, 1)]
+BASELINE_MONTH = date(2026, 7, 1)  # the meters' first reading: a month no rule bills
 DEFAULT_RATE = Decimal("0.6850")
 RUN_UNITS = st.integers(min_value=0, max_value=50_000).map(lambda n: Decimal(n).scaleb(-2))
 # The days late-fee runs are run on (a day may come up again: its run is then finished).
@@ -501,7 +501,7 @@ class BillingMachine(RuleBasedStateMachine):
         for customer_id, used in zip(self.customer_ids, units, strict=True):
             if customer_id not in self.meters:
                 self.meters[customer_id] = Decimal("1000.00")
-                self._read_meter(customer_id, month_add(month, -1), self.meters[customer_id])
+                self._read_meter(customer_id, BASELINE_MONTH, self.meters[customer_id])
             self.meters[customer_id] += used
             self._read_meter(customer_id, month, self.meters[customer_id])
         result = self._bill_run(month)

@@ -3,10 +3,14 @@ Decimals, handlers/words.explain says them with the configured currency. No data
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from domain.billrun import BillRunResult
 from domain.claims import ClaimExceedsOutstanding, ClaimNotFound
 from domain.errors import (
     AmountExceedsBalance,
@@ -25,6 +29,7 @@ from domain.errors import (
     WrongCurrency,
 )
 from domain.money import Currency
+from handlers.admin_billrun import summary_text
 from handlers.words import explain
 
 NAIRA = Currency("NGN", "₦")
@@ -104,3 +109,12 @@ def test_an_unknown_outcome_is_never_worded_as_nothing_charged() -> None:
 def test_other_errors_keep_the_domains_plain_message() -> None:
     assert explain(BillNotFound(), NAIRA) == "That bill could not be found."
     assert explain(ClaimNotFound(3), NAIRA) == "That payment claim could not be found."
+
+
+def test_a_bill_run_summary_says_how_many_over_estimates_it_corrected() -> None:
+    context: Any = SimpleNamespace(config=SimpleNamespace(currency=NAIRA))
+    result = BillRunResult(date(2026, 10, 1), run_id=1, issued=3, total_billed=D("300"))
+    assert "Over-estimates" not in summary_text(result, context)
+    result.corrected = 2
+    text = summary_text(result, context)
+    assert "Over-estimates corrected: 2 earlier estimated bills brought down" in text

@@ -76,6 +76,41 @@ FROM (
 ) e
 WHERE e.previous_reading IS NOT NULL AND e.average_units IS NOT NULL
 
+-- name: billrun_over_estimates
+-- Customers :first_customer..:last_customer still without a bill for :billing_month whose
+-- accepted actual reading for it is below the estimate of the month before (too much was
+-- estimated), with that month's estimated bill, which ends at the estimate: the bill, the
+-- estimate, the actual reading and the units from the bill's own previous reading to it.
+-- Only when the actual reading is not below that previous reading too (else it is a rollover
+-- or something staff must look at).
+SELECT b.bill_id, e.reading_id AS estimate_id, r.reading, r.reading - b.previous_reading AS units
+FROM (
+    SELECT k.customer_id
+    FROM customers k
+    WHERE k.customer_id BETWEEN :first_customer AND :last_customer
+      AND NOT EXISTS (SELECT 1 FROM bills x
+                      WHERE x.customer_id = k.customer_id AND x.billing_month = :billing_month)
+    GROUP BY k.customer_id
+) c
+JOIN meter_readings r
+  ON r.customer_id = c.customer_id AND r.billing_month = :billing_month
+ AND r.status = 'accepted' AND r.source <> 'estimate'
+JOIN meter_readings e
+  ON e.customer_id = c.customer_id AND e.status = 'accepted' AND e.source = 'estimate'
+ AND e.reading > r.reading
+ AND e.billing_month = (SELECT MAX(pr.billing_month) FROM meter_readings pr
+                        WHERE pr.customer_id = c.customer_id
+                          AND pr.billing_month < :billing_month AND pr.status = 'accepted')
+JOIN bills b
+  ON b.customer_id = c.customer_id AND b.billing_month = e.billing_month AND b.estimated = 1
+ AND b.current_reading = e.reading AND b.previous_reading <= r.reading
+ORDER BY b.bill_id
+
+-- name: billrun_lower_estimate
+-- An over-estimate brought down to the actual reading that followed it (the estimated bill
+-- was corrected to end there).
+UPDATE meter_readings SET reading = :reading WHERE reading_id = :estimate_id
+
 -- name: billrun_chunk_issued
 -- What run :run_id issued from bill :first_bill_id on: bills, estimated ones, their total.
 SELECT COUNT(*) AS bills, COALESCE(SUM(estimated), 0) AS estimated,

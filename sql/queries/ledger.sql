@@ -416,3 +416,7 @@ WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
 GROUP BY b.customer_id
 ON DUPLICATE KEY UPDATE open_bills = open_bills + VALUES(open_bills),
                         owed = owed + VALUES(owed)
+
+-- name: ledger_estimate_settled
+-- An estimated bill whose period now ends at the actual reading :reading (after correct()).
+UPDATE bills SET current_reading = :reading, estimated = 0 WHERE bill_id = :bill_id
