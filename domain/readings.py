@@ -30,7 +30,7 @@ import csv
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -275,6 +275,9 @@ class Consumption:
     previous: MonthReading | None
     units: Decimal | None
     rolled_over: bool = False
+    # An estimate stored by a bill run after ``previous`` (a month with no reading): the run
+    # counts this month from it, or corrects that month's bill down to this reading.
+    estimate: MonthReading | None = None
 
     @property
     def baseline(self) -> bool:
@@ -410,6 +413,17 @@ async def _following(
     return MonthReading.from_row(await uow.fetch_one("next_reading", which))
 
 
+async def _estimate_since(uow: UnitOfWork, made: Consumption, customer_id: int) -> Consumption:
+    """``made`` with the estimate stored after its previous actual reading, if any."""
+    if made.previous is None:
+        return made
+    which = {"customer_id": customer_id, "billing_month": made.billing_month}
+    estimate = MonthReading.from_row(await uow.fetch_one("estimate_before", which))
+    if estimate is None or estimate.billing_month <= made.previous.billing_month:
+        return made
+    return replace(made, estimate=estimate)
+
+
 async def previous_reading(
     db: Database, customer_id: int, billing_month: date
 ) -> MonthReading | None:
@@ -446,7 +460,8 @@ async def units(db: Database, customer_id: int, billing_month: date) -> Consumpt
             raise ReadingBelowPrevious(
                 previous=previous.reading, current=current, previous_month=previous.billing_month
             ) from exc
-        return Consumption(billing_month, current, previous, used, rolled_over)
+        made = Consumption(billing_month, current, previous, used, rolled_over)
+        return await _estimate_since(uow, made, customer_id)
 
     return await db.read(work)
 
@@ -481,7 +496,7 @@ async def _assessed(
         raise MonthAlreadyBilled(
             month, int(bill["bill_id"]), None if billed is None else Decimal(billed)
         )
-    return assess(
+    made = assess(
         billing_month=month,
         reading=reading,
         digits=meter.digits,
@@ -489,6 +504,7 @@ async def _assessed(
         following=await _following(uow, meter.customer_id, month),
         current_month=current_month,
     )
+    return await _estimate_since(uow, made, meter.customer_id)
 
 
 # ---------------------------------------------------------------------------------------------

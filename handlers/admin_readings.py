@@ -28,6 +28,7 @@ from domain.readings import (
     InvalidReading,
     Meter,
     MonthAlreadyBilled,
+    MonthReading,
     PendingReading,
     ReadingAboveNext,
     ReadingAlreadyReviewed,
@@ -133,7 +134,25 @@ def units_text(made: Consumption) -> str:
     )
     if made.rolled_over:
         text += "\nThe meter rolled over past its last digit."
+    elif made.estimate is not None:
+        text += "\n" + _after_estimate(made, made.estimate)
     return text
+
+
+def _after_estimate(made: Consumption, estimate: MonthReading) -> str:
+    """What the bill run makes of this reading after a month it estimated."""
+    month, estimated = month_label(made.billing_month), month_label(estimate.billing_month)
+    if made.current >= estimate.reading:
+        return (
+            f"{estimated} was estimated at {figure(estimate.reading)}: the bill run bills "
+            f"{figure(made.current - estimate.reading)} kWh for {month}, what the estimate "
+            "already billed taken off."
+        )
+    return (
+        f"That is below {estimated}'s estimate of {figure(estimate.reading)}: the bill run "
+        f"corrects {estimated}'s estimated bill down to this reading (unless it is already "
+        "paid beyond that: then it is left for you)."
+    )
 
 
 def refusal_html(exc: DomainError) -> str:

@@ -39,6 +39,7 @@ from domain.readings import (
     ReadingStatus,
     ReadingTooLarge,
 )
+from tests.billrun_support import enter_reading
 from tests.factories import fetch_dicts, make_bill, make_customer
 
 NOVEMBER = date(2026, 11, 1)  # "this month" in these tests
@@ -185,6 +186,28 @@ async def test_a_month_s_units_follow_from_the_reading_before_it(admin_db: Datab
     assert made.units == D("345") and made.previous == MonthReading(SEPTEMBER, D("12000"))
     with pytest.raises(NoReading):
         await readings.units(admin_db, customer.customer_id, NOVEMBER)
+
+
+async def test_a_reading_after_an_estimated_month_names_the_estimate(
+    admin_db: Database,
+) -> None:
+    """September had no reading and the bill run estimated it: October's reading is still
+    checked against August's actual one (units 300), and carries September's estimate, which
+    the run counts October from (staff are told so); none when there is no estimate since."""
+    customer = await make_customer(admin_db)
+    await _record(admin_db, customer, AUGUST, "5000")
+    await enter_reading(admin_db, customer.customer_id, SEPTEMBER, "5110.33", source="estimate")
+    made = await readings.preview(
+        admin_db, customer.customer_id, OCTOBER, D("5300"), current_month=NOVEMBER
+    )
+    assert made.units == D("300") and made.previous == MonthReading(AUGUST, D("5000"))
+    assert made.estimate == MonthReading(SEPTEMBER, D("5110.33"))
+    await _record(admin_db, customer, OCTOBER, "5050")
+    assert (await readings.units(admin_db, customer.customer_id, OCTOBER)).estimate == (
+        MonthReading(SEPTEMBER, D("5110.33"))
+    )
+    await _record(admin_db, customer, NOVEMBER, "5100")
+    assert (await readings.units(admin_db, customer.customer_id, NOVEMBER)).estimate is None
 
 
 async def test_a_lower_reading_is_refused_and_nothing_is_written(admin_db: Database) -> None:

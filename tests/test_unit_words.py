@@ -29,7 +29,9 @@ from domain.errors import (
     WrongCurrency,
 )
 from domain.money import Currency
+from domain.readings import Consumption, MonthReading
 from handlers.admin_billrun import summary_text
+from handlers.admin_readings import units_text
 from handlers.words import explain
 
 NAIRA = Currency("NGN", "₦")
@@ -118,3 +120,15 @@ def test_a_bill_run_summary_says_how_many_over_estimates_it_corrected() -> None:
     result.corrected = 2
     text = summary_text(result, context)
     assert "Over-estimates corrected: 2 earlier estimated bills brought down" in text
+
+
+def test_staff_are_told_what_the_bill_run_makes_of_a_reading_after_an_estimate() -> None:
+    oct_, sep, aug = date(2026, 10, 1), date(2026, 9, 1), date(2026, 8, 1)
+    previous, estimate = MonthReading(aug, D("5000")), MonthReading(sep, D("5110.33"))
+    above = Consumption(oct_, D("5300"), previous, D("300"), estimate=estimate)
+    text = units_text(above)
+    assert "Units: <b>300 kWh</b>" in text
+    assert "Sep 2026 was estimated at 5110.33: the bill run bills 189.67 kWh for Oct" in text
+    below = Consumption(oct_, D("5050"), previous, D("50"), estimate=estimate)
+    assert "below Sep 2026's estimate of 5110.33: the bill run corrects" in units_text(below)
+    assert "estimate" not in units_text(Consumption(oct_, D("5300"), previous, D("300")))

@@ -61,6 +61,16 @@ FROM (
 ORDER BY billing_month DESC, from_bill DESC
 LIMIT 1
 
+-- name: estimate_before
+-- The newest estimated reading of a month before :billing_month (the bill run stored it for a
+-- month with no reading): the run counts the next month's units from it.
+SELECT billing_month, reading, 0 AS from_bill
+FROM meter_readings
+WHERE customer_id = :customer_id AND billing_month < :billing_month
+  AND status = 'accepted' AND source = 'estimate'
+ORDER BY billing_month DESC
+LIMIT 1
+
 -- name: next_reading
 -- The first accepted actual reading after a month: a month's reading may not exceed it.
 SELECT billing_month, reading, 0 AS from_bill
