@@ -435,6 +435,39 @@ async def _issue_run_bills(uow: UnitOfWork, chunk: RunChunk) -> int | None:
 # Imports: flat bills issued set-based (the CSV and legacy imports)
 
 
+async def issue_imported(
+    uow: UnitOfWork,
+    *,
+    customer_id: int,
+    billing_month: date,
+    units: Decimal,
+    rate: Decimal,
+    total: Decimal,
+    due_date: date,
+    import_id: int,
+) -> int:
+    """Issue one bill brought in from another system with its own figures (the legacy
+    import), naming the import's audit entry ``import_id``; its id. Its energy line follows
+    with :func:`lines_for_import`. Raises DuplicateBill when the month is taken."""
+    try:
+        return await uow.insert(
+            "ledger_insert_imported_bill",
+            {
+                "customer_id": customer_id,
+                "billing_month": billing_month,
+                "units_used": units,
+                "rate_per_unit": rate,
+                "total_amount": total,
+                "due_date": due_date,
+                "import_audit_id": import_id,
+            },
+        )
+    except Exception as exc:
+        if error_code(exc) == 1062:
+            raise DuplicateBill(f"{billing_month:%Y-%m}") from exc
+        raise
+
+
 async def lines_for_import(uow: UnitOfWork, *, import_id: int, first_id: int = 0) -> int:
     """The one energy line (units × rate) of each flat bill an import issued set-based from
     id ``first_id`` on that has no lines yet; how many were written."""

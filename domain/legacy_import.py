@@ -34,7 +34,7 @@ import pymysql
 from domain import audit, ledger, passwords, payments, report_totals, validation
 from domain.bills import MAX_RATE, MAX_UNITS, default_due_date
 from domain.db import Database, Row, UnitOfWork, error_code, refused_by_server
-from domain.errors import DomainError, InvalidInput, LegacySchemaMismatch
+from domain.errors import DomainError, DuplicateBill, InvalidInput, LegacySchemaMismatch
 from domain.models import Bill, PaymentMethod, PaymentStatus, Role
 from domain.money import MAX_AMOUNT, bill_total
 
@@ -1142,21 +1142,17 @@ async def _write_rows(uow: UnitOfWork, work: CustomerWork, run: _Run, outcome: _
     bill_ids: dict[str, int] = {}
     for bill in work.bills:
         try:
-            bill_ids[bill.legacy_id] = await uow.insert(
-                "insert_legacy_bill",
-                {
-                    "customer_id": customer_id,
-                    "billing_month": bill.billing_month,
-                    "units_used": bill.units_used,
-                    "rate_per_unit": bill.rate_per_unit,
-                    "total_amount": bill.total_amount,
-                    "due_date": bill.due_date,
-                    "import_audit_id": run.import_id,
-                },
+            bill_ids[bill.legacy_id] = await ledger.issue_imported(
+                uow,
+                customer_id=customer_id,
+                billing_month=bill.billing_month,
+                units=bill.units_used,
+                rate=bill.rate_per_unit,
+                total=bill.total_amount,
+                due_date=bill.due_date,
+                import_id=run.import_id,
             )
-        except pymysql.err.IntegrityError as exc:
-            if error_code(exc) != 1062:
-                raise
+        except DuplicateBill:
             outcome.refuse(
                 BILLS,
                 bill.legacy_id,

@@ -1,10 +1,3 @@
--- name: insert_bill
--- Issue a bill.
-INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount,
-                   amount_paid, payment_status, due_date)
-VALUES (:customer_id, :billing_month, :units_used, :rate_per_unit, :total_amount,
-        0, 'unpaid', :due_date)
-
 -- name: get_bill
 -- One bill by id.
 SELECT bill_id, customer_id, billing_month, units_used, rate_per_unit, total_amount,
@@ -21,13 +14,6 @@ SELECT JSON_OBJECT('bill_id', bill_id, 'customer_id', customer_id,
                    'amount_paid', amount_paid, 'payment_status', payment_status,
                    'due_date', due_date)
 FROM bills WHERE bill_id = :bill_id FOR UPDATE
-
--- name: update_bill_figures
--- Change a bill's month, units, rate, total and status (admin account).
-UPDATE bills
-SET billing_month = :billing_month, units_used = :units_used, rate_per_unit = :rate_per_unit,
-    total_amount = :total_amount, payment_status = :payment_status, due_date = :due_date
-WHERE bill_id = :bill_id
 
 -- name: customer_bills
 -- A page of one customer's bills of the statuses :status_a and :status_b (every status when

@@ -374,6 +374,14 @@ JOIN customers c ON c.meter_number = s.meter_number
 WHERE s.line BETWEEN :first_line AND :last_line
 ORDER BY s.line
 
+-- name: ledger_insert_imported_bill
+-- Issue a bill brought in from elsewhere with its own total (the old system's), unpaid (its
+-- payments follow as payments), naming the import's audit entry (migration 0004).
+INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount,
+                   due_date, import_audit_id)
+VALUES (:customer_id, :billing_month, :units_used, :rate_per_unit, :total_amount, :due_date,
+        :import_audit_id)
+
 -- name: ledger_lines_for_import
 -- The one energy line (units x rate) of every bill of import :import_id from id :first_id on
 -- that has no lines yet: the CSV and legacy imports issue flat bills set-based.

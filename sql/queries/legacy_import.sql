@@ -52,14 +52,6 @@ SELECT admin_id, admin_name, email FROM admins
 INSERT INTO customers (meter_number, full_name, address, phone_number, email, password_hash)
 VALUES (:meter_number, :full_name, :address, :phone_number, :email, :password_hash)
 
--- name: insert_legacy_bill
--- Issue a bill from the old system, unpaid (its payments follow as payments), naming the
--- import's audit entry (migration 0004).
-INSERT INTO bills (customer_id, billing_month, units_used, rate_per_unit, total_amount,
-                   due_date, import_audit_id)
-VALUES (:customer_id, :billing_month, :units_used, :rate_per_unit, :total_amount, :due_date,
-        :import_audit_id)
-
 -- name: legacy_consistent_read
 -- The next transaction reads the old tables from one snapshot (the pool's sessions are READ
 -- COMMITTED, where each statement sees the newest rows).
