@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 PAYMENTS_POOL_SIZE = 32
 
 # Handler groups before group 0 (where every handler that answers is), lowest first.
+DEDUPE_GROUP = -3
 PRIVATE_GATE_GROUP = -2
 STAFF_SYNC_GROUP = -1
 
@@ -203,6 +204,7 @@ def build_application(
     messages_per_second: float = 30,
     max_requests_in_flight: int = MAX_IN_FLIGHT,
     receipt_workers: int = RECEIPT_WORKERS,
+    dedupe_updates: bool = False,
 ) -> BillingApplication:
     """Wire handlers, persistence, the rate limiter, menus and the error handler.
 
@@ -212,6 +214,8 @@ def build_application(
     429s are always retried. ``concurrent_updates`` chats are served at once, each chat's
     updates in order; at most ``max_requests_in_flight`` Bot API calls are under way at once;
     receipts are drawn by ``receipt_workers`` processes, started on the first receipt.
+    ``dedupe_updates`` drops an update whose id was handled already, by this instance or
+    another on the same database (webhook mode: Telegram redelivers; ``handlers.duplicates``).
     """
     redact_secrets(
         config.bot_token,
@@ -257,14 +261,21 @@ def build_application(
     application.bot_data.config = config
     application.bot_data.receipt_renderer = ReceiptRenderer(receipt_workers)
 
-    from handlers import admin_access
+    from handlers import admin_access, duplicates
 
+    # Each update once (issue 16): group -3, before everything else, claims the update's id
+    # in the database and stops a redelivery (which may have reached another instance) before
+    # any other handler sees it.
+    if dedupe_updates:
+        application.add_handler(
+            TypeHandler(Update, duplicates.drop_duplicates), group=DEDUPE_GROUP
+        )
     # Private chats only (SPEC §6): group -2 runs before groups -1 and 0, where every other
     # handler is, and the gate raises ApplicationHandlerStop for an update from a group,
     # supergroup or channel, so no command, flow (the conversations included: they can be
     # neither entered nor advanced) or button there is read, and nothing about anyone is sent
-    # there. Keep it in the lowest group: a handler in an earlier group would see those
-    # updates first.
+    # there. Keep it in the lowest group but the dedupe gate's: a handler in an earlier group
+    # would see those updates first.
     application.add_handler(
         TypeHandler(Update, private_only.private_chats_only), group=PRIVATE_GATE_GROUP
     )
@@ -326,7 +337,9 @@ def webhook_options(config: Config, *, webhook_url: str, listen: str, port: int)
 def run_bot(config: Config, *, webhook_url: str | None, listen: str, port: int) -> None:
     """Run until interrupted (SIGINT/SIGTERM finish the updates in hand, then close the pools):
     long polling, or a webhook that checks a secret token."""
-    application = build_application(config)
+    # Telegram redelivers a webhook update answered late, perhaps to another instance; a
+    # poller gets each update once (the getUpdates offset), so it saves the claim's round trip.
+    application = build_application(config, dedupe_updates=bool(webhook_url))
     if webhook_url:
         application.run_webhook(
             **webhook_options(config, webhook_url=webhook_url, listen=listen, port=port)

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from datetime import time as dtime
 from decimal import Decimal
+from functools import partial
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import Forbidden, TelegramError
@@ -19,7 +20,8 @@ from telegram.error import Forbidden, TelegramError
 from bot.config import Config
 from bot.context import BillingApplication, BillingContext
 from bot.rate_limits import bulk_sends
-from domain import admins, bills, late_fees, receipts, report_totals, throttle
+from domain import admins, bills, late_fees, once, receipts, report_totals, throttle
+from domain.errors import DatabaseUnavailable
 from domain.models import Bill
 from domain.money import bill_total
 from domain.report_totals import BILL_TOTALS, CUSTOMER_BALANCES, PAYMENT_TOTALS, Drift
@@ -85,6 +87,10 @@ class Notice:
     # Drawn just before the notice is sent (so a bulk send holds a few documents at a time,
     # not one per customer); the notice goes as its caption.
     attachment: Callable[[], Awaitable[Attachment]] | None = None
+    # Called just before the notice is sent: False means it is not to be sent (another run
+    # claimed it). Claimed one by one as they go, so a run that dies half-way leaves only the
+    # few notices then in flight claimed and unsent.
+    claim: Callable[[], Awaitable[bool]] | None = None
 
 
 PAY_BUTTON = InlineKeyboardMarkup([[InlineKeyboardButton("💳 Pay now", callback_data="menu:pay")]])
@@ -146,7 +152,9 @@ async def _attachment(notice: Notice) -> Attachment | None:
 
 async def send_one(bot: Bot, notice: Notice) -> bool:
     """Send one notice (with its document, if it has one); a blocked bot or a lost chat is
-    logged, not raised."""
+    logged, not raised. A notice whose claim is refused is not sent (False)."""
+    if notice.claim is not None and not await notice.claim():
+        return False
     try:
         attached = await _attachment(notice)
         if attached is not None:
@@ -188,18 +196,22 @@ async def send_many(bot: Bot, notices: Sequence[Notice]) -> int:
 async def remind_due_bills(context: BillingContext) -> int:
     """The daily job: remind linked customers of open bills due within the reminder window.
 
-    A bill is claimed in the database before its reminder is sent, so it is reminded at most
-    once per due date however often the job runs (or however many bots run it).
+    Each bill is claimed in the database just before its reminder is sent, so it is reminded
+    at most once per due date however often the job runs (or however many bots run it). A
+    run that dies half-way is run again (``run_daily_job``): the bills not yet claimed are
+    reminded then, and the few claimed and in flight at the death are not reminded again —
+    a reminder lost rather than sent twice (a reminder is a courtesy, not money).
     """
     config = context.config
+    db = context.admin_db
     today = datetime.now(config.timezone).date()
-    due = await bills.due_for_reminder(
-        context.admin_db, today=today, within_days=config.reminder_days
-    )
+    due = await bills.due_for_reminder(db, today=today, within_days=config.reminder_days)
     notices = [
-        reminder_notice(item.telegram_user_id, item.bill, config)
+        replace(
+            reminder_notice(item.telegram_user_id, item.bill, config),
+            claim=partial(bills.claim_reminder, db, item.bill),
+        )
         for item in due
-        if await bills.claim_reminder(context.admin_db, item.bill)
     ]
     sent = await send_many(context.bot, notices)
     if notices:
@@ -238,12 +250,18 @@ async def charge_late_fees(context: BillingContext) -> late_fees.RunResult:
     return result
 
 
-async def forget_stale_logins(context: BillingContext) -> int:
-    """The daily job that drops login-throttle rows no longer counting (domain.throttle)."""
-    gone = await throttle.forget_stale(context.admin_db)
+async def forget_stale_rows(context: BillingContext) -> int:
+    """The daily clean-up: drops login-throttle rows no longer counting (domain.throttle),
+    the ids of updates too old to be delivered again and old job runs (domain.once)."""
+    db = context.admin_db
+    gone = await throttle.forget_stale(db)
     if gone:
         log.info("forgot %d stale login-throttle rows", gone)
-    return gone
+    updates = await once.forget_old_updates(db)
+    runs = await once.forget_old_job_runs(db, today=datetime.now(context.config.timezone).date())
+    if updates or runs:
+        log.info("forgot %d processed update ids and %d old job runs", updates, runs)
+    return gone + updates + runs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,24 +334,65 @@ async def recount_report_totals(context: BillingContext) -> list[Drift]:
     return drift
 
 
+# ---------------------------------------------------------------------------------------------
+# The daily jobs, once a day across every instance (issue 16)
+
+DAILY_JOBS: dict[str, Callable[[BillingContext], Awaitable[object]]] = {
+    REMINDER_JOB: remind_due_bills,
+    THROTTLE_CLEANUP_JOB: forget_stale_rows,
+    RECOUNT_JOB: recount_report_totals,
+    LATE_FEE_JOB: charge_late_fees,
+}
+TAKEOVER_JOB = "finish_abandoned_jobs"
+TAKEOVER_INTERVAL = 60  # seconds between two looks for jobs an instance left half-way
+
+
+async def _once_today(context: BillingContext, name: str) -> None:
+    """Run the daily job ``name`` unless its run of today (local date) is finished or held
+    by another instance (domain.once.run_once)."""
+    today = datetime.now(context.config.timezone).date()
+    job = DAILY_JOBS[name]
+    if not await once.run_once(context.admin_db, name, today, lambda: job(context)):
+        log.info("daily job %s of %s: done or under way on another instance", name, today)
+
+
+async def run_daily_job(context: BillingContext) -> None:
+    """What the job queue calls at a daily job's time, in every instance: the job itself
+    runs once a day, in the instance that claims it first."""
+    assert context.job is not None and context.job.name is not None
+    await _once_today(context, context.job.name)
+
+
+async def finish_abandoned_jobs(context: BillingContext) -> None:
+    """Every minute: run again, and finish, today's jobs whose instance stopped half-way
+    (its lease ran out unfinished: it died, lost the database, or the job failed)."""
+    today = datetime.now(context.config.timezone).date()
+    try:
+        abandoned = await once.abandoned_jobs(context.admin_db, today)
+    except DatabaseUnavailable:  # looked for again in a minute
+        log.warning("could not look for abandoned daily jobs: the database is unavailable")
+        return
+    for name in abandoned:
+        if name in DAILY_JOBS:
+            log.warning("taking over daily job %s of %s, left unfinished", name, today)
+            await _once_today(context, name)
+
+
 def schedule_jobs(application: BillingApplication) -> None:
-    """Every day in the utility's time zone: the reminder job, then the login-throttle
-    clean-up, at REMINDER_TIME; the recount of the report totals at RECOUNT_TIME; the
-    late-fee run at the configured LATE_FEE_TIME."""
+    """Every day in the utility's time zone: the reminder job, then the clean-up, at
+    REMINDER_TIME; the recount of the report totals at RECOUNT_TIME; the late-fee run at the
+    configured LATE_FEE_TIME. Each runs once a day across all instances; every minute each
+    instance looks for a run of today that another left half-way, and finishes it."""
     queue = application.job_queue
     config = application.bot_data.config
     if queue is None or config is None or queue.get_jobs_by_name(REMINDER_JOB):
         return
-    at = REMINDER_TIME.replace(tzinfo=config.timezone)
-    queue.run_daily(remind_due_bills, time=at, name=REMINDER_JOB)
-    queue.run_daily(forget_stale_logins, time=at, name=THROTTLE_CLEANUP_JOB)
-    queue.run_daily(
-        recount_report_totals,
-        time=RECOUNT_TIME.replace(tzinfo=config.timezone),
-        name=RECOUNT_JOB,
-    )
-    queue.run_daily(
-        charge_late_fees,
-        time=config.late_fee_time.replace(tzinfo=config.timezone),
-        name=LATE_FEE_JOB,
-    )
+    times = {
+        REMINDER_JOB: REMINDER_TIME,
+        THROTTLE_CLEANUP_JOB: REMINDER_TIME,
+        RECOUNT_JOB: RECOUNT_TIME,
+        LATE_FEE_JOB: config.late_fee_time,
+    }
+    for name, at in times.items():
+        queue.run_daily(run_daily_job, time=at.replace(tzinfo=config.timezone), name=name)
+    queue.run_repeating(finish_abandoned_jobs, interval=TAKEOVER_INTERVAL, name=TAKEOVER_JOB)

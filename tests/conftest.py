@@ -23,6 +23,8 @@ ROOT_URL = DatabaseUrl.parse(
 )
 TABLES_CHILD_FIRST = (
     "legacy_ids",
+    "processed_updates",
+    "job_runs",
     "bill_runs",
     "payment_claims",
     "bill_totals",

@@ -1,0 +1,231 @@
+"""Once across bot instances (issue 16): each Telegram update handled by one instance, each
+daily job run by one instance per period, and a job whose instance died half-way finished by
+another (migration 0024, docs/scaling.md).
+
+Both are claims made in the database, which every instance shares: a row whose key is the
+update id, or the job and its period, inserted by whoever comes first — the database's unique
+key refuses the others, on one server or on a Galera cluster (where the loser's COMMIT fails
+certification, 1213, and its retry finds the row). Times of leases are the database's clock
+(``UTC_TIMESTAMP``), one clock for every instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from domain.db import Database, UnitOfWork
+from domain.models import db_time, now_utc
+
+log = logging.getLogger(__name__)
+
+# This process, as named in the claims it makes (host, process id, and a few random bytes:
+# a restarted process with the same pid is another instance).
+INSTANCE = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+# Telegram stops redelivering an update long before this: its id is forgotten after it.
+UPDATE_MEMORY = timedelta(days=2)
+# Past job runs are kept this long (what ran, where, how often), then forgotten.
+JOB_RUN_MEMORY = timedelta(days=60)
+# A job run's lease: renewed every third of it while the job runs, so it runs out only when
+# its instance stops (died, or cut off from the database) — then another may take it over.
+JOB_LEASE = timedelta(minutes=3)
+# Runs of one job in one period at most: the first and two take-overs (a job that fails on
+# every instance is not retried all day).
+JOB_ATTEMPTS = 3
+
+
+def _claimer(instance: str) -> str:
+    """A name for one claim: the instance and a nonce (unique even within one instance)."""
+    return f"{instance}/{secrets.token_hex(4)}"
+
+
+def _micros(span: timedelta) -> int:
+    return span // timedelta(microseconds=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Updates
+
+
+async def claim_update(db: Database, update_id: int, *, instance: str = INSTANCE) -> bool:
+    """Take update ``update_id`` to handle; False when an instance (this one or another) took
+    it already: a redelivery, to be dropped.
+
+    Raises what :meth:`Database.transaction` raises when the database cannot be reached
+    (``DatabaseUnavailable``, or ``CommitOutcomeUnknown`` when the claim may have been
+    committed): the caller decides whether to handle the update then. A claim whose COMMIT
+    answer was lost and that is retried finds its own row, and is still this update's claim.
+    """
+    claimed_by = _claimer(instance)
+    params = {"update_id": update_id, "claimed_by": claimed_by}
+
+    async def work(uow: UnitOfWork) -> bool:
+        if await uow.execute("claim_update", params):
+            await uow.commit()
+            return True
+        return await uow.fetch_value("update_claimed_by", params) == claimed_by
+
+    return await db.transaction(work)
+
+
+async def forget_old_updates(db: Database, *, now: datetime | None = None) -> int:
+    """Delete the ids of updates claimed more than :data:`UPDATE_MEMORY` ago; return how
+    many went. ``db`` is the admin account's pool."""
+    before = db_time((now or now_utc()) - UPDATE_MEMORY)
+
+    async def work(uow: UnitOfWork) -> int:
+        gone = await uow.execute("forget_old_updates", {"before": before})
+        await uow.commit()
+        return gone
+
+    return await db.transaction(work)
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """The run of ``job_name`` for ``period`` this instance holds, as ``claimed_by``."""
+
+    job_name: str
+    period: date
+    claimed_by: str
+    lease: timedelta
+
+    def params(self, **more: object) -> dict[str, object]:
+        return {
+            "job_name": self.job_name,
+            "period": self.period,
+            "claimed_by": self.claimed_by,
+            "lease_us": _micros(self.lease),
+            **more,
+        }
+
+
+async def claim_job(
+    db: Database,
+    job_name: str,
+    period: date,
+    *,
+    instance: str = INSTANCE,
+    lease: timedelta = JOB_LEASE,
+    max_attempts: int = JOB_ATTEMPTS,
+) -> JobRun | None:
+    """Take the run of ``job_name`` for ``period``: the first claim of the period, or one
+    whose holder let its lease run out unfinished (it died half-way) with fewer than
+    ``max_attempts`` runs. None when the run is finished or another instance holds it."""
+    run = JobRun(job_name, period, _claimer(instance), lease)
+    params = run.params(max_attempts=max_attempts)
+
+    async def work(uow: UnitOfWork) -> JobRun | None:
+        # The take-over first: an INSERT that finds the row holds a shared lock on it, which
+        # two claimers could not both turn into the UPDATE's exclusive one (a deadlock).
+        if await uow.execute("take_over_job_run", params) or await uow.execute(
+            "claim_job_run", params
+        ):
+            await uow.commit()
+            return run
+        # A retried claim whose COMMIT's answer was lost finds its own row.
+        holder = await uow.fetch_one("job_run_claimed_by", params)
+        if holder and holder["claimed_by"] == run.claimed_by and holder["finished_at"] is None:
+            return run
+        return None
+
+    return await db.transaction(work)
+
+
+async def _update_run(db: Database, name: str, run: JobRun) -> bool:
+    """Run the named UPDATE of ``run``'s row; True when it changed the row."""
+
+    async def work(uow: UnitOfWork) -> bool:
+        changed = await uow.execute(name, run.params())
+        await uow.commit()
+        return changed > 0
+
+    return await db.transaction(work)
+
+
+async def finish_job(db: Database, run: JobRun) -> bool:
+    """Mark ``run`` finished; False when another instance took it over meanwhile (this one
+    was cut off from the database past its lease)."""
+    return await _update_run(db, "finish_job_run", run)
+
+
+async def _keep_lease(db: Database, run: JobRun) -> None:
+    """Renew ``run``'s lease every third of it until cancelled."""
+    while True:
+        await asyncio.sleep(run.lease.total_seconds() / 3)
+        try:
+            if not await _update_run(db, "renew_job_run", run):
+                log.warning("job %s of %s was taken over while it ran", run.job_name, run.period)
+                return
+        except Exception:  # the database is away: try again at the next beat
+            log.warning("could not renew the lease of job %s", run.job_name, exc_info=True)
+
+
+async def run_once(
+    db: Database,
+    job_name: str,
+    period: date,
+    work: Callable[[], Awaitable[object]],
+    *,
+    instance: str = INSTANCE,
+    lease: timedelta = JOB_LEASE,
+) -> bool:
+    """Run ``work`` as ``job_name``'s run for ``period`` if this instance can claim it
+    (:func:`claim_job`), renewing the lease while it runs, and mark it finished; False (and
+    ``work`` not called) when the run is finished or held by another instance.
+
+    ``work`` must be safe to run again after a run that stopped half-way: a run that raises
+    is left unfinished with its lease ended (raised again here), so the next check for
+    abandoned runs (:func:`abandoned_jobs`) takes it up, as it does one whose instance died.
+    """
+    run = await claim_job(db, job_name, period, instance=instance, lease=lease)
+    if run is None:
+        return False
+    heartbeat = asyncio.create_task(_keep_lease(db, run))
+    try:
+        await work()
+    except BaseException:
+        with contextlib.suppress(Exception):  # unreachable: its lease runs out by itself
+            await _update_run(db, "release_job_run", run)
+        raise
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+    if not await finish_job(db, run):
+        log.warning("job %s of %s finished after another instance took it over", job_name, period)
+    return True
+
+
+async def abandoned_jobs(
+    db: Database, period: date, *, max_attempts: int = JOB_ATTEMPTS
+) -> list[str]:
+    """Names of the jobs whose run for ``period`` was left unfinished with its lease run out
+    (the instance died, or the job failed) and may be taken over."""
+    rows = await db.fetch_all(
+        "abandoned_job_runs", {"period": period, "max_attempts": max_attempts}
+    )
+    return [str(row["job_name"]) for row in rows]
+
+
+async def forget_old_job_runs(db: Database, *, today: date) -> int:
+    """Delete the job runs of periods more than :data:`JOB_RUN_MEMORY` before ``today``."""
+
+    async def work(uow: UnitOfWork) -> int:
+        gone = await uow.execute("forget_old_job_runs", {"before": today - JOB_RUN_MEMORY})
+        await uow.commit()
+        return gone
+
+    return await db.transaction(work)
