@@ -1,0 +1,274 @@
+"""Several bot instances on one database (issue 16), end to end: two real Applications built
+by ``build_application`` on the test database, in webhook mode (``webhook_options``, as
+``run_bot.py run --webhook`` starts them), each on its own port; updates POSTed over HTTP
+with the secret token, answers read from the fake Bot API server.
+
+- The same update delivered to both (Telegram's redelivery, through a load balancer) is
+  handled once: one reply. Without the dedupe gate the same deliveries get two.
+- An update whose claim cannot be made (the database is away) is still handled.
+- The daily clean-up forgets old update ids; both instances' daily job fired at once runs
+  once; a run an instance left half-way is finished by the other's minute check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.application import build_application, post_init, post_shutdown, webhook_options
+from bot.context import BillingApplication, BillingContext
+from domain import once
+from domain.errors import DatabaseUnavailable
+from fake_telegram import FakeUser
+from handlers import notifications
+from handlers.notifications import RECOUNT_JOB, TAKEOVER_JOB, THROTTLE_CLEANUP_JOB
+from tests.e2e_support import Harness, harness
+from tests.factories import fetch_dicts
+
+__all__ = ["harness"]
+
+pytestmark = pytest.mark.timeout(90)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+USER_ID = 76100
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Instance:
+    """One bot process's Application, serving its webhook on its own port."""
+
+    def __init__(self, application: BillingApplication, url: str, secret: str) -> None:
+        self.application = application
+        self.url = url
+        self.secret = secret
+
+    async def deliver(self, http: aiohttp.ClientSession, update: dict[str, Any]) -> int:
+        """POST ``update`` as Telegram does; the HTTP status."""
+        headers = {SECRET_HEADER: self.secret}
+        async with http.post(self.url, json=update, headers=headers) as response:
+            return response.status
+
+    def job(self, name: str) -> Any:
+        assert self.application.job_queue is not None
+        (job,) = self.application.job_queue.get_jobs_by_name(name)
+        return job
+
+
+@asynccontextmanager
+async def instance(harness: Harness, number: int, **build: Any) -> AsyncIterator[Instance]:
+    """Bot instance ``number`` (its own persistence file) in webhook mode until the block
+    ends, started and stopped as ``run_webhook`` does."""
+    state = harness.config.persistence_file.with_name(f"bot-{number}.pickle")
+    config = harness.with_config(persistence_file=state).config
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    options = webhook_options(config, webhook_url=url, listen="127.0.0.1", port=port)
+    application = build_application(config, messages_per_second=0, **build)
+    async with application:
+        await post_init(application)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_webhook(**options)
+        try:
+            yield Instance(application, url, options["secret_token"])
+        finally:
+            await application.updater.stop()
+            await application.stop()
+            await post_shutdown(application)
+
+
+@asynccontextmanager
+async def instances(harness: Harness, count: int, **build: Any) -> AsyncIterator[list[Instance]]:
+    async with AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(instance(harness, n, **build)) for n in range(count)
+        ]
+
+
+def help_update(update_id: int, user: FakeUser) -> dict[str, Any]:
+    person = {"id": user.id, "is_bot": False, "first_name": "Hook"}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "chat": {"id": user.id, "type": "private", "first_name": "Hook"},
+            "from": person,
+            "text": "/help",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        },
+    }
+
+
+async def replies_to_redeliveries(harness: Harness, *, dedupe_updates: bool) -> int:
+    """Update 700001 delivered to two instances at once, then again to each: how many
+    replies the user got."""
+    user = harness.server.user(USER_ID, "Hook")
+    update = help_update(700_001, user)
+    async with instances(harness, 2, dedupe_updates=dedupe_updates) as (one, two):
+        async with aiohttp.ClientSession() as http:
+            statuses = list(
+                await asyncio.gather(one.deliver(http, update), two.deliver(http, update))
+            )
+            await user.wait_for_reply(10)
+            statuses += [await one.deliver(http, update), await two.deliver(http, update)]
+            await replies_settled(user)
+    assert statuses == [200] * 4  # a redelivery is answered 2xx, or Telegram sends it again
+    return len(user.messages())
+
+
+async def replies_settled(user: FakeUser, quiet: float = 0.5) -> None:
+    """Wait until the bot has sent ``user`` nothing new for ``quiet`` seconds (10 s at most)."""
+    seen = -1
+    for _ in range(int(10 / quiet)):
+        if len(user.messages()) == seen:
+            return
+        seen = len(user.messages())
+        await asyncio.sleep(quiet)
+
+
+async def test_one_update_delivered_to_two_instances_is_handled_once(harness: Harness) -> None:
+    """The webhook's gate (on with ``--webhook``) claims the update id in the shared
+    database: of four deliveries of one update to two instances (two at once), one reply."""
+    assert await replies_to_redeliveries(harness, dedupe_updates=True) == 1
+    rows = await fetch_dicts(harness.admin_db, "SELECT update_id FROM processed_updates")
+    assert rows == [{"update_id": 700_001}]
+
+
+async def test_without_the_gate_the_same_deliveries_are_handled_each_time(
+    harness: Harness,
+) -> None:
+    """The control: the same four deliveries to instances built without the gate (polling
+    mode's setting) are four handlings, four replies."""
+    assert await replies_to_redeliveries(harness, dedupe_updates=False) == 4
+
+
+async def test_an_update_is_handled_when_its_claim_cannot_be_made(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail open: the database cannot take the claim, and the update is still answered as
+    usual (not with an error, not dropped)."""
+
+    async def unavailable(*args: Any, **kwargs: Any) -> bool:
+        raise DatabaseUnavailable()
+
+    monkeypatch.setattr(once, "claim_update", unavailable)
+    user = harness.server.user(USER_ID, "Hook")
+    async with instance(harness, 0, dedupe_updates=True) as bot:
+        async with aiohttp.ClientSession() as http:
+            assert await bot.deliver(http, help_update(700_002, user)) == 200
+            answer = await user.wait_for_reply(10)
+    assert "What I can do" in answer.body
+    assert len(user.messages()) == 1
+
+
+async def test_the_daily_clean_up_forgets_update_ids_two_days_old(harness: Harness) -> None:
+    async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.execute(
+            "INSERT INTO processed_updates (update_id, claimed_at, claimed_by) VALUES "
+            "(11, UTC_TIMESTAMP(6) - INTERVAL 3 DAY, 'gone'), "
+            "(12, UTC_TIMESTAMP(6) - INTERVAL 1 HOUR, 'kept')"
+        )
+        await uow.commit()
+    async with instance(harness, 0, dedupe_updates=True) as bot:
+        await bot.job(THROTTLE_CLEANUP_JOB).run(bot.application)
+    rows = await fetch_dicts(harness.admin_db, "SELECT update_id FROM processed_updates")
+    assert rows == [{"update_id": 12}]
+
+
+async def test_a_daily_job_fired_on_two_instances_at_once_runs_once(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both instances' job queues fire the recount at the same moment, three times over:
+    the job runs once, and its run of today is recorded finished."""
+    runs: list[int] = []
+
+    async def counted(context: BillingContext) -> None:
+        runs.append(id(context.application))
+        await asyncio.sleep(0.1)
+
+    monkeypatch.setitem(notifications.DAILY_JOBS, RECOUNT_JOB, counted)
+    async with instances(harness, 2) as bots:
+        for _ in range(3):
+            await asyncio.gather(*(b.job(RECOUNT_JOB).run(b.application) for b in bots))
+    assert len(runs) == 1
+    today = datetime.now(harness.config.timezone).date()
+    rows = await fetch_dicts(
+        harness.admin_db, "SELECT job_name, period, finished_at FROM job_runs"
+    )
+    assert [(r["job_name"], r["period"]) for r in rows] == [(RECOUNT_JOB, today)]
+    assert rows[0]["finished_at"] is not None
+
+
+async def insert_stale_throttle_row(harness: Harness, subject: str) -> None:
+    """A login-throttle row the daily clean-up deletes."""
+    async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.execute(
+            "INSERT INTO login_throttle (subject, failures, window_started_at, locked_until) "
+            "VALUES (%s, 1, NOW(6) - INTERVAL 2 DAY, NULL)",
+            (subject,),
+        )
+        await uow.commit()
+
+
+async def test_a_job_left_half_way_by_a_dead_instance_is_finished_by_another(
+    harness: Harness,
+) -> None:
+    """An instance claimed today's clean-up and died (its lease ran out, unfinished): the
+    other instance's minute check runs the clean-up (a stale throttle row goes) and records
+    it finished; a later check, or the job's own time, runs nothing more."""
+    today = datetime.now(harness.config.timezone).date()
+    async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.execute(
+            "INSERT INTO job_runs (job_name, period, claimed_by, claimed_at, lease_until) "
+            "VALUES (%s, %s, 'dead/1', UTC_TIMESTAMP(6) - INTERVAL 10 MINUTE, "
+            "UTC_TIMESTAMP(6) - INTERVAL 5 MINUTE)",
+            (THROTTLE_CLEANUP_JOB, today),
+        )
+        await uow.commit()
+    await insert_stale_throttle_row(harness, "tg:1")
+    async with instance(harness, 1) as bot:
+        await bot.job(TAKEOVER_JOB).run(bot.application)
+        assert await fetch_dicts(harness.admin_db, "SELECT * FROM login_throttle") == []
+        (row,) = await fetch_dicts(
+            harness.admin_db, "SELECT claimed_by, finished_at, attempts FROM job_runs"
+        )
+        assert row["claimed_by"].startswith(f"{once.INSTANCE}/")
+        assert row["finished_at"] is not None and row["attempts"] == 2
+        await insert_stale_throttle_row(harness, "tg:2")
+        await bot.job(TAKEOVER_JOB).run(bot.application)
+        await bot.job(THROTTLE_CLEANUP_JOB).run(bot.application)
+    # Finished: neither the check nor the job's own time ran the clean-up again.
+    assert len(await fetch_dicts(harness.admin_db, "SELECT * FROM login_throttle")) == 1
+
+
+async def test_a_job_whose_instance_still_runs_it_is_not_taken_over(harness: Harness) -> None:
+    """A claim of today's clean-up whose lease still runs (its instance is at work): the
+    minute check leaves it alone."""
+    today = datetime.now(harness.config.timezone).date()
+    async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+        await cur.execute(
+            "INSERT INTO job_runs (job_name, period, claimed_by, claimed_at, lease_until) "
+            "VALUES (%s, %s, 'busy/1', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL 2 MINUTE)",
+            (THROTTLE_CLEANUP_JOB, today),
+        )
+        await uow.commit()
+    await insert_stale_throttle_row(harness, "tg:1")
+    async with instance(harness, 1) as bot:
+        await bot.job(TAKEOVER_JOB).run(bot.application)
+    assert len(await fetch_dicts(harness.admin_db, "SELECT * FROM login_throttle")) == 1
+    (row,) = await fetch_dicts(harness.admin_db, "SELECT claimed_by, finished_at FROM job_runs")
+    assert row == {"claimed_by": "busy/1", "finished_at": None}
