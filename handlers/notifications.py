@@ -198,9 +198,9 @@ async def remind_due_bills(context: BillingContext) -> int:
 
     Each bill is claimed in the database just before its reminder is sent, so it is reminded
     at most once per due date however often the job runs (or however many bots run it). A
-    run that dies half-way is run again (``run_daily_job``): the bills not yet claimed are
-    reminded then, and the few claimed and in flight at the death are not reminded again —
-    a reminder lost rather than sent twice (a reminder is a courtesy, not money).
+    run that dies half-way is run again (``finish_abandoned_jobs``): the bills not yet
+    claimed are reminded then, and the few claimed and in flight at the death are not
+    reminded again — a reminder lost rather than sent twice (a courtesy, not money).
     """
     config = context.config
     db = context.admin_db

@@ -2,7 +2,9 @@
 -- {host} are identifiers checked by domain/schema.py before they are put in. init-db revokes
 -- everything from both accounts first, so a privilege taken out of this file is taken away.
 
--- The admin account: everything on the billing database only (no GRANT OPTION).
+-- The admin account: everything on the billing database only (no GRANT OPTION). That covers
+-- every table a migration adds, e.g. migration 0024's processed_updates and job_runs, which
+-- the bot claims with this account alone (the customer account has nothing on them).
 GRANT ALL PRIVILEGES ON `{db}`.* TO '{admin_user}'@'{host}';
 
 -- The customer account: only what the customer-facing flows need. No DELETE anywhere,

@@ -147,6 +147,18 @@ REFUSED_TO_CUSTOMER = {
         "INSERT INTO meter_readings (customer_id, billing_month, reading, reviewed_by_admin_id)"
         " VALUES ({customer_id}, '2026-11-01', 1, 1)"
     ),
+    # Update ids and daily job runs (migration 0024): the bot's admin account alone claims
+    # them; the customer account could otherwise drop an update or skip a day's late fees.
+    "read the handled update ids": "SELECT * FROM processed_updates",
+    "claim an update id": (
+        "INSERT INTO processed_updates (update_id, claimed_at, claimed_by) "
+        "VALUES (1, NOW(), 'customer')"
+    ),
+    "claim a day's job run": (
+        "INSERT INTO job_runs (job_name, period, claimed_by, claimed_at, lease_until) "
+        "VALUES ('late_fees', CURDATE(), 'customer', NOW(), NOW() + INTERVAL 1 DAY)"
+    ),
+    "finish a job run": "UPDATE job_runs SET finished_at = NOW()",
 }
 
 

@@ -22,13 +22,21 @@ from typing import Any
 
 import aiohttp
 import pytest
+from telegram.ext import TypeHandler
 
-from bot.application import build_application, post_init, post_shutdown, webhook_options
+from bot.application import (
+    DEDUPE_GROUP,
+    PRIVATE_GATE_GROUP,
+    build_application,
+    post_init,
+    post_shutdown,
+    webhook_options,
+)
 from bot.context import BillingApplication, BillingContext
 from domain import once
 from domain.errors import DatabaseUnavailable
 from fake_telegram import FakeUser
-from handlers import notifications
+from handlers import duplicates, notifications
 from handlers.notifications import RECOUNT_JOB, TAKEOVER_JOB, THROTTLE_CLEANUP_JOB
 from tests.e2e_support import Harness, harness
 from tests.factories import fetch_dicts
@@ -154,6 +162,18 @@ async def test_without_the_gate_the_same_deliveries_are_handled_each_time(
     """The control: the same four deliveries to instances built without the gate (polling
     mode's setting) are four handlings, four replies."""
     assert await replies_to_redeliveries(harness, dedupe_updates=False) == 4
+
+
+def test_the_gate_runs_before_every_other_handler_when_on_and_is_absent_when_off(
+    harness: Harness,
+) -> None:
+    """A redelivery is stopped before any handler reads it (the private-chat gate included);
+    polling mode's build has no gate (no claim's round trip per update)."""
+    groups = build_application(harness.config, dedupe_updates=True).handlers
+    assert min(groups) == DEDUPE_GROUP < PRIVATE_GATE_GROUP
+    [gate] = groups[DEDUPE_GROUP]
+    assert isinstance(gate, TypeHandler) and gate.callback is duplicates.drop_duplicates
+    assert DEDUPE_GROUP not in build_application(harness.config).handlers
 
 
 async def test_an_update_is_handled_when_its_claim_cannot_be_made(
