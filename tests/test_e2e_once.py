@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -37,9 +37,15 @@ from domain import once
 from domain.errors import DatabaseUnavailable
 from fake_telegram import FakeUser
 from handlers import duplicates, notifications
-from handlers.notifications import RECOUNT_JOB, TAKEOVER_JOB, THROTTLE_CLEANUP_JOB
+from handlers.notifications import (
+    BULK_CONCURRENCY,
+    RECOUNT_JOB,
+    REMINDER_JOB,
+    TAKEOVER_JOB,
+    THROTTLE_CLEANUP_JOB,
+)
 from tests.e2e_support import Harness, harness
-from tests.factories import fetch_dicts
+from tests.factories import fetch_dicts, make_bill, make_customer
 
 __all__ = ["harness"]
 
@@ -292,3 +298,52 @@ async def test_a_job_whose_instance_still_runs_it_is_not_taken_over(harness: Har
     assert len(await fetch_dicts(harness.admin_db, "SELECT * FROM login_throttle")) == 1
     (row,) = await fetch_dicts(harness.admin_db, "SELECT claimed_by, finished_at FROM job_runs")
     assert row == {"claimed_by": "busy/1", "finished_at": None}
+
+
+REMINDED = 40  # linked customers with a bill due in two days
+
+
+async def test_reminders_cut_off_half_way_are_finished_by_another_instance_none_twice(
+    harness: Harness,
+) -> None:
+    """Instance 0's reminder job dies half-way (its task cancelled while sends are in flight
+    on a slow Bot API); instance 1's minute check runs the job again. Every bill ends up
+    claimed, no customer gets two reminders, and at most the BULK_CONCURRENCY claimed and in
+    flight at the death are lost (claims made up front, as before, would lose all the unsent
+    ones)."""
+    today = datetime.now(harness.config.timezone).date()
+    users = [harness.server.user(77_000 + n, f"R{n}") for n in range(REMINDED)]
+    for user in users:
+        customer = await make_customer(harness.admin_db)
+        async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
+            await cur.execute(
+                "UPDATE customers SET telegram_user_id = %s WHERE customer_id = %s",
+                (user.id, customer.customer_id),
+            )
+            await uow.commit()
+        await make_bill(
+            harness.admin_db, customer, month=date(2026, 1, 1), due_date=today + timedelta(2)
+        )
+    async with instances(harness, 2) as (first, second):
+        harness.server.latency = 0.2  # each send takes a while: the death finds some in flight
+        # The job's callback itself (Job.run shields it from cancellation, as a death does not).
+        job = first.job(REMINDER_JOB)
+        context = BillingContext.from_job(job, first.application)
+        dying = asyncio.create_task(notifications.run_daily_job(context))
+        await asyncio.sleep(0.3)  # one wave of sends done, the next in flight
+        dying.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await dying
+        reminded_before = sum(bool(user.messages()) for user in users)
+        assert 0 < reminded_before < REMINDED
+        await second.job(TAKEOVER_JOB).run(second.application)
+        for user in users:
+            await replies_settled(user, quiet=0.05)
+        harness.server.latency = 0
+    claimed = await fetch_dicts(harness.admin_db, "SELECT COUNT(*) AS n FROM bill_reminders")
+    assert claimed == [{"n": REMINDED}]
+    counts = [len([m for m in user.messages() if "Reminder" in m.body]) for user in users]
+    assert max(counts) == 1, "a customer was reminded twice"
+    assert sum(counts) >= REMINDED - BULK_CONCURRENCY, counts
+    (row,) = await fetch_dicts(harness.admin_db, "SELECT finished_at, attempts FROM job_runs")
+    assert row["finished_at"] is not None and row["attempts"] == 2
