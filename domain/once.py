@@ -51,6 +51,17 @@ def _micros(span: timedelta) -> int:
     return span // timedelta(microseconds=1)
 
 
+async def _write(db: Database, name: str, params: dict[str, object]) -> int:
+    """Run the named statement in a transaction of its own; the rows it changed."""
+
+    async def work(uow: UnitOfWork) -> int:
+        changed = await uow.execute(name, params)
+        await uow.commit()
+        return changed
+
+    return await db.transaction(work)
+
+
 # ---------------------------------------------------------------------------------------------
 # Updates
 
@@ -79,14 +90,9 @@ async def claim_update(db: Database, update_id: int, *, instance: str = INSTANCE
 async def forget_old_updates(db: Database, *, now: datetime | None = None) -> int:
     """Delete the ids of updates claimed more than :data:`UPDATE_MEMORY` ago; return how
     many went. ``db`` is the admin account's pool."""
-    before = db_time((now or now_utc()) - UPDATE_MEMORY)
-
-    async def work(uow: UnitOfWork) -> int:
-        gone = await uow.execute("forget_old_updates", {"before": before})
-        await uow.commit()
-        return gone
-
-    return await db.transaction(work)
+    return await _write(
+        db, "forget_old_updates", {"before": db_time((now or now_utc()) - UPDATE_MEMORY)}
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,13 +152,7 @@ async def claim_job(
 
 async def _update_run(db: Database, name: str, run: JobRun) -> bool:
     """Run the named UPDATE of ``run``'s row; True when it changed the row."""
-
-    async def work(uow: UnitOfWork) -> bool:
-        changed = await uow.execute(name, run.params())
-        await uow.commit()
-        return changed > 0
-
-    return await db.transaction(work)
+    return await _write(db, name, run.params()) > 0
 
 
 async def finish_job(db: Database, run: JobRun) -> bool:
@@ -222,10 +222,4 @@ async def abandoned_jobs(
 
 async def forget_old_job_runs(db: Database, *, today: date) -> int:
     """Delete the job runs of periods more than :data:`JOB_RUN_MEMORY` before ``today``."""
-
-    async def work(uow: UnitOfWork) -> int:
-        gone = await uow.execute("forget_old_job_runs", {"before": today - JOB_RUN_MEMORY})
-        await uow.commit()
-        return gone
-
-    return await db.transaction(work)
+    return await _write(db, "forget_old_job_runs", {"before": today - JOB_RUN_MEMORY})

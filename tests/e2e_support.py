@@ -9,15 +9,18 @@ a test can stop and start it again on the same persistence file to act out a res
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from bot.application import build_application, post_init, post_shutdown
+from bot.application import build_application, post_init, post_shutdown, webhook_options
 from bot.config import Config, load_config
 from bot.context import BillingApplication
 from domain import admins, customers
@@ -84,6 +87,54 @@ async def running_bot(harness: Harness, **build: Any) -> AsyncIterator[BillingAp
             await application.updater.stop()
             await application.stop()
             await post_shutdown(application)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a webhook to listen on)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def running_webhook_bot(
+    config: Config, webhook_url: str, **build: Any
+) -> AsyncIterator[tuple[BillingApplication, dict[str, Any]]]:
+    """Run the bot in webhook mode until the block ends, as ``run_webhook`` does with
+    ``webhook_options`` (what ``run_bot.py run --webhook URL`` uses), listening on
+    127.0.0.1 at ``webhook_url``'s port; yields the application and those options (the
+    secret token is ``options["secret_token"]``)."""
+    port = urlsplit(webhook_url).port
+    assert port is not None
+    options = webhook_options(config, webhook_url=webhook_url, listen="127.0.0.1", port=port)
+    application = build_application(config, messages_per_second=0, **build)
+    async with application:
+        await post_init(application)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_webhook(**options)
+        try:
+            yield application, options
+        finally:
+            await application.updater.stop()
+            await application.stop()
+            await post_shutdown(application)
+
+
+def command_update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
+    """An update as Telegram POSTs it to a webhook: ``text``, a command, in a private chat."""
+    person = {"id": user_id, "is_bot": False, "first_name": "Hook"}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": "Hook"},
+            "from": person,
+            "text": text,
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}],
+        },
+    }
 
 
 async def activated_customer(

@@ -16,6 +16,7 @@ import pytest
 from domain import once
 from domain.db import Database
 from tests.factories import fetch_dicts
+from tests.reliability_support import sql_execute
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -53,13 +54,12 @@ async def test_one_of_many_claimants_of_an_update_id_gets_it(admin_db: Database)
 
 
 async def test_update_ids_older_than_two_days_are_forgotten(admin_db: Database) -> None:
-    async with admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
-        await cur.execute(
-            "INSERT INTO processed_updates (update_id, claimed_at, claimed_by) VALUES "
-            "(1, UTC_TIMESTAMP(6) - INTERVAL 49 HOUR, 'old'), "
-            "(2, UTC_TIMESTAMP(6) - INTERVAL 47 HOUR, 'recent')"
-        )
-        await uow.commit()
+    await sql_execute(
+        admin_db,
+        "INSERT INTO processed_updates (update_id, claimed_at, claimed_by) VALUES "
+        "(1, UTC_TIMESTAMP(6) - INTERVAL 49 HOUR, 'old'), "
+        "(2, UTC_TIMESTAMP(6) - INTERVAL 47 HOUR, 'recent')",
+    )
     assert await once.forget_old_updates(admin_db) == 1
     rows = await fetch_dicts(admin_db, "SELECT update_id FROM processed_updates")
     assert rows == [{"update_id": 2}]

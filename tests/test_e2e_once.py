@@ -13,8 +13,6 @@ with the secret token, answers read from the fake Bot API server.
 from __future__ import annotations
 
 import asyncio
-import socket
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import date, datetime, timedelta
@@ -28,9 +26,6 @@ from bot.application import (
     DEDUPE_GROUP,
     PRIVATE_GATE_GROUP,
     build_application,
-    post_init,
-    post_shutdown,
-    webhook_options,
 )
 from bot.context import BillingApplication, BillingContext
 from domain import once
@@ -44,8 +39,15 @@ from handlers.notifications import (
     TAKEOVER_JOB,
     THROTTLE_CLEANUP_JOB,
 )
-from tests.e2e_support import Harness, harness
+from tests.e2e_support import (
+    Harness,
+    command_update,
+    free_port,
+    harness,
+    running_webhook_bot,
+)
 from tests.factories import fetch_dicts, make_bill, make_customer
+from tests.reliability_support import sql_execute
 
 __all__ = ["harness"]
 
@@ -53,12 +55,6 @@ pytestmark = pytest.mark.timeout(90)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 USER_ID = 76100
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Instance:
@@ -87,21 +83,9 @@ async def instance(harness: Harness, number: int, **build: Any) -> AsyncIterator
     ends, started and stopped as ``run_webhook`` does."""
     state = harness.config.persistence_file.with_name(f"bot-{number}.pickle")
     config = harness.with_config(persistence_file=state).config
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/hook"
-    options = webhook_options(config, webhook_url=url, listen="127.0.0.1", port=port)
-    application = build_application(config, messages_per_second=0, **build)
-    async with application:
-        await post_init(application)
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_webhook(**options)
-        try:
-            yield Instance(application, url, options["secret_token"])
-        finally:
-            await application.updater.stop()
-            await application.stop()
-            await post_shutdown(application)
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    async with running_webhook_bot(config, url, **build) as (application, options):
+        yield Instance(application, url, options["secret_token"])
 
 
 @asynccontextmanager
@@ -113,18 +97,7 @@ async def instances(harness: Harness, count: int, **build: Any) -> AsyncIterator
 
 
 def help_update(update_id: int, user: FakeUser) -> dict[str, Any]:
-    person = {"id": user.id, "is_bot": False, "first_name": "Hook"}
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": int(time.time()),
-            "chat": {"id": user.id, "type": "private", "first_name": "Hook"},
-            "from": person,
-            "text": "/help",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-        },
-    }
+    return command_update(update_id, user.id, "/help")
 
 
 async def replies_to_redeliveries(harness: Harness, *, dedupe_updates: bool) -> int:
@@ -202,13 +175,12 @@ async def test_an_update_is_handled_when_its_claim_cannot_be_made(
 
 
 async def test_the_daily_clean_up_forgets_update_ids_two_days_old(harness: Harness) -> None:
-    async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
-        await cur.execute(
-            "INSERT INTO processed_updates (update_id, claimed_at, claimed_by) VALUES "
-            "(11, UTC_TIMESTAMP(6) - INTERVAL 3 DAY, 'gone'), "
-            "(12, UTC_TIMESTAMP(6) - INTERVAL 1 HOUR, 'kept')"
-        )
-        await uow.commit()
+    await sql_execute(
+        harness.admin_db,
+        "INSERT INTO processed_updates (update_id, claimed_at, claimed_by) VALUES "
+        "(11, UTC_TIMESTAMP(6) - INTERVAL 3 DAY, 'gone'), "
+        "(12, UTC_TIMESTAMP(6) - INTERVAL 1 HOUR, 'kept')",
+    )
     async with instance(harness, 0, dedupe_updates=True) as bot:
         await bot.job(THROTTLE_CLEANUP_JOB).run(bot.application)
     rows = await fetch_dicts(harness.admin_db, "SELECT update_id FROM processed_updates")
@@ -239,15 +211,27 @@ async def test_a_daily_job_fired_on_two_instances_at_once_runs_once(
     assert rows[0]["finished_at"] is not None
 
 
+async def claim_todays_clean_up(harness: Harness, claimed_by: str, lease_minutes: int) -> None:
+    """A claim of today's clean-up by another instance, unfinished, its lease ending in
+    ``lease_minutes`` (negative: ended that long ago)."""
+    today = datetime.now(harness.config.timezone).date()
+    await sql_execute(
+        harness.admin_db,
+        "INSERT INTO job_runs (job_name, period, claimed_by, claimed_at, lease_until) "
+        "VALUES (%s, %s, %s, UTC_TIMESTAMP(6) - INTERVAL 10 MINUTE, "
+        "UTC_TIMESTAMP(6) + INTERVAL %s MINUTE)",
+        (THROTTLE_CLEANUP_JOB, today, claimed_by, lease_minutes),
+    )
+
+
 async def insert_stale_throttle_row(harness: Harness, subject: str) -> None:
     """A login-throttle row the daily clean-up deletes."""
-    async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
-        await cur.execute(
-            "INSERT INTO login_throttle (subject, failures, window_started_at, locked_until) "
-            "VALUES (%s, 1, NOW(6) - INTERVAL 2 DAY, NULL)",
-            (subject,),
-        )
-        await uow.commit()
+    await sql_execute(
+        harness.admin_db,
+        "INSERT INTO login_throttle (subject, failures, window_started_at, locked_until) "
+        "VALUES (%s, 1, NOW(6) - INTERVAL 2 DAY, NULL)",
+        (subject,),
+    )
 
 
 async def test_a_job_left_half_way_by_a_dead_instance_is_finished_by_another(
@@ -256,15 +240,7 @@ async def test_a_job_left_half_way_by_a_dead_instance_is_finished_by_another(
     """An instance claimed today's clean-up and died (its lease ran out, unfinished): the
     other instance's minute check runs the clean-up (a stale throttle row goes) and records
     it finished; a later check, or the job's own time, runs nothing more."""
-    today = datetime.now(harness.config.timezone).date()
-    async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
-        await cur.execute(
-            "INSERT INTO job_runs (job_name, period, claimed_by, claimed_at, lease_until) "
-            "VALUES (%s, %s, 'dead/1', UTC_TIMESTAMP(6) - INTERVAL 10 MINUTE, "
-            "UTC_TIMESTAMP(6) - INTERVAL 5 MINUTE)",
-            (THROTTLE_CLEANUP_JOB, today),
-        )
-        await uow.commit()
+    await claim_todays_clean_up(harness, "dead/1", lease_minutes=-5)
     await insert_stale_throttle_row(harness, "tg:1")
     async with instance(harness, 1) as bot:
         await bot.job(TAKEOVER_JOB).run(bot.application)
@@ -284,14 +260,7 @@ async def test_a_job_left_half_way_by_a_dead_instance_is_finished_by_another(
 async def test_a_job_whose_instance_still_runs_it_is_not_taken_over(harness: Harness) -> None:
     """A claim of today's clean-up whose lease still runs (its instance is at work): the
     minute check leaves it alone."""
-    today = datetime.now(harness.config.timezone).date()
-    async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
-        await cur.execute(
-            "INSERT INTO job_runs (job_name, period, claimed_by, claimed_at, lease_until) "
-            "VALUES (%s, %s, 'busy/1', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL 2 MINUTE)",
-            (THROTTLE_CLEANUP_JOB, today),
-        )
-        await uow.commit()
+    await claim_todays_clean_up(harness, "busy/1", lease_minutes=2)
     await insert_stale_throttle_row(harness, "tg:1")
     async with instance(harness, 1) as bot:
         await bot.job(TAKEOVER_JOB).run(bot.application)
@@ -315,12 +284,11 @@ async def test_reminders_cut_off_half_way_are_finished_by_another_instance_none_
     users = [harness.server.user(77_000 + n, f"R{n}") for n in range(REMINDED)]
     for user in users:
         customer = await make_customer(harness.admin_db)
-        async with harness.admin_db.unit_of_work() as uow, uow.connection.cursor() as cur:
-            await cur.execute(
-                "UPDATE customers SET telegram_user_id = %s WHERE customer_id = %s",
-                (user.id, customer.customer_id),
-            )
-            await uow.commit()
+        await sql_execute(
+            harness.admin_db,
+            "UPDATE customers SET telegram_user_id = %s WHERE customer_id = %s",
+            (user.id, customer.customer_id),
+        )
         await make_bill(
             harness.admin_db, customer, month=date(2026, 1, 1), due_date=today + timedelta(2)
         )

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -16,11 +14,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.application import build_application, post_init, post_shutdown, webhook_options
 from domain import claims, customers, readings
 from fake_telegram import BotEvent
 from handlers.admin_gate import STALE_BUTTON, UNKNOWN_COMMAND
-from tests.e2e_support import Harness, harness, running_bot
+from tests.e2e_support import (
+    Harness,
+    command_update,
+    free_port,
+    harness,
+    running_bot,
+    running_webhook_bot,
+)
 from tests.factories import make_bill
 from tests.reliability_support import record_figures
 from tests.security_support import (
@@ -418,27 +422,6 @@ async def test_every_command_and_button_answers_each_role_as_it_should_and_leaks
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
-    person = {"id": user_id, "is_bot": False, "first_name": "Hook"}
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": int(time.time()),
-            "chat": {"id": user_id, "type": "private", "first_name": "Hook"},
-            "from": person,
-            "text": text,
-            "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}],
-        },
-    }
-
-
 @pytest.mark.timeout(60)
 async def test_a_webhook_post_without_the_secret_token_is_refused_and_not_processed(
     harness: Harness,
@@ -446,38 +429,25 @@ async def test_a_webhook_post_without_the_secret_token_is_refused_and_not_proces
     """Webhook mode (run_bot --webhook) on 127.0.0.1: a POST without Telegram's secret
     token header, or with a wrong one, gets 403 and the bot does nothing with it; the same
     update with the token is answered."""
-    port = _free_port()
-    application = build_application(harness.config, messages_per_second=0)
-    options = webhook_options(
-        harness.config, webhook_url=f"http://127.0.0.1:{port}/", listen="127.0.0.1", port=port
-    )
+    port = free_port()
     user = harness.server.user(74900, "Hook")
     url = f"http://127.0.0.1:{port}/"
     statuses = {}
-    async with application:
-        await post_init(application)
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_webhook(**options)
-        try:
-            async with aiohttp.ClientSession() as http:
-                attempts = {
-                    "no token": {},
-                    "wrong token": {SECRET_HEADER: "guessed-" + "x" * 20},
-                    "right token": {SECRET_HEADER: options["secret_token"]},
-                }
-                for number, (name, headers) in enumerate(attempts.items(), start=1):
-                    body = _update(900_000 + number, user.id, "/help")
-                    async with http.post(url, json=body, headers=headers) as response:
-                        statuses[name] = response.status
-                    if name != "right token":
-                        await asyncio.sleep(0.3)
-                        assert user.messages() == [], f"the bot answered a POST with {name}"
-                answer = await user.wait_for_reply(10)
-        finally:
-            await application.updater.stop()
-            await application.stop()
-            await post_shutdown(application)
+    async with running_webhook_bot(harness.config, url) as (_, options):
+        async with aiohttp.ClientSession() as http:
+            attempts = {
+                "no token": {},
+                "wrong token": {SECRET_HEADER: "guessed-" + "x" * 20},
+                "right token": {SECRET_HEADER: options["secret_token"]},
+            }
+            for number, (name, headers) in enumerate(attempts.items(), start=1):
+                body = command_update(900_000 + number, user.id, "/help")
+                async with http.post(url, json=body, headers=headers) as response:
+                    statuses[name] = response.status
+                if name != "right token":
+                    await asyncio.sleep(0.3)
+                    assert user.messages() == [], f"the bot answered a POST with {name}"
+            answer = await user.wait_for_reply(10)
     assert statuses == {"no token": 403, "wrong token": 403, "right token": 200}
     assert "What I can do" in answer.body and len(user.messages()) == 1
     assert harness.server.webhook_url == url

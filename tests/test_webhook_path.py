@@ -5,40 +5,15 @@ updates POSTed over HTTP with the secret token, answers read from the fake Bot A
 from __future__ import annotations
 
 import asyncio
-import socket
-import time
-from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.application import build_application, post_init, post_shutdown, webhook_options
-from tests.e2e_support import Harness, harness
+from tests.e2e_support import Harness, command_update, free_port, harness, running_webhook_bot
 
 __all__ = ["harness"]
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _help_update(update_id: int, user_id: int) -> dict[str, Any]:
-    person = {"id": user_id, "is_bot": False, "first_name": "Hook"}
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": int(time.time()),
-            "chat": {"id": user_id, "type": "private", "first_name": "Hook"},
-            "from": person,
-            "text": "/help",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
-        },
-    }
 
 
 @pytest.mark.timeout(60)
@@ -48,40 +23,29 @@ async def test_a_webhook_url_with_a_path_is_served_at_that_path_and_not_at_the_r
     """``--webhook http://127.0.0.1:<port>/tg/hook.v1``: the URL is registered as given; a POST
     with the secret token to /tg/hook.v1 (and /tg/hook.v1/) is answered by the bot, while the
     same POST to /, or to a path that differs in one character, is 404 and not handled."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/tg/hook.v1"
-    options = webhook_options(harness.config, webhook_url=url, listen="127.0.0.1", port=port)
-    headers = {SECRET_HEADER: options["secret_token"]}
     user = harness.server.user(74950, "Hook")
-    application = build_application(harness.config, messages_per_second=0)
     statuses: dict[str, int] = {}
     answers = []
-    async with application:
-        await post_init(application)
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_webhook(**options)
-        try:
-            async with aiohttp.ClientSession() as http:
-                for number, path in enumerate(("/", "/tg/hookXv1", "/tg/hook"), start=1):
-                    body = _help_update(910_000 + number, user.id)
-                    async with http.post(
-                        f"http://127.0.0.1:{port}{path}", json=body, headers=headers
-                    ) as response:
-                        statuses[path] = response.status
-                await asyncio.sleep(0.3)
-                assert user.messages() == [], "the bot handled a POST to a path it must not serve"
-                for number, path in enumerate(("/tg/hook.v1", "/tg/hook.v1/"), start=10):
-                    body = _help_update(910_000 + number, user.id)
-                    async with http.post(
-                        f"http://127.0.0.1:{port}{path}", json=body, headers=headers
-                    ) as response:
-                        statuses[path] = response.status
-                    answers.append(await user.wait_for_reply(10))
-        finally:
-            await application.updater.stop()
-            await application.stop()
-            await post_shutdown(application)
+    async with running_webhook_bot(harness.config, url) as (_, options):
+        headers = {SECRET_HEADER: options["secret_token"]}
+        async with aiohttp.ClientSession() as http:
+            for number, path in enumerate(("/", "/tg/hookXv1", "/tg/hook"), start=1):
+                body = command_update(910_000 + number, user.id, "/help")
+                async with http.post(
+                    f"http://127.0.0.1:{port}{path}", json=body, headers=headers
+                ) as response:
+                    statuses[path] = response.status
+            await asyncio.sleep(0.3)
+            assert user.messages() == [], "the bot handled a POST to a path it must not serve"
+            for number, path in enumerate(("/tg/hook.v1", "/tg/hook.v1/"), start=10):
+                body = command_update(910_000 + number, user.id, "/help")
+                async with http.post(
+                    f"http://127.0.0.1:{port}{path}", json=body, headers=headers
+                ) as response:
+                    statuses[path] = response.status
+                answers.append(await user.wait_for_reply(10))
     assert statuses == {
         "/": 404,
         "/tg/hookXv1": 404,
