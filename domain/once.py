@@ -4,9 +4,11 @@ another (migration 0024, docs/scaling.md).
 
 Both are claims made in the database, which every instance shares: a row whose key is the
 update id, or the job and its period, inserted by whoever comes first — the database's unique
-key refuses the others, on one server or on a Galera cluster (where the loser's COMMIT fails
-certification, 1213, and its retry finds the row). Times of leases are the database's clock
-(``UTC_TIMESTAMP``), one clock for every instance.
+key refuses the others. On a Galera cluster two nodes may each write the row (or take over
+the same run) before seeing the other's write: the later COMMIT fails certification (1213)
+and :meth:`Database.transaction` runs the claim again, which then sees the winner's row. No
+node-local lock is relied on. Times of leases are the database's clock (``UTC_TIMESTAMP``),
+not each instance's.
 """
 
 from __future__ import annotations

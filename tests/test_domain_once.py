@@ -178,3 +178,19 @@ async def test_old_job_runs_are_forgotten(admin_db: Database) -> None:
     assert await once.forget_old_job_runs(admin_db, today=PERIOD) == 1
     rows = await fetch_dicts(admin_db, "SELECT period FROM job_runs")
     assert rows == [{"period": PERIOD - once.JOB_RUN_MEMORY}]
+
+
+async def test_a_claim_retried_after_its_commit_answer_was_lost_is_still_its_own(
+    admin_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Database.transaction runs a claim again when its COMMIT got no answer; if the first
+    attempt did commit, the rerun finds the row under its own name (the same claim, made
+    once per call) and keeps it: the update is handled, the job run. Another claimer's row
+    is not taken for its own."""
+    monkeypatch.setattr(once, "_claimer", lambda instance: f"{instance}/same-claim")
+    assert await once.claim_update(admin_db, 9001, instance="a")
+    assert await once.claim_update(admin_db, 9001, instance="a")  # the rerun
+    assert not await once.claim_update(admin_db, 9001, instance="b")
+    assert await once.claim_job(admin_db, "daily", PERIOD, instance="a") is not None
+    assert await once.claim_job(admin_db, "daily", PERIOD, instance="a") is not None
+    assert await once.claim_job(admin_db, "daily", PERIOD, instance="b") is None
