@@ -32,6 +32,7 @@ from bot.aiohttp_request import AiohttpRequest
 from bot.config import Config
 from bot.context import CONTEXT_TYPES, BillingApplication, BillingContext
 from bot.log_hygiene import redact_secrets
+from bot.once_updates import OnceUpdateProcessor
 from bot.persistence import AtomicPicklePersistence, BatchingApplication
 from bot.rate_limits import MAX_IN_FLIGHT, ReplyFirstRateLimiter
 from bot.update_processor import ChatOrderedUpdateProcessor
@@ -59,7 +60,6 @@ log = logging.getLogger(__name__)
 PAYMENTS_POOL_SIZE = 32
 
 # Handler groups before group 0 (where every handler that answers is), lowest first.
-DEDUPE_GROUP = -3
 PRIVATE_GATE_GROUP = -2
 STAFF_SYNC_GROUP = -1
 
@@ -215,7 +215,8 @@ def build_application(
     updates in order; at most ``max_requests_in_flight`` Bot API calls are under way at once;
     receipts are drawn by ``receipt_workers`` processes, started on the first receipt.
     ``dedupe_updates`` drops an update whose id was handled already, by this instance or
-    another on the same database (webhook mode: Telegram redelivers; ``handlers.duplicates``).
+    another on the same database, before any handler (webhook mode: Telegram redelivers;
+    ``bot.once_updates``).
     """
     redact_secrets(
         config.bot_token,
@@ -233,6 +234,12 @@ def build_application(
             store_data=PersistenceInput(bot_data=False, callback_data=False),
             update_interval=5,
         )
+    # Each update once (issue 16): the processor claims its id before PTB processes it.
+    processor = (
+        OnceUpdateProcessor(concurrent_updates)
+        if dedupe_updates
+        else ChatOrderedUpdateProcessor(concurrent_updates)
+    )
     builder = (
         ApplicationBuilder()
         .application_class(BatchingApplication)
@@ -247,7 +254,7 @@ def build_application(
                 max_in_flight=max_requests_in_flight,
             )
         )
-        .concurrent_updates(ChatOrderedUpdateProcessor(concurrent_updates))
+        .concurrent_updates(processor)
         # aiohttp instead of httpx: a quarter of the CPU per Bot API call (bot.aiohttp_request).
         .request(AiohttpRequest())
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
@@ -260,22 +267,17 @@ def build_application(
     application: BillingApplication = builder.build()  # type: ignore[assignment]
     application.bot_data.config = config
     application.bot_data.receipt_renderer = ReceiptRenderer(receipt_workers)
+    if isinstance(processor, OnceUpdateProcessor):
+        processor.database = lambda: application.bot_data.admin_db
 
-    from handlers import admin_access, duplicates
+    from handlers import admin_access
 
-    # Each update once (issue 16): group -3, before everything else, claims the update's id
-    # in the database and stops a redelivery (which may have reached another instance) before
-    # any other handler sees it.
-    if dedupe_updates:
-        application.add_handler(
-            TypeHandler(Update, duplicates.drop_duplicates), group=DEDUPE_GROUP
-        )
     # Private chats only (SPEC §6): group -2 runs before groups -1 and 0, where every other
     # handler is, and the gate raises ApplicationHandlerStop for an update from a group,
     # supergroup or channel, so no command, flow (the conversations included: they can be
     # neither entered nor advanced) or button there is read, and nothing about anyone is sent
-    # there. Keep it in the lowest group but the dedupe gate's: a handler in an earlier group
-    # would see those updates first.
+    # there. Keep it in the lowest group: a handler in an earlier group would see those
+    # updates first.
     application.add_handler(
         TypeHandler(Update, private_only.private_chats_only), group=PRIVATE_GATE_GROUP
     )

@@ -4,7 +4,8 @@ by ``build_application`` on the test database, in webhook mode (``webhook_option
 with the secret token, answers read from the fake Bot API server.
 
 - The same update delivered to both (Telegram's redelivery, through a load balancer) is
-  handled once: one reply. Without the dedupe gate the same deliveries get two.
+  handled once: one reply, and PTB never reads the persisted state for a redelivery.
+  Without the claim the same deliveries get a reply each.
 - An update whose claim cannot be made (the database is away) is still handled.
 - The daily clean-up forgets old update ids; both instances' daily job fired at once runs
   once; a run an instance left half-way is finished by the other's minute check.
@@ -16,22 +17,21 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from telegram.ext import TypeHandler
+from telegram.ext import PersistenceInput
 
-from bot.application import (
-    DEDUPE_GROUP,
-    PRIVATE_GATE_GROUP,
-    build_application,
-)
+from bot.application import build_application
 from bot.context import BillingApplication, BillingContext
+from bot.once_updates import OnceUpdateProcessor
+from bot.persistence import AtomicPicklePersistence
 from domain import once
 from domain.errors import DatabaseUnavailable
 from fake_telegram import FakeUser
-from handlers import duplicates, notifications
+from handlers import notifications
 from handlers.notifications import (
     BULK_CONCURRENCY,
     RECOUNT_JOB,
@@ -128,31 +128,54 @@ async def replies_settled(user: FakeUser, quiet: float = 0.5) -> None:
 
 
 async def test_one_update_delivered_to_two_instances_is_handled_once(harness: Harness) -> None:
-    """The webhook's gate (on with ``--webhook``) claims the update id in the shared
-    database: of four deliveries of one update to two instances (two at once), one reply."""
+    """The webhook's update processor (on with ``--webhook``) claims the update id in the
+    shared database: of four deliveries of one update to two instances (two at once), one
+    reply."""
     assert await replies_to_redeliveries(harness, dedupe_updates=True) == 1
     rows = await fetch_dicts(harness.admin_db, "SELECT update_id FROM processed_updates")
     assert rows == [{"update_id": 700_001}]
 
 
-async def test_without_the_gate_the_same_deliveries_are_handled_each_time(
+async def test_without_the_claim_the_same_deliveries_are_handled_each_time(
     harness: Harness,
 ) -> None:
-    """The control: the same four deliveries to instances built without the gate (polling
+    """The control: the same four deliveries to instances built without the claim (polling
     mode's setting) are four handlings, four replies."""
     assert await replies_to_redeliveries(harness, dedupe_updates=False) == 4
 
 
-def test_the_gate_runs_before_every_other_handler_when_on_and_is_absent_when_off(
-    harness: Harness,
+class CountingPersistence(AtomicPicklePersistence):
+    """The bot's persistence, counting the reads of a user's data (one per update PTB
+    processes: ``CallbackContext.refresh_data``)."""
+
+    refreshes = 0
+
+    async def refresh_user_data(self, user_id: int, user_data: dict[Any, Any]) -> None:
+        self.refreshes += 1
+        await super().refresh_user_data(user_id, user_data)
+
+
+async def test_a_redelivery_is_dropped_before_ptb_reads_or_writes_anything_for_it(
+    harness: Harness, tmp_path: Path
 ) -> None:
-    """A redelivery is stopped before any handler reads it (the private-chat gate included);
-    polling mode's build has no gate (no claim's round trip per update)."""
-    groups = build_application(harness.config, dedupe_updates=True).handlers
-    assert min(groups) == DEDUPE_GROUP < PRIVATE_GATE_GROUP
-    [gate] = groups[DEDUPE_GROUP]
-    assert isinstance(gate, TypeHandler) and gate.callback is duplicates.drop_duplicates
-    assert DEDUPE_GROUP not in build_application(harness.config).handlers
+    """The claim is made in the update processor, before PTB processes the update: a
+    redelivery builds no context, so the user's (and the conversation's) persisted state is
+    neither read nor written for it — it cannot overwrite what the instance handling the
+    first delivery writes. Polling mode's build has no claim (no round trip per update)."""
+    user = harness.server.user(USER_ID, "Hook")
+    persistence = CountingPersistence(
+        filepath=tmp_path / "counted.pickle",
+        store_data=PersistenceInput(bot_data=False, callback_data=False),
+    )
+    async with instance(harness, 0, dedupe_updates=True, persistence=persistence) as bot:
+        assert isinstance(bot.application.update_processor, OnceUpdateProcessor)
+        async with aiohttp.ClientSession() as http:
+            for update_id in (700_010, 700_010, 700_010, 700_011):
+                assert await bot.deliver(http, help_update(update_id, user)) == 200
+            await replies_settled(user)
+    assert persistence.refreshes == 2 and len(user.messages()) == 2
+    plain = build_application(harness.config).update_processor
+    assert not isinstance(plain, OnceUpdateProcessor)
 
 
 async def test_an_update_is_handled_when_its_claim_cannot_be_made(
