@@ -35,6 +35,7 @@ from bot.log_hygiene import redact_secrets
 from bot.once_updates import OnceUpdateProcessor
 from bot.persistence import AtomicPicklePersistence, BatchingApplication
 from bot.rate_limits import MAX_IN_FLIGHT, ReplyFirstRateLimiter
+from bot.shared_state import SWEEP_SECONDS, DatabasePersistence
 from bot.update_processor import ChatOrderedUpdateProcessor
 from domain.db import Database
 from domain.errors import DatabaseUnavailable, DomainError
@@ -105,6 +106,12 @@ async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> N
     from handlers.notifications import schedule_jobs
 
     schedule_jobs(application)
+    persistence = application.persistence
+    if isinstance(persistence, DatabasePersistence) and application.job_queue is not None:
+        # Conversations left alone are closed by whichever instance looks first.
+        application.job_queue.run_repeating(
+            persistence.sweep_job, interval=persistence.sweep_seconds, name="close_timed_out_flows"
+        )
 
 
 async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -226,6 +233,9 @@ def build_application(
         config.webhook_secret,
         config.payment_provider_token,
     )
+    if persistence is None and config.state_store == "database":
+        # Several instances: every chat's state in the database, read fresh per update.
+        persistence = DatabasePersistence(sweep_seconds=min(SWEEP_SECONDS, flow_timeout / 2))
     if persistence is None:
         config.persistence_file.parent.mkdir(parents=True, exist_ok=True)
         persistence = AtomicPicklePersistence(
@@ -290,13 +300,16 @@ def build_application(
     # never be taken for a step of whatever flow its chat is in), then staff commands (gated
     # by the admin filter), then the customer conversation, then one-shot commands and
     # buttons, then the catch-alls.
+    # With the state in the database the conversations are SharedConversations
+    # (bot.shared_state): same flows, their states read fresh for every update.
+    shared = persistence.shared if isinstance(persistence, DatabasePersistence) else None
     for handler in (
         *card_payments.handlers(),
         *admin_access.handlers(),
         *admin_access.gated_handlers(application.bot_data.admin_filter),
+        customer_conversation(flow_timeout),
     ):
-        application.add_handler(handler)
-    application.add_handler(customer_conversation(flow_timeout))
+        application.add_handler(shared(handler) if shared else handler)
     for handler in (
         *customer_bills.handlers(),
         *receipts.handlers(),

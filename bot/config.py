@@ -57,6 +57,9 @@ class Config:
     # Where customers send a bank transfer or mobile money (shown in the chat), one line each.
     transfer_details: str
     persistence_file: Path
+    # Where conversation state lives: "file" (PERSISTENCE_FILE, one process) or "database"
+    # (the chat_states table, read fresh per update: several instances; bot.shared_state).
+    state_store: str = "file"
 
     def __repr__(self) -> str:  # never print the token or passwords
         return (
@@ -174,7 +177,21 @@ def load_config(
         invoice_lifetime_minutes=integer("INVOICE_LIFETIME_MINUTES", 30, "minutes"),
         transfer_details=(get("TRANSFER_DETAILS", "") or "").replace("\\n", "\n"),
         persistence_file=Path(get("PERSISTENCE_FILE", "data/bot-state.pickle") or ""),
+        state_store=_state_store(get("STATE_STORE", "file") or "file"),
     )
+
+
+STATE_STORES = ("file", "database")
+
+
+def _state_store(raw: str) -> str:
+    value = raw.lower()
+    if value not in STATE_STORES:
+        raise ConfigError(
+            f"STATE_STORE must be file (one bot process, state in PERSISTENCE_FILE) or database "
+            f"(several instances, state in the database), got {raw!r}."
+        )
+    return value
 
 
 def _time_of_day(name: str, raw: str) -> dtime:

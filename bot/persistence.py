@@ -17,7 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from telegram import Update
 from telegram.ext import Application, PicklePersistence
+
+from bot.shared_state import DatabasePersistence, StateConflict, private_chat_id
 
 
 class AtomicPicklePersistence(PicklePersistence[Any, Any, Any]):
@@ -75,7 +78,30 @@ class AtomicPicklePersistence(PicklePersistence[Any, Any, Any]):
 
 
 class BatchingApplication(Application[Any, Any, Any, Any, Any, Any]):
-    """An Application whose persistence rounds write the state file once, not once per chat."""
+    """An Application whose persistence rounds write the state file once, not once per chat,
+    and that, with the state in the database, handles each update of a private chat inside
+    that chat's session (bot.shared_state: read fresh before, written back after)."""
+
+    async def process_update(self, update: object) -> None:
+        persistence = self.persistence
+        chat_id = private_chat_id(update)
+        if not isinstance(persistence, DatabasePersistence) or chat_id is None:
+            await super().process_update(update)
+            return
+        assert isinstance(update, Update)
+        try:
+            session = await persistence.open(self, chat_id, update)
+        except StateConflict:
+            await persistence.ask_to_try_again(self, chat_id)
+            return
+        except Exception as exc:  # the database is unreachable: say so, handle nothing
+            await self.process_error(update, exc)
+            return
+        await persistence.run(session, super().process_update(update))
+        try:
+            await persistence.close(self, session)
+        except Exception as exc:
+            await self.process_error(update, exc)
 
     async def update_persistence(self) -> None:
         persistence = self.persistence

@@ -39,6 +39,7 @@ TABLES_CHILD_FIRST = (
     "invoices",
     "activation_codes",
     "login_throttle",
+    "chat_states",
     "late_fee_charges",
     "late_fee_runs",
     "bill_lines",  # newest first: a waiver names the late fee before it
