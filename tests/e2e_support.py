@@ -9,6 +9,7 @@ a test can stop and start it again on the same persistence file to act out a res
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -55,6 +56,9 @@ def make_config(
         "CURRENCY_CODE": "NGN",
         "CURRENCY_SYMBOL": "₦",
         "TIMEZONE": "Africa/Lagos",
+        # EBB_TEST_STATE_STORE=database runs these tests with the conversation state in the
+        # database (bot.shared_state) instead of the state file.
+        "STATE_STORE": os.environ.get("EBB_TEST_STATE_STORE", "file"),
         **env,
     }
     return load_config(environ=environ, env_file=None)
