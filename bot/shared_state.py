@@ -383,15 +383,21 @@ class DatabasePersistence(BasePersistence[dict[Any, Any], dict[Any, Any], Any]):
                 await self.close(application, session)
 
             # In the chat's turn: never beside an update of the same chat on this instance.
-            await application.update_processor.process_update(update, close_expired())
+            try:
+                await application.update_processor.process_update(update, close_expired())
+            except StateConflict:  # the chat moved on meanwhile; its next read closes it
+                continue
+            except Exception:  # one chat's failure does not stop the others'
+                log.exception("could not close a timed-out conversation")
+                continue
             closed += 1
         return closed
 
     async def sweep_job(self, context: Any) -> None:
         try:
             await self.sweep(context.application)
-        except Exception:  # the next round tries again
-            log.exception("could not close timed-out conversations")
+        except Exception:  # the database is away: the next round tries again
+            log.warning("could not look for timed-out conversations", exc_info=True)
 
     # -- BasePersistence: nothing loaded up front, nothing written in PTB's rounds ------------
 

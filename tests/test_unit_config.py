@@ -42,5 +42,15 @@ def test_the_utility_contact_is_read_with_its_line_breaks() -> None:
 
 def test_every_new_setting_is_documented_in_env_example() -> None:
     example = (Path(__file__).resolve().parent.parent / ".env.example").read_text("utf-8")
-    for name in ("PHONE_REGION=", "UTILITY_CONTACT="):
+    for name in ("PHONE_REGION=", "UTILITY_CONTACT=", "STATE_STORE="):
         assert f"\n{name}" in example, name
+
+
+def test_the_state_store_is_the_file_unless_the_database_is_asked_for() -> None:
+    """STATE_STORE (issue 16): file (one process) by default, database for several
+    instances; anything else is refused with the two choices."""
+    assert config().state_store == "file"
+    assert config(STATE_STORE="database").state_store == "database"
+    assert config(STATE_STORE="Database").state_store == "database"
+    with pytest.raises(ConfigError, match=r"STATE_STORE must be file .* or database"):
+        config(STATE_STORE="redis")
