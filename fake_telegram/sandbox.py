@@ -412,7 +412,8 @@ async def sandbox(config: Config, stdin: TextIO, stdout: TextIO, files_dir: Path
             Chat("staff chat", ":admin", server.user(ADMIN_USER_ID, "Demo admin")),
         ]
         here = [chats[0]]
-        application = build_application(config)
+        # One process: the state file (waiting_for_text asks its ConversationHandlers).
+        application = build_application(replace(config, state_store="file"))
         async with application:
             await post_init(application)
             # A person is waiting on each document here: start the drawing workers before the
