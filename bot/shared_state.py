@@ -155,8 +155,16 @@ _SESSION: ContextVar[ChatSession | None] = ContextVar("chat_session", default=No
 
 def private_chat_id(update: object) -> int | None:
     """The chat whose state an update reads: a private chat's (its id is the user's), else
-    None (a pre-checkout query has no chat; groups are refused by handlers.private_only)."""
+    None (a pre-checkout query has no chat; groups are refused by handlers.private_only).
+
+    A successful payment reads none either: it is money a provider already took, recorded
+    on the payment lane's own connections at once however busy the admin pool is
+    (docs/benchmarks.md, "Card payments"), and is never a step of a flow (its handlers come
+    before the conversations); its chat's state is left as it is.
+    """
     if not isinstance(update, Update):
+        return None
+    if update.message is not None and update.message.successful_payment is not None:
         return None
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None or chat.type != chat.PRIVATE or chat.id != user.id:
