@@ -187,6 +187,12 @@ class SharedConversation(BaseHandler[Update, Any, None]):
         super().__init__(_unused)
         if not conversation.name:
             raise ValueError("a shared conversation needs a name: its state is stored by it")
+        if (
+            conversation.per_message
+            or not (conversation.per_chat and conversation.per_user)
+            or conversation.map_to_parent
+        ):
+            raise ValueError(f"{conversation.name}: only chat-and-user, unnested flows are shared")
         self.name: str = conversation.name
         self.entry_points = list(conversation.entry_points)
         self.states = dict(conversation.states)

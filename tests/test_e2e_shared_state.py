@@ -22,6 +22,7 @@ from bot.application import build_application, post_init, post_shutdown
 from bot.context import BillingApplication
 from bot.shared_state import CONFLICT_TEXT, DatabasePersistence
 from domain import admins, chat_states, customers
+from domain.errors import DatabaseUnavailable
 from tests.e2e_support import Harness, harness, make_staff, settle
 
 __all__ = ["harness"]
@@ -272,3 +273,33 @@ async def test_staff_added_while_instances_run_is_staff_on_both_at_once(
             assert "Payment notifications are" not in (await person.wait_for_reply()).body
     assert balancer.handled_by == [0, 1, 0, 1, 0]
     assert "Payment notifications" not in refused.body
+
+
+async def test_a_state_that_cannot_be_read_is_said_and_nothing_is_handled(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database is away when a step comes in: the user hears so, no handler runs on a
+    state it could not read, and the next step, with the database back, goes on."""
+    user = harness.server.user(7601, "Unlucky")
+    await linkable_customer(harness, "MTR-76001")
+    real_load = chat_states.load
+    away = False
+
+    async def load(*args: Any) -> chat_states.StoredState:
+        if away:
+            raise DatabaseUnavailable()
+        return await real_load(*args)
+
+    monkeypatch.setattr(chat_states, "load", load)
+    async with two_instances(harness):
+        await user.send("/login")
+        await user.wait_for_reply()
+        away = True
+        await user.send("MTR-76001")
+        refused = await user.wait_for_reply()
+        await user.expect_no_reply()
+        away = False
+        await user.send("MTR-76001")
+        asked = await user.wait_for_reply()
+    assert "temporarily unavailable" in refused.body
+    assert "password" in asked.body.lower()
