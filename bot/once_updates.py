@@ -41,7 +41,13 @@ class OnceUpdateProcessor(ChatOrderedUpdateProcessor):
         self.database: Callable[[], Database | None] = _no_database
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        if isinstance(update, Update) and not await self._first_delivery(update):
+        # Telegram numbers updates from 1; the bot's own work in a chat's turn (the shared
+        # state's sweep of timed-out conversations, bot.shared_state) comes as update 0.
+        if (
+            isinstance(update, Update)
+            and update.update_id > 0
+            and not await self._first_delivery(update)
+        ):
             if inspect.iscoroutine(coroutine):  # never to run: no "never awaited" warning
                 coroutine.close()
             return

@@ -24,6 +24,7 @@ from bot.shared_state import CONFLICT_TEXT, DatabasePersistence
 from domain import admins, chat_states, customers
 from domain.errors import DatabaseUnavailable
 from tests.e2e_support import Harness, harness, make_staff, settle
+from tests.factories import fetch_dicts
 
 __all__ = ["harness"]
 
@@ -225,6 +226,24 @@ async def test_a_flow_left_alone_is_closed_once_whichever_instance_looks(
     bodies = [m.body for m in user.messages() if m.from_bot]
     assert sum("closed it" in body for body in bodies) == 1, user.transcript()
     assert (await stored_state(harness, user.id))["conversations"] == {}
+
+
+async def test_webhook_instances_claiming_update_ids_still_close_every_idle_flow(
+    harness: Harness,
+) -> None:
+    """In webhook mode each instance claims update ids (bot.once_updates); the sweep's own
+    work in a chat's turn is no Telegram update and is never claimed, so a second flow left
+    alone is closed as the first was (a claimed id 0 would drop every sweep after the first)."""
+    first, second = harness.server.user(7311, "Idle"), harness.server.user(7312, "Later")
+    await linkable_customer(harness, "MTR-73101")
+    async with two_instances(harness, flow_timeout=1.0, dedupe_updates=True):
+        for user in (first, second):
+            await user.send("/login")
+            await user.wait_for_reply()
+            closed = await user.wait_for_reply(timeout=5)
+            assert "closed it" in closed.body, user.transcript()
+    claimed = await fetch_dicts(harness.admin_db, "SELECT update_id FROM processed_updates")
+    assert claimed and all(int(row["update_id"]) > 0 for row in claimed)
 
 
 async def test_the_next_update_after_a_timeout_is_told_first_then_handled_afresh(
