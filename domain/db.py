@@ -31,7 +31,10 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 # The one retry policy of a transaction (Database.transaction), money or not. Its work is run
 # again, up to five times in all, after:
-# - a deadlock, a changed snapshot or a lock wait that timed out: nothing was written;
+# - a deadlock, a changed snapshot or a lock wait that timed out: nothing was written. On a
+#   Galera cluster a conflict with a transaction committed through another node is a deadlock
+#   too, raised by any statement including the COMMIT (docs/scaling.md): the server refused
+#   that COMMIT, so it is not a lost one;
 RETRYABLE_TRANSACTION_ERRORS = {1213, 1020, 1205}  # deadlock, record changed, lock wait timeout
 # - a duplicate (1062) on one of these unique keys: a concurrent run of the same request (a
 #   Confirm pressed twice, a charge delivered twice) committed first, or a random receipt
@@ -308,10 +311,12 @@ class Database:
                 commit_lost = commit_lost or uow.commit_lost
                 pause = _retry_pause(exc, attempt)
                 if pause is None or attempt == attempts:
+                    # An attempt cut short by a retryable error (a deadlock: on Galera any
+                    # certification conflict, at COMMIT too) settled nothing either.
+                    if commit_lost and (pause is not None or _lost(exc)):
+                        raise unknown() from exc
                     if not _lost(exc):
                         raise
-                    if commit_lost:
-                        raise unknown() from exc
                     raise DatabaseUnavailable() from exc
                 log.info(
                     "transaction attempt %d failed with %s; retrying", attempt, error_code(exc)

@@ -9,8 +9,9 @@
 #
 # Everything lives in $EBB_CLUSTER_DIR (default /tmp/ebb-cluster), owned by user mysql: node N
 # serves SQL on 127.0.0.1:$((EBB_CLUSTER_PORT + N)) (default 4311, 4312, 4313), replicates on
-# 4567+N*10, and HAProxy listens on 127.0.0.1:$EBB_CLUSTER_PORT (4310) for the database (one
-# writer at a time, the others as backups: see docs/scaling.md). Nothing here touches the
+# EBB_CLUSTER_PORT+257+N*10 (default 4567+N*10; IST and SST on the next two ports), and
+# HAProxy listens on 127.0.0.1:$EBB_CLUSTER_PORT (4310) for the database (one writer at a
+# time, the others as backups: see docs/scaling.md). Nothing here touches the
 # server on 3306, its data directory or its configuration.
 set -euo pipefail
 
@@ -23,9 +24,11 @@ say() { echo "==> $*"; }
 die() { echo "error: $*" >&2; exit 1; }
 
 port() { echo $((BASE_PORT + $1)); }
-gcomm_port() { echo $((4567 + $1 * 10)); }
-ist_port() { echo $((4568 + $1 * 10)); }
-sst_port() { echo $((4569 + $1 * 10)); }
+# Galera's own ports follow the base port, so two clusters with different bases do not clash
+# (the default base 4310 keeps 4567+10N, 4568+10N, 4569+10N).
+gcomm_port() { echo $((BASE_PORT + 257 + $1 * 10)); }
+ist_port() { echo $((BASE_PORT + 258 + $1 * 10)); }
+sst_port() { echo $((BASE_PORT + 259 + $1 * 10)); }
 node_dir() { echo "$DIR/node$1"; }
 pid_of() { cat "$(node_dir "$1")/mariadbd.pid" 2>/dev/null || true; }
 alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }

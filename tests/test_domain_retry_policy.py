@@ -102,3 +102,51 @@ async def test_a_commit_whose_answer_is_lost_is_marked_and_a_refused_one_is_not(
                 [("insert_legacy_id", {"legacy_table": None, "legacy_id": "x", "new_id": 1})]
             )
         assert not uow.commit_lost
+
+
+async def test_deadlocks_after_a_lost_commit_answer_leave_the_outcome_unknown(
+    admin_db: Database,
+) -> None:
+    """A rerun that dies of a deadlock (on Galera: a certification conflict, at any statement)
+    settled nothing: the caller must not hear a plain error ("nothing was charged")."""
+    work = Script(LOST, *[DEADLOCK] * 4, commit_lost_on={1})
+    with pytest.raises(PaymentOutcomeUnknown):
+        await admin_db.transaction(work, unknown=PaymentOutcomeUnknown)
+    assert work.seen[1:] == [(True, True)] * 4
+
+
+async def test_deadlocks_alone_end_in_the_deadlock_not_an_unknown_outcome(
+    admin_db: Database,
+) -> None:
+    work = Script(*[DEADLOCK] * 5)
+    with pytest.raises(pymysql.err.OperationalError) as failed:
+        await admin_db.transaction(work, unknown=PaymentOutcomeUnknown)
+    assert failed.value.args[0] == 1213
+    assert len(work.seen) == 5
+
+
+async def test_a_deadlock_at_commit_was_refused_so_the_rerun_is_not_told_it_may_have_committed(
+    admin_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Galera refuses a COMMIT that lost certification with 1213: the transaction was rolled
+    back, nothing is unknown, and the work runs again."""
+    seen: list[tuple[bool, bool, bool]] = []
+
+    async def work(uow: UnitOfWork) -> str:
+        seen.append((uow.rerun, uow.earlier_commit_lost, uow.commit_lost))
+        if len(seen) == 1:
+
+            async def certification_failed() -> None:
+                raise DEADLOCK
+
+            monkeypatch.setattr(uow.connection, "commit", certification_failed)
+            try:
+                await uow.commit()
+            finally:
+                assert not uow.commit_lost
+                monkeypatch.undo()
+        await uow.commit()
+        return "done"
+
+    assert await admin_db.transaction(work) == "done"
+    assert seen == [(False, False, False), (True, False, False)]
