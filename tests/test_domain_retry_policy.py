@@ -14,6 +14,16 @@ DEADLOCK = pymysql.err.OperationalError(1213, "Deadlock found when trying to get
 LOST = pymysql.err.OperationalError(2013, "Lost connection to server during query")
 
 
+# What a Galera node answered when a conflict aborted a payment while its triggers loaded.
+TRIGGER_LOAD_ABORTED = pymysql.err.ProgrammingError(
+    1064,
+    "Trigger 'payments_after_update_credit' has an error in its body: 'You have an error in "
+    "your SQL syntax; check the manual that corresponds to your MariaDB server version for "
+    "the right syntax to use near 'INSERT INTO customer_balances' at line 60'",
+)
+SYNTAX = pymysql.err.ProgrammingError(1064, "You have an error in your SQL syntax")
+
+
 def duplicate(key: str) -> pymysql.err.IntegrityError:
     return pymysql.err.IntegrityError(1062, f"Duplicate entry 'k-1' for key '{key}'")
 
@@ -150,3 +160,18 @@ async def test_a_deadlock_at_commit_was_refused_so_the_rerun_is_not_told_it_may_
 
     assert await admin_db.transaction(work) == "done"
     assert seen == [(False, False, False), (True, False, False)]
+
+
+async def test_a_trigger_load_cut_short_by_a_galera_conflict_is_run_again(
+    admin_db: Database,
+) -> None:
+    work = Script(TRIGGER_LOAD_ABORTED, TRIGGER_LOAD_ABORTED)
+    assert await admin_db.transaction(work) == "done"
+    assert work.seen == [(False, False), (True, False), (True, False)]
+
+
+async def test_a_plain_syntax_error_is_not_run_again(admin_db: Database) -> None:
+    work = Script(SYNTAX)
+    with pytest.raises(pymysql.err.ProgrammingError):
+        await admin_db.transaction(work)
+    assert len(work.seen) == 1
