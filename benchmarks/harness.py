@@ -7,13 +7,16 @@ compared with (a bare SQL transaction, the best raw query, a bare bot, LOAD DATA
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import re
 import secrets
 import statistics
+import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -416,3 +419,52 @@ class RssSampler:
     @property
     def peak_tree_mib(self) -> float:
         return self.peak_tree_kib / 1024
+
+
+# ---------------------------------------------------------------------------------------------
+# A Galera cluster of one's own (scripts/cluster.sh, issue 16)
+
+
+def cluster_command(
+    command: str, *, port: int, directory: str
+) -> subprocess.CompletedProcess[str]:
+    """``scripts/cluster.sh COMMAND`` for the cluster on base ``port`` in ``directory`` (SQL on
+    port+1..3, HAProxy on port); its output is returned, never raised."""
+    env = {**os.environ, "EBB_CLUSTER_PORT": str(port), "EBB_CLUSTER_DIR": directory}
+    return subprocess.run(  # noqa: S603 - the project's own script, fixed arguments
+        ["bash", str(PROJECT / "scripts" / "cluster.sh"), command],  # noqa: S607
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+class RetryLog(logging.Handler):
+    """The error code of every attempt the transaction retry policy ran again, read from its
+    own log line (domain.db: "transaction attempt %d failed with %s; retrying")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.codes: Counter[int | None] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("transaction attempt") and isinstance(record.args, tuple):
+            code = record.args[1]
+            self.codes[code if isinstance(code, int) else None] += 1
+
+
+@contextmanager
+def counting_retries() -> Iterator[RetryLog]:
+    """A :class:`RetryLog` on domain.db's logger while the block runs."""
+    handler = RetryLog()
+    logger = logging.getLogger("domain.db")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

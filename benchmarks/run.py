@@ -23,6 +23,7 @@ from benchmarks import (
     bench_bot,
     bench_checkout,
     bench_customer_reads,
+    bench_galera,
     bench_import,
     bench_late_fees,
     bench_payments,
@@ -57,7 +58,11 @@ BENCHMARKS: dict[str, Callable[[Context], Awaitable[None]]] = {
     "checkout": bench_checkout.run,
     # On a database of its own (bills on a tariff, with their lines).
     "late_fees": bench_late_fees.run,
+    # On databases of its own, on 3306 and on a Galera cluster it starts (issue 16).
+    "galera": bench_galera.run,
 }
+# These need none of the data set: run alone they skip loading it (and the buffer pool).
+NO_DATA_SET = {"galera"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -182,11 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     print("== the machine")
     for key, value in machine(root).items():
         print(f"  {key}: {value}")
-    restore = _buffer_pool(root, args.buffer_pool_mib)
+    standalone = set(names) <= NO_DATA_SET
+    restore = None if standalone else _buffer_pool(root, args.buffer_pool_mib)
     results = Results()
     database: BenchDatabase | None = None
     try:
-        database = prepare(root, args, customers)
+        if standalone:
+            database = create_bench_database(root, args.database)  # empty: no data set
+        else:
+            database = prepare(root, args, customers)
         with tempfile.TemporaryDirectory(prefix="ebb-bench-") as workdir:
             ctx = Context(database, customers, args.months, args.quick, results, Path(workdir))
             asyncio.run(run_all(ctx, names))

@@ -13,7 +13,6 @@ the end whatever happened. It needs root (the nodes run as user ``mysql``) and t
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import secrets
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
+from benchmarks.harness import RetryLog, cluster_command, counting_retries
 from domain import payments, report_totals
 from domain.db import Database, DatabaseUrl, error_code
 from domain.errors import AmountExceedsBalance, BillAlreadyPaid, DomainError
@@ -50,15 +50,7 @@ DOUBLE_CONFIRMS = 2  # per bill: one key sent through node 1 and node 2 at the s
 
 
 def run_cluster(command: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EBB_CLUSTER_PORT": str(BASE_PORT), "EBB_CLUSTER_DIR": CLUSTER_DIR}
-    return subprocess.run(  # noqa: S603 - our own script, fixed arguments
-        ["bash", str(CLUSTER_SCRIPT), command],  # noqa: S607
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return cluster_command(command, port=BASE_PORT, directory=CLUSTER_DIR)
 
 
 @dataclass(frozen=True)
@@ -170,31 +162,10 @@ def conflicts_counted(database: str) -> dict[str, int]:
     return dict(totals)
 
 
-class RetryLog(logging.Handler):
-    """The retry policy's own record: the error code of every attempt it ran again."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.codes: Counter[int | None] = Counter()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if str(record.msg).startswith("transaction attempt") and isinstance(record.args, tuple):
-            code = record.args[1]
-            self.codes[code if isinstance(code, int) else None] += 1
-
-
 @pytest.fixture
 def retries() -> Iterator[RetryLog]:
-    handler = RetryLog()
-    logger = logging.getLogger("domain.db")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    with counting_retries() as log:
+        yield log
 
 
 async def test_cluster_is_three_synced_nodes_and_ids_step_by_the_node_count(
