@@ -168,6 +168,42 @@ def retries() -> Iterator[RetryLog]:
         yield log
 
 
+async def bills_with_credit(db: Database, count: int) -> list[tuple[Customer, Bill]]:
+    """``count`` customers, each with a bill of 123.45 and ``CREDIT`` of account credit."""
+    owners: list[tuple[Customer, Bill]] = []
+    for _ in range(count):
+        customer = await make_customer(db)
+        bill = await make_bill(db, customer, units="100", rate="1.2345")
+        await give_credit(db, bill, CREDIT)
+        owners.append((customer, bill))
+    assert all(bill.total_amount == Decimal("123.45") for _, bill in owners)
+    return owners
+
+
+async def pay_once(
+    db: Database,
+    bill: Bill,
+    key: str,
+    *,
+    customer: Customer | None = None,
+    admin_id: int | None = None,
+) -> object:
+    """A payment of ``PAYMENT``, from credit by ``customer`` or in cash by the clerk
+    ``admin_id``: its result, or what refused it."""
+    try:
+        return await payments.pay_bill(
+            db,
+            bill_id=bill.bill_id,
+            amount=PAYMENT,
+            method=PaymentMethod.CASH if customer is None else PaymentMethod.CREDIT,
+            idempotency_key=key,
+            customer_id=None if customer is None else customer.customer_id,
+            admin_id=admin_id,
+        )
+    except (DomainError, pymysql.err.MySQLError) as exc:
+        return exc
+
+
 async def test_cluster_is_three_synced_nodes_and_ids_step_by_the_node_count(
     cluster: Cluster,
 ) -> None:
@@ -190,36 +226,13 @@ async def test_payments_of_the_same_bills_through_two_nodes_at_once_are_each_rec
     database = cluster.admin.database
     setup = node_pools.admin[1]
     clerk = await make_clerk(setup)
-    owners: list[tuple[Customer, Bill]] = []
-    for _ in range(BILLS):
-        customer = await make_customer(setup)
-        bill = await make_bill(setup, customer, units="100", rate="1.2345")
-        await give_credit(setup, bill, CREDIT)
-        owners.append((customer, bill))
-    assert all(bill.total_amount == Decimal("123.45") for _, bill in owners)
+    owners = await bills_with_credit(setup, BILLS)
     before = conflicts_counted(database)
 
     async def pay(node: int, customer: Customer, bill: Bill, key: str, office: bool) -> object:
-        try:
-            if office:
-                return await payments.pay_bill(
-                    node_pools.admin[node],
-                    bill_id=bill.bill_id,
-                    amount=PAYMENT,
-                    method=PaymentMethod.CASH,
-                    idempotency_key=key,
-                    admin_id=clerk.admin_id,
-                )
-            return await payments.pay_bill(
-                node_pools.customer[node],
-                bill_id=bill.bill_id,
-                amount=PAYMENT,
-                method=PaymentMethod.CREDIT,
-                idempotency_key=key,
-                customer_id=customer.customer_id,
-            )
-        except (DomainError, pymysql.err.MySQLError) as exc:
-            return exc
+        if office:
+            return await pay_once(node_pools.admin[node], bill, key, admin_id=clerk.admin_id)
+        return await pay_once(node_pools.customer[node], bill, key, customer=customer)
 
     attempts: list[tuple[str, int]] = []  # (idempotency key, node), in the order sent
     calls = []
@@ -316,12 +329,7 @@ async def test_through_haproxy_two_instances_pay_on_one_writer_without_conflicts
     one writer HAProxy picks, so the same contended payments meet no certification at all."""
     database = cluster.admin.database
     setup = node_pools.admin[1]
-    owners: list[tuple[Customer, Bill]] = []
-    for _ in range(4):
-        customer = await make_customer(setup)
-        bill = await make_bill(setup, customer, units="100", rate="1.2345")
-        await give_credit(setup, bill, CREDIT)
-        owners.append((customer, bill))
+    owners = await bills_with_credit(setup, 4)
     instances = [await Database.connect(cluster.customer, maxsize=20) for _ in range(2)]
     try:
         for db in instances:
@@ -329,23 +337,9 @@ async def test_through_haproxy_two_instances_pay_on_one_writer_without_conflicts
                 await cur.execute("SELECT @@wsrep_node_name")
                 assert await cur.fetchone() == ("node1",)
         before = conflicts_counted(database)
-
-        async def pay(db: Database, customer: Customer, bill: Bill, key: str) -> object:
-            try:
-                return await payments.pay_bill(
-                    db,
-                    bill_id=bill.bill_id,
-                    amount=PAYMENT,
-                    method=PaymentMethod.CREDIT,
-                    idempotency_key=key,
-                    customer_id=customer.customer_id,
-                )
-            except DomainError as exc:
-                return exc
-
         results = await asyncio.gather(
             *(
-                pay(instances[i % 2], customer, bill, f"haproxy-{bill.bill_id}-{i}")
+                pay_once(instances[i % 2], bill, f"haproxy-{bill.bill_id}-{i}", customer=customer)
                 for customer, bill in owners
                 for i in range(20)
             )
