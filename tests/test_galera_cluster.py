@@ -19,17 +19,18 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
 
 from benchmarks.harness import RetryLog, cluster_command, counting_retries
 from domain import payments, report_totals
-from domain.db import Database, DatabaseUrl, error_code
+from domain.db import Database, DatabaseUrl, UnitOfWork, error_code
 from domain.errors import AmountExceedsBalance, BillAlreadyPaid, DomainError
 from domain.models import Bill, Customer, PaymentMethod
 from tests.factories import give_credit, make_bill, make_clerk, make_customer
@@ -163,6 +164,23 @@ def conflicts_counted(database: str) -> dict[str, int]:
 
 
 @pytest.fixture
+def failed_commits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int | None, bool]]:
+    """Each COMMIT that raised, as (its error code, whether it was taken as lost)."""
+    seen: list[tuple[int | None, bool]] = []
+    commit = UnitOfWork.commit
+
+    async def recorded(self: UnitOfWork, statements: Sequence[Any] = ()) -> int:
+        try:
+            return await commit(self, statements)
+        except BaseException as exc:
+            seen.append((error_code(exc), self.commit_lost))
+            raise
+
+    monkeypatch.setattr(UnitOfWork, "commit", recorded)
+    return seen
+
+
+@pytest.fixture
 def retries() -> Iterator[RetryLog]:
     with counting_retries() as log:
         yield log
@@ -221,7 +239,10 @@ async def test_cluster_is_three_synced_nodes_and_ids_step_by_the_node_count(
 
 
 async def test_payments_of_the_same_bills_through_two_nodes_at_once_are_each_recorded_once(
-    cluster: Cluster, node_pools: NodePools, retries: RetryLog
+    cluster: Cluster,
+    node_pools: NodePools,
+    retries: RetryLog,
+    failed_commits: list[tuple[int | None, bool]],
 ) -> None:
     database = cluster.admin.database
     setup = node_pools.admin[1]
@@ -286,6 +307,9 @@ async def test_payments_of_the_same_bills_through_two_nodes_at_once_are_each_rec
     # Write-sets that failed certification: 1213 raised by the COMMIT itself.
     assert certification_failures > 0, summary
     assert retries.codes[1213] > 0, summary
+    # A COMMIT refused with 1213 was refused, not lost: no "outcome unknown" for it.
+    assert (1213, False) in failed_commits, failed_commits
+    assert all(not lost for _, lost in failed_commits), failed_commits
 
     bill_ids = tuple(bill.bill_id for _, bill in owners)
     marks = ", ".join(["%s"] * len(bill_ids))
