@@ -208,14 +208,20 @@ def _trigger_statements() -> list[tuple[str, str]]:
     """Every trigger the migrations leave, in the order the database has them (a trigger that
     FOLLOWS another comes after it): (name, CREATE TRIGGER statement) each. A trigger a later
     migration drops and creates again (0016 remakes 0012's receipt trigger) counts once, as
-    that migration made it, in its place."""
+    that migration made it, in its place: last, or where it was when the remake PRECEDES the
+    trigger that followed it (0026), which is then created after it anyway."""
     found: dict[str, str] = {}
     for path in sorted(schema.MIGRATIONS_DIR.glob("*.sql")):
         for statement in sqlparse.split(path.read_text(encoding="utf-8")):
             body = sqlparse.format(statement, strip_comments=True).strip().rstrip(";")
             if match := re.match(r"CREATE TRIGGER (\w+)", body):
-                found.pop(match.group(1), None)  # remade: it now comes last
-                found[match.group(1)] = body
+                name = match.group(1)
+                keeps_place = re.search(r"\sPRECEDES\s+\w+", body)
+                if name in found and keeps_place:
+                    found[name] = body.replace(keeps_place.group(0), "", 1)
+                else:
+                    found.pop(name, None)  # remade: it now comes last
+                    found[name] = body
     return list(found.items())
 
 

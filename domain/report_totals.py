@@ -28,7 +28,8 @@ from domain import audit
 from domain.db import SQL_DIR, Database, Row, UnitOfWork, query
 
 # A billing month's totals are spread over BILL_SHARDS rows, a day's payments by one method
-# over PAYMENT_SHARDS (the triggers use CONNECTION_ID() MOD these; rebuild_sync, the bill id).
+# over PAYMENT_SHARDS (the triggers take CONNECTION_ID() MOD these, kept apart per Galera node by
+# migration 0026; rebuild_sync, the bill id).
 BILL_SHARDS = 64
 PAYMENT_SHARDS = 16
 # A repair adds to the shard one past those: no trigger writes it, so a repair never waits

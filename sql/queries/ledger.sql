@@ -160,11 +160,15 @@ WHERE c.batch = :batch
 
 -- name: ledger_late_fee_bill_totals
 -- The batch's fees into the report totals of their bills' month and due date: billed and
--- owed up by the fees (the bills were open and stay open).
+-- owed up by the fees (the bills were open and stay open); in this connection's shard as
+-- the trigger would have (migration 0026).
 INSERT INTO bill_totals (billing_month, due_date, shard, bills, units_used, billed, collected,
                          open_bills, owed)
-SELECT b.billing_month, b.due_date, CONNECTION_ID() MOD 64, 0, 0, SUM(c.amount), 0, 0,
-       SUM(c.amount)
+SELECT b.billing_month, b.due_date,
+       (CONNECTION_ID() MOD GREATEST(64 DIV @@auto_increment_increment, 1)
+        * @@auto_increment_increment
+        + (@@auto_increment_offset - 1) MOD @@auto_increment_increment) MOD 64,
+       0, 0, SUM(c.amount), 0, 0, SUM(c.amount)
 FROM late_fee_charges c
 STRAIGHT_JOIN bills b ON b.bill_id = c.bill_id
 WHERE c.batch = :batch
@@ -401,11 +405,14 @@ WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
 
 -- name: ledger_bulk_bill_totals
 -- Import :import_id's bills (ids from :first_id on) added to the bill totals, one row per
--- month and due date, in this connection's shard as the trigger would have.
+-- month and due date, in this connection's shard as the trigger would have (migration 0026).
 INSERT INTO bill_totals (billing_month, due_date, shard, bills, units_used, billed, collected,
                          open_bills, owed)
-SELECT b.billing_month, b.due_date, CONNECTION_ID() MOD 64, COUNT(*), SUM(b.units_used),
-       SUM(b.total_amount), 0, COUNT(*), SUM(b.total_amount)
+SELECT b.billing_month, b.due_date,
+       (CONNECTION_ID() MOD GREATEST(64 DIV @@auto_increment_increment, 1)
+        * @@auto_increment_increment
+        + (@@auto_increment_offset - 1) MOD @@auto_increment_increment) MOD 64,
+       COUNT(*), SUM(b.units_used), SUM(b.total_amount), 0, COUNT(*), SUM(b.total_amount)
 FROM bills b
 WHERE b.bill_id >= :first_id AND b.import_audit_id = :import_id
 GROUP BY b.billing_month, b.due_date
