@@ -12,7 +12,8 @@ and commands, presses inline buttons, uploads documents and reads what the bot a
 It also models what production code must cope with: Telegram's HTML parsing rules, "message
 is not modified", removing an inline keyboard on an edit that omits it, the flood limit
 (HTTP 429 with ``retry_after``), network latency, a second poller (409), and calls that fail
-or hang on demand.
+or hang on demand. While a webhook is set, updates are POSTed to it (with the secret token)
+and sent again until answered 2xx in time, each chat's in order (``webhook``).
 
 Payments are served as Telegram does them: ``sendInvoice`` (checked against ``CURRENCIES``, the
 per-currency bounds of an invoice's total), ``FakeUser.pay_invoice`` (a pre-checkout query, the
@@ -26,6 +27,8 @@ The modules:
 - ``user``: ``FakeUser``, the phone user's actions and waits;
 - ``records``: what both sides hand out (``ChatMessage``, ``BotEvent``, ``PaymentOutcome``…);
 - ``html_rules``: Telegram's HTML parse mode (``parse_html``);
+- ``webhook``: pushing updates to the URL setWebhook gave, retried until answered 2xx;
+- ``standalone``: ``python -m fake_telegram``, the server on its own port in its own process;
 - ``errors``: what the phone-user side raises;
 - ``sandbox``: ``run_bot.py sandbox``, the bot in a terminal chat over this server.
 """
@@ -51,6 +54,7 @@ from fake_telegram.records import (
     SentInvoice,
     StoredFile,
     Upload,
+    WebhookDelivery,
 )
 from fake_telegram.server import (
     DEFAULT_TOKEN,
@@ -104,5 +108,6 @@ __all__ = [
     "StoredFile",
     "UnexpectedReplyError",
     "Upload",
+    "WebhookDelivery",
     "parse_html",
 ]

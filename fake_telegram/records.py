@@ -238,6 +238,18 @@ class ApiCall:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One attempt to POST an update to the webhook."""
+
+    update_id: int
+    chat_id: int | None  # the chat whose order it keeps (fake_telegram.webhook.chat_key)
+    attempt: int  # 1 for the first
+    status: int  # HTTP status answered; 0 when no answer came (no connection, timed out)
+    error: str  # "" when answered 2xx, else what getWebhookInfo's last_error_message says
+    took: float  # seconds
+
+
+@dataclass(frozen=True, slots=True)
 class SentInvoice:
     """An invoice the bot sent, as the server keeps it: payload and provider token included
     (the user's Bot API view of the message shows neither)."""

@@ -42,9 +42,11 @@ from fake_telegram.records import (
     SentInvoice,
     StoredFile,
     Upload,
+    WebhookDelivery,
     unix_time,
 )
 from fake_telegram.user import FakeUser, PreCheckoutQuery
+from fake_telegram.webhook import DEFAULT_MAX_CONNECTIONS, WebhookPusher, webhook_info
 
 T = TypeVar("T")
 
@@ -186,6 +188,8 @@ def _tips(params: JSONDict) -> tuple[int, tuple[int, ...]]:
 
 
 Handler = Callable[[JSONDict], Awaitable[Any]]
+# A control action of a standalone server (fake_telegram.standalone): JSON in, JSON out.
+ControlAction = Callable[["FakeTelegramServer", JSONDict], Awaitable[JSONDict]]
 
 
 class FakeTelegramServer:
@@ -195,6 +199,11 @@ class FakeTelegramServer:
     ``ApplicationBuilder().token(server.token).base_url(server.base_url)
     .base_file_url(server.base_file_url)``. ``latency``, ``rate_limit`` and
     ``rate_limit_tolerance`` may be changed at any time.
+
+    While a webhook is set (setWebhook), updates are pushed to it instead of waiting for
+    getUpdates (``fake_telegram.webhook``): ``webhook_timeout``, ``webhook_retry_delay`` and
+    ``webhook_retry_max`` may be changed at any time; ``webhook_deliveries`` lists every
+    attempt (when ``record_calls``), ``webhook_retries`` counts the failed ones.
     """
 
     def __init__(
@@ -225,6 +234,17 @@ class FakeTelegramServer:
         self.rate_limited_count = 0  # 429 answers sent
         self.conflict_count = 0  # getUpdates polls ended by a second poller (409)
         self.webhook_url = ""
+        self.webhook_secret: str | None = None
+        self.webhook_timeout = 10.0  # seconds for a 2xx answer before the update is sent again
+        self.webhook_retry_delay = 0.5  # first pause before sending again; doubles each time
+        self.webhook_retry_max = 8.0
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        self.webhook_delivered = 0  # updates answered 2xx (every attempt that was)
+        self.webhook_retries = 0  # attempts not answered 2xx in time
+        self.last_webhook_error: tuple[int, str] | None = None
+        self._webhook_connections = DEFAULT_MAX_CONNECTIONS
+        self._pusher: WebhookPusher | None = None
+        self._control: dict[str, ControlAction] = {}
         self.allowed_updates: list[str] = []
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -310,6 +330,8 @@ class FakeTelegramServer:
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        if self._control:
+            app.router.add_post("/control/{token}/{action}", self._handle_control)
         # handler_cancellation: a client that gives up (a cancelled long poll, a timed-out
         # call) ends its handler, so nothing is delivered into a dead connection.
         runner = web.AppRunner(
@@ -324,6 +346,8 @@ class FakeTelegramServer:
         await site.start()
         self._runner = runner
         self._port = int(runner.addresses[0][1])
+        if self.webhook_url:
+            self._start_pushing()
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
@@ -331,6 +355,7 @@ class FakeTelegramServer:
             return
         self._closing = True
         self._notify_pollers()
+        await self._stop_pushing()
         background, self._background = self._background, set()
         for task in background:
             task.cancel()
@@ -466,7 +491,13 @@ class FakeTelegramServer:
 
     @property
     def pending_update_count(self) -> int:
-        return len(self._pending) + len(self._forced)
+        pushing = self._pusher.queued if self._pusher is not None else 0
+        return len(self._pending) + len(self._forced) + pushing
+
+    def add_control(self, name: str, action: ControlAction) -> None:
+        """Serve ``action`` at ``POST /control/<token>/<name>`` (JSON in, JSON out), for a
+        standalone server driven from another process; add before ``start``."""
+        self._control[name] = action
 
     def calls_to(self, method: str) -> list[ApiCall]:
         """Recorded calls of one method (case-insensitive), oldest first."""
@@ -523,6 +554,18 @@ class FakeTelegramServer:
             raise
         call.status = status
         return json_response(status, body)
+
+    async def _handle_control(self, request: web.Request) -> web.Response:
+        action = self._control.get(request.match_info["action"])
+        if request.match_info["token"] != self.token or action is None:
+            return json_response(404, ApiError(404, "Not Found").body())
+        try:
+            params = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return json_response(400, bad_request("the body is not JSON").body())
+        if not isinstance(params, dict):
+            return json_response(400, bad_request("the body is not a JSON object").body())
+        return json_response(200, {"ok": True, "result": await action(self, params)})
 
     async def _handle_file(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
@@ -634,6 +677,38 @@ class FakeTelegramServer:
                 self._pending = deque(kept)
         return [self._pending[i] for i in range(min(limit, len(self._pending)))]
 
+    def _take_all_updates(self) -> list[JSONDict]:
+        """Every queued update, for the webhook (re-deliveries first); the queues are
+        emptied: the pusher keeps them until they are answered."""
+        taken = list(self._forced)
+        self._forced.clear()
+        allowed = self.allowed_updates
+        taken += [u for u in self._pending if not allowed or any(k in u for k in allowed)]
+        self._pending.clear()
+        return taken
+
+    def _start_pushing(self) -> None:
+        if self._pusher is None and self._runner is not None and not self._closing:
+            self._pusher = WebhookPusher(self, self._webhook_connections)
+            self._pusher.start()
+
+    async def _stop_pushing(self) -> None:
+        """Stop the pushes; what was not answered 2xx waits for getUpdates again."""
+        pusher, self._pusher = self._pusher, None
+        if pusher is None:
+            return
+        left = await pusher.stop()
+        if left:
+            self._pending = deque(sorted([*left, *self._pending], key=lambda u: u["update_id"]))
+
+    def _record_delivery(self, delivery: WebhookDelivery) -> None:
+        if delivery.error:
+            self.webhook_retries += 1
+        else:
+            self.webhook_delivered += 1
+        if self.record_calls:
+            self.webhook_deliveries.append(delivery)
+
     def _confirm(self, offset: int) -> None:
         if offset < 0:
             while len(self._pending) > -offset:
@@ -681,6 +756,10 @@ class FakeTelegramServer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, float(timeout))
         while True:
+            if self.webhook_url:  # set while this poll waited: the webhook takes the updates
+                raise ApiError(
+                    409, "Conflict: terminated by setWebhook request; the webhook is active"
+                )
             if generation != self._poll_generation:
                 self.conflict_count += 1
                 raise ApiError(
@@ -701,24 +780,44 @@ class FakeTelegramServer:
 
     async def _delete_webhook(self, params: JSONDict) -> bool:
         self.webhook_url = ""
+        self.webhook_secret = None
+        await self._stop_pushing()
         if params.get("drop_pending_updates"):
             self._pending.clear()
             self._forced.clear()
         return True
 
     async def _set_webhook(self, params: JSONDict) -> bool:
-        self.webhook_url = str_param(params, "url") or ""
-        if params.get("drop_pending_updates"):
+        url = str_param(params, "url") or ""
+        if not url:
+            return await self._delete_webhook(params)
+        if not url.startswith(("http://", "https://")):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = str_param(params, "secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise bad_request("bad webhook: secret token contains unallowed characters")
+        connections = _integer(params.get("max_connections", DEFAULT_MAX_CONNECTIONS))
+        if connections is None or not 1 <= connections <= 100:
+            raise bad_request("bad webhook: max_connections must be between 1 and 100")
+        if isinstance(params.get("allowed_updates"), list):
+            self.allowed_updates = [str(kind) for kind in params["allowed_updates"]]
+        # The same URL set again (another instance starting) keeps what is being delivered;
+        # only dropping pending updates or a new connection limit restarts the pushes.
+        drop = bool(params.get("drop_pending_updates"))
+        if drop or connections != self._webhook_connections:
+            await self._stop_pushing()
+        if drop:
             self._pending.clear()
             self._forced.clear()
+        self._webhook_connections = connections
+        self.webhook_url = url
+        self.webhook_secret = secret
+        self._start_pushing()
+        self._notify_pollers()  # a long poll in progress ends with 409, as in Telegram
         return True
 
     async def _get_webhook_info(self, params: JSONDict) -> JSONDict:
-        return {
-            "url": self.webhook_url,
-            "has_custom_certificate": False,
-            "pending_update_count": self.pending_update_count,
-        }
+        return webhook_info(self, self._webhook_connections)
 
     def _commands_key(self, params: JSONDict) -> tuple[tuple[Any, ...], str]:
         scope = params.get("scope") or {"type": "default"}
