@@ -494,6 +494,11 @@ class FakeTelegramServer:
         pushing = self._pusher.queued if self._pusher is not None else 0
         return len(self._pending) + len(self._forced) + pushing
 
+    @property
+    def webhook_max_connections(self) -> int:
+        """setWebhook's max_connections: requests to the webhook under way at once."""
+        return self._webhook_connections
+
     def add_control(self, name: str, action: ControlAction) -> None:
         """Serve ``action`` at ``POST /control/<token>/<name>`` (JSON in, JSON out), for a
         standalone server driven from another process; add before ``start``."""
@@ -817,7 +822,7 @@ class FakeTelegramServer:
         return True
 
     async def _get_webhook_info(self, params: JSONDict) -> JSONDict:
-        return webhook_info(self, self._webhook_connections)
+        return webhook_info(self)
 
     def _commands_key(self, params: JSONDict) -> tuple[tuple[Any, ...], str]:
         scope = params.get("scope") or {"type": "default"}

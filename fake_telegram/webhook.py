@@ -146,7 +146,7 @@ class WebhookPusher:
             await asyncio.sleep(pause)
 
 
-def webhook_info(server: FakeTelegramServer, max_connections: int) -> dict[str, Any]:
+def webhook_info(server: FakeTelegramServer) -> dict[str, Any]:
     """getWebhookInfo's answer."""
     info: dict[str, Any] = {
         "url": server.webhook_url,
@@ -154,7 +154,7 @@ def webhook_info(server: FakeTelegramServer, max_connections: int) -> dict[str, 
         "pending_update_count": server.pending_update_count,
     }
     if server.webhook_url:
-        info["max_connections"] = max_connections
+        info["max_connections"] = server.webhook_max_connections
         if server.allowed_updates:
             info["allowed_updates"] = list(server.allowed_updates)
     if server.last_webhook_error is not None:

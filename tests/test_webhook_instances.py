@@ -1,0 +1,60 @@
+"""Several bot instances behind one webhook URL (issue 16): real ``run_bot.py run --webhook``
+processes behind HAProxy (benchmarks.bot_tier, the layout of scripts/cluster.sh), updates
+pushed by the fake Bot API server."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bot_tier import BotTier
+from tests.e2e_support import Harness, harness
+from tests.reliability_support import bot_environment
+
+__all__ = ["harness"]
+
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs haproxy (apt-get)"),
+]
+
+
+async def ask_help(harness: Harness, user_ids: range) -> None:
+    for user_id in user_ids:
+        user = harness.server.user(user_id, f"Hook{user_id}")
+        await user.send("/help")
+        reply = await user.wait_for_reply(30)
+        assert "What I can do" in reply.body, reply.body
+
+
+async def test_instances_share_one_webhook_and_one_stopping_leaves_it_to_the_others(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Two instances register the same URL (HAProxy's) and secret, and neither drops pending
+    updates; both serve updates. The first one stopped with SIGTERM exits cleanly and does
+    not delete the webhook: the other one goes on answering every chat through it."""
+    server = harness.server
+    server.webhook_timeout = 5
+    environ = bot_environment(harness.config, server)
+    async with BotTier(environ, tmp_path / "tier", 2, balance="roundrobin") as tier:
+        assert (server.webhook_url, server.webhook_secret) == (tier.url, tier.secret)
+        registered = server.calls_to("setWebhook")
+        assert len(registered) == 2
+        assert {call.params["url"] for call in registered} == {tier.url}
+        assert not any(call.params.get("drop_pending_updates") for call in registered)
+
+        await ask_help(harness, range(76001, 76007))
+        served = tier.sessions()
+        assert served["bot1"] >= 2 and served["bot2"] >= 2, served
+
+        assert await tier.stop_instance(1, signal.SIGTERM) == 0
+        assert server.webhook_url == tier.url
+        assert server.calls_to("deleteWebhook") == []
+
+        before = tier.sessions()["bot2"]
+        await ask_help(harness, range(76001, 76007))
+        assert tier.sessions()["bot2"] >= before + 6
+    assert server.calls_to("deleteWebhook") == []
