@@ -143,9 +143,7 @@ async def journey(user: FakeUser, outcome: Outcome, deadline: float) -> None:
     await _step(
         outcome, deadline, lambda: user.send("/dashboard"), reply("Balance due"), "/dashboard"
     )
-    await _step(
-        outcome, deadline, lambda: user.send("/bills"), reply("Your unpaid bills"), "/bills"
-    )
+    await _step(outcome, deadline, lambda: user.send("/bills"), reply("Bills you owe"), "/bills")
     bills = await _step(outcome, deadline, lambda: user.send("/pay"), reply("Which bill"), "/pay")
     assert not isinstance(bills, Stop)
     first = bills.inline_keyboard[0][0]  # type: ignore[attr-defined]

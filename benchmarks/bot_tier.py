@@ -14,6 +14,7 @@ instances, which needs the conversation state in the database).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -58,7 +59,7 @@ def haproxy_config(
 ) -> str:
     """HAProxy's configuration for the bot tier (scripts/cluster.sh writes the same)."""
     chat = [
-        f"    http-request set-var(txn.chat) req.body,json_query('{json_path}')"
+        f"    http-request set-var(txn.chat) req.body,json_query('{json_path}','int')"
         + ("" if n == 0 else " unless { var(txn.chat) -m found }")
         for n, json_path in enumerate(_CHAT_PATHS)
     ]
@@ -266,3 +267,24 @@ async def _listens(port: int) -> bool:
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m benchmarks.bot_tier haproxy-config …``: print HAProxy's configuration for
+    the bot tier (scripts/cluster.sh writes it with this)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bot_tier")
+    parser.add_argument("command", choices=["haproxy-config"])
+    parser.add_argument("--front-port", type=int, required=True)
+    parser.add_argument("--instance-ports", type=int, nargs="+", required=True)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--balance", choices=["affinity", "roundrobin"], default="affinity")
+    args = parser.parse_args(argv)
+    sys.stdout.write(
+        haproxy_config(
+            args.front_port, args.instance_ports, balance=args.balance, state_dir=args.state_dir
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -29,6 +29,7 @@ from benchmarks import (
     bench_payments,
     bench_receipts,
     bench_reports,
+    bench_webhook,
     dataset,
 )
 from benchmarks.harness import (
@@ -55,6 +56,8 @@ BENCHMARKS: dict[str, Callable[[Context], Awaitable[None]]] = {
     "import": bench_import.run,
     "billrun": bench_billrun.run,
     "bot": bench_bot.run,
+    # Several bot instances behind HAProxy, updates pushed by webhook (needs haproxy).
+    "webhook": bench_webhook.run,
     "checkout": bench_checkout.run,
     # On a database of its own (bills on a tariff, with their lines).
     "late_fees": bench_late_fees.run,

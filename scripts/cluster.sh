@@ -6,6 +6,8 @@
 #   scripts/cluster.sh status   each node's view of the cluster, and HAProxy's
 #   scripts/cluster.sh down     stop what this script started (by its pid files) and remove it
 #   scripts/cluster.sh kill N   SIGKILL node N (a fault drill); `start N` brings it back (IST/SST)
+#   scripts/cluster.sh kill-bot N / start-bot N   the same for bot instance N
+#   scripts/cluster.sh load [USERS] [SECONDS]      simulated users paying through the webhook
 #
 # Everything lives in $EBB_CLUSTER_DIR (default /tmp/ebb-cluster), owned by user mysql: node N
 # serves SQL on 127.0.0.1:$((EBB_CLUSTER_PORT + N)) (default 4311, 4312, 4313), replicates on
@@ -13,12 +15,23 @@
 # HAProxy listens on 127.0.0.1:$EBB_CLUSTER_PORT (4310) for the database (one writer at a
 # time, the others as backups: see docs/scaling.md). Nothing here touches the
 # server on 3306, its data directory or its configuration.
+#
+# The bot tier (docs/scaling.md, "Topology"): the fake Bot API server on 127.0.0.1:4330
+# ($EBB_FAKE_TELEGRAM_PORT) pushes webhooks to HAProxy on 127.0.0.1:4320 ($EBB_BOT_PORT), which
+# hands each update to one of 3 `run_bot.py run --webhook` instances on 4321-4323. Their
+# settings (database URLs through HAProxy 4310, the webhook secret) are in $DIR/bots.env.
 set -euo pipefail
 
 DIR=${EBB_CLUSTER_DIR:-/tmp/ebb-cluster}
 BASE_PORT=${EBB_CLUSTER_PORT:-4310}
 NODES=3
 GALERA_LIB=/usr/lib/galera/libgalera_smm.so
+PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PY=${EBB_PYTHON:-$PROJECT/.venv/bin/python}
+BOT_PORT=${EBB_BOT_PORT:-4320}
+FAKE_TELEGRAM_PORT=${EBB_FAKE_TELEGRAM_PORT:-4330}
+BOTS=3
+WEBHOOK_PATH=/telegram
 
 say() { echo "==> $*"; }
 die() { echo "error: $*" >&2; exit 1; }
@@ -141,6 +154,132 @@ start_haproxy() {
     say "HAProxy on 127.0.0.1:$BASE_PORT (pid $(cat "$DIR/haproxy.pid"))"
 }
 
+# ---- the bot tier: the fake Bot API server, bot instances in webhook mode, HAProxy for them
+
+bot_port() { echo $((BOT_PORT + $1)); }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+listens() {  # listens PORT [SECONDS]: wait until something accepts connections on PORT
+    local i
+    for i in $(seq 1 $((${2:-30} * 5))); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.2
+    done
+    return 1
+}
+
+with_bot_env() {  # run a command in the project with the bot's settings (bots.env)
+    (set -a; . "$DIR/bots.env"; set +a; cd "$PROJECT" && "$@")
+}
+
+write_bot_env() {
+    [ -f "$DIR/bots.env" ] && return 0
+    local admin customer secret token
+    admin=$(openssl rand -hex 16)
+    customer=$(openssl rand -hex 16)
+    secret=$(openssl rand -hex 24)
+    token=$(cd "$PROJECT" && "$PY" -c 'from fake_telegram import DEFAULT_TOKEN; print(DEFAULT_TOKEN)')
+    (umask 077; cat >"$DIR/bots.env" <<ENV
+BOT_TOKEN=$token
+BOT_API_BASE_URL=http://127.0.0.1:$FAKE_TELEGRAM_PORT
+DATABASE_ROOT_URL=mysql://root@127.0.0.1:$BASE_PORT
+DATABASE_URL=mysql://ebb_admin:$admin@127.0.0.1:$BASE_PORT/electricity_billing
+CUSTOMER_DATABASE_URL=mysql://ebb_customer:$customer@127.0.0.1:$BASE_PORT/electricity_billing
+DATABASE_MAX_USER_CONNECTIONS=400
+WEBHOOK_SECRET=$secret
+STATE_STORE=database
+ENV
+    )
+}
+
+start_fake_telegram() {
+    if pid_alive "$DIR/fake-telegram.pid"; then return 0; fi
+    (cd "$PROJECT" && nohup "$PY" -m benchmarks.webhook_load serve --port "$FAKE_TELEGRAM_PORT" \
+        --pid-file "$DIR/fake-telegram.pid" >>"$DIR/fake-telegram.log" 2>&1 &)
+    listens "$FAKE_TELEGRAM_PORT" || die "the fake Bot API server did not start ($DIR/fake-telegram.log)"
+    say "fake Bot API server on 127.0.0.1:$FAKE_TELEGRAM_PORT (pid $(cat "$DIR/fake-telegram.pid"))"
+}
+
+start_bot() {  # start_bot N
+    local n=$1 port
+    port=$(bot_port "$n")
+    if pid_alive "$DIR/bot$n.pid"; then say "bot$n already runs (pid $(cat "$DIR/bot$n.pid"))"; return 0; fi
+    (set -a; . "$DIR/bots.env"; set +a; cd "$PROJECT" && PERSISTENCE_FILE="$DIR/bot$n-state.pickle" \
+        exec nohup "$PY" run_bot.py run --webhook "http://127.0.0.1:$BOT_PORT$WEBHOOK_PATH" \
+        --listen 127.0.0.1 --port "$port" >>"$DIR/bot$n.log" 2>&1) &
+    echo $! >"$DIR/bot$n.pid"
+    listens "$port" 60 || die "bot$n did not start (log: $DIR/bot$n.log)"
+    say "bot$n on 127.0.0.1:$port (pid $(cat "$DIR/bot$n.pid"))"
+}
+
+start_bot_tier() {
+    write_bot_env
+    say "init-db and seed-demo on the cluster (through HAProxy $BASE_PORT)"
+    with_bot_env "$PY" run_bot.py init-db >/dev/null
+    with_bot_env "$PY" run_bot.py seed-demo >/dev/null
+    start_fake_telegram
+    local n ports=()
+    for n in $(seq 1 $BOTS); do start_bot "$n"; ports+=("$(bot_port "$n")"); done
+    (cd "$PROJECT" && "$PY" -m benchmarks.bot_tier haproxy-config --front-port "$BOT_PORT" \
+        --instance-ports "${ports[@]}" --state-dir "$DIR") >"$DIR/haproxy-bots.cfg"
+    haproxy -D -f "$DIR/haproxy-bots.cfg"
+    say "HAProxy for the bots on 127.0.0.1:$BOT_PORT (pid $(cat "$DIR/haproxy-bots.pid"))"
+}
+
+status_bot_tier() {
+    if pid_alive "$DIR/fake-telegram.pid"; then
+        echo "fake Bot API server 127.0.0.1:$FAKE_TELEGRAM_PORT pid $(cat "$DIR/fake-telegram.pid"): $(
+            curl -s -X POST "http://127.0.0.1:$FAKE_TELEGRAM_PORT/control/$(with_bot_env \
+                printenv BOT_TOKEN)/status")"
+    else
+        echo "fake Bot API server 127.0.0.1:$FAKE_TELEGRAM_PORT: down"
+    fi
+    local n
+    for n in $(seq 1 $BOTS); do
+        if pid_alive "$DIR/bot$n.pid"; then
+            echo "bot$n 127.0.0.1:$(bot_port "$n") pid $(cat "$DIR/bot$n.pid")"
+        else
+            echo "bot$n 127.0.0.1:$(bot_port "$n"): down"
+        fi
+    done
+    if [ -S "$DIR/haproxy-bots.sock" ]; then
+        echo "show stat" | socat - "UNIX-CONNECT:$DIR/haproxy-bots.sock" | awk -F, \
+            '$1 == "bots" && $2 ~ /^bot/ {print "haproxy (bots) " $2 ": " $18 ", " $8 " requests"}'
+    else
+        echo "haproxy (bots): down"
+    fi
+}
+
+stop_pid_file() {  # stop_pid_file FILE: SIGTERM, wait up to 30 s, then SIGKILL
+    local pid
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid"
+        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
+    fi
+    rm -f "$1"
+}
+
+stop_bot_tier() {
+    stop_pid_file "$DIR/haproxy-bots.pid"
+    local n
+    for n in $(seq 1 $BOTS); do stop_pid_file "$DIR/bot$n.pid"; done
+    stop_pid_file "$DIR/fake-telegram.pid"
+}
+
+cmd_kill_bot() {  # a fault drill: SIGKILL one bot instance
+    pid_alive "$DIR/bot$1.pid" || die "bot$1 is not running"
+    kill -KILL "$(cat "$DIR/bot$1.pid")"
+    say "bot$1 (pid $(cat "$DIR/bot$1.pid")) killed"
+}
+
+cmd_load() {  # cmd_load USERS SECONDS
+    with_bot_env "$PY" -m benchmarks.webhook_load drive --users "$1" --seconds "$2" \
+        --server "http://127.0.0.1:$FAKE_TELEGRAM_PORT"
+}
+
 cmd_up() {
     need_packages
     if alive 1 || alive 2 || alive 3; then die "a cluster already runs in $DIR (scripts/cluster.sh status)"; fi
@@ -162,6 +301,7 @@ cmd_up() {
            GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
     for n in $(seq 2 $NODES); do start_node "$n"; done
     start_haproxy
+    start_bot_tier
     cmd_status
 }
 
@@ -183,6 +323,7 @@ cmd_status() {
     else
         echo "haproxy: down"
     fi
+    status_bot_tier
 }
 
 cmd_kill() {  # a fault drill: SIGKILL one node
@@ -194,6 +335,7 @@ cmd_kill() {  # a fault drill: SIGKILL one node
 }
 
 cmd_down() {
+    stop_bot_tier
     if [ -f "$DIR/haproxy.pid" ]; then kill "$(cat "$DIR/haproxy.pid")" 2>/dev/null || true; fi
     local n pid
     for n in $(seq 1 $NODES); do
@@ -214,5 +356,9 @@ case "${1:-}" in
     down) cmd_down ;;
     kill) cmd_kill "${2:?node number}" ;;
     start) write_config "${2:?node number}"; start_node "$2" ;;
-    *) echo "usage: $0 up|status|down|kill N|start N" >&2; exit 2 ;;
+    kill-bot) cmd_kill_bot "${2:?bot number}" ;;
+    start-bot) start_bot "${2:?bot number}" ;;
+    load) cmd_load "${2:-200}" "${3:-30}" ;;
+    *) echo "usage: $0 up|status|down|kill N|start N|kill-bot N|start-bot N|load [USERS] [SECONDS]" >&2
+       exit 2 ;;
 esac
