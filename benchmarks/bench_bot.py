@@ -106,6 +106,16 @@ async def _step(
     return result
 
 
+async def warm_up(users: list[FakeUser], expect: str = "Balance due") -> None:
+    """One answer in every chat (pools, caches, the receipt worker), all chats at once."""
+
+    async def one(user: FakeUser) -> None:
+        await user.send("/dashboard")
+        await user.wait_for_reply(STEP_TIMEOUT, lambda m: expect in m.body)
+
+    await asyncio.gather(*(one(u) for u in users))
+
+
 async def read_loop(user: FakeUser, outcome: Outcome, deadline: float, expect: str) -> None:
     while True:
         await _step(
@@ -251,12 +261,7 @@ async def run_phase(ctx: Context, phase: Phase, telegram_ids: list[int]) -> Outc
         users = [server.user(tid, f"Chat {tid}") for tid in telegram_ids[: phase.chats]]
         expect = "Balance due" if phase.kind == "billing" else "ok"
         try:
-            # Warm up: one answer in every chat (pools, caches, the receipt worker).
-            async def warm_up(user: FakeUser) -> None:
-                await user.send("/dashboard")
-                await user.wait_for_reply(STEP_TIMEOUT, lambda m: expect in m.body)
-
-            await asyncio.gather(*(warm_up(u) for u in users))
+            await warm_up(users, expect)
             begun = time.perf_counter()
             outcome.window = (begun + phase.ramp, begun + phase.ramp + phase.seconds)
             deadline = outcome.window[1]

@@ -42,6 +42,7 @@ from benchmarks.bench_bot import (
     Stop,
     check_receipt,
     start_bot_process,
+    warm_up,
 )
 from benchmarks.harness import Context, Figure, cpu_seconds, descendants, percentile
 from domain import report_totals
@@ -205,12 +206,7 @@ async def run_phase(ctx: Context, phase: Phase, telegram_ids: list[int]) -> Outc
         )
         users = [server.user(tid, f"Chat {tid}") for tid in telegram_ids[: phase.chats]]
         try:
-
-            async def warm_up(user: FakeUser) -> None:
-                await user.send("/dashboard")
-                await user.wait_for_reply(STEP_TIMEOUT, lambda m: "Balance due" in m.body)
-
-            await asyncio.gather(*(warm_up(u) for u in users))
+            await warm_up(users)
             begun = time.perf_counter()
             outcome.window = (begun + phase.ramp, begun + phase.ramp + phase.seconds)
             deadline = outcome.window[1]

@@ -30,7 +30,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.bench_bot import STEP_TIMEOUT, Outcome, Stop, journey_loop, read_loop
+from benchmarks.bench_bot import Outcome, Stop, journey_loop, read_loop, warm_up
 from benchmarks.bench_payments import CREDIT, give_credit
 from domain import bills, customers, report_totals
 from domain.db import Database, UnitOfWork
@@ -57,12 +57,7 @@ async def drive_users(server: FakeTelegramServer, run: LoadRun) -> Outcome:
     """Every user's journey, side by side, until the window closes."""
     outcome = Outcome()
     users = [server.user(tid, f"Load {tid}") for tid in run.telegram_ids]
-
-    async def warm_up(user: FakeUser) -> None:
-        await user.send("/dashboard")
-        await user.wait_for_reply(STEP_TIMEOUT, lambda m: "Balance due" in m.body)
-
-    await asyncio.gather(*(warm_up(u) for u in users))
+    await warm_up(users)
     begun = time.perf_counter()
     outcome.window = (begun + run.ramp, begun + run.ramp + run.seconds)
 

@@ -4,11 +4,14 @@ token, sent again until answered 2xx in time, each chat's updates in order."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,6 +26,7 @@ from tests.test_fake_telegram import TOKEN, bare_bot, build_application
 pytestmark = pytest.mark.timeout(30)
 
 SECRET = "s3cret-TOKEN_1"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -256,3 +260,40 @@ async def test_control_actions_of_a_standalone_server_answer_json(
             assert await response.json() == {"ok": True, "result": {"users": 1, "a": 1}}
         async with http.post(f"{server.url}/control/WRONG/echo", json={}) as response:
             assert response.status == 404
+
+
+async def test_python_m_fake_telegram_serves_on_its_port_until_sigterm(tmp_path: Path) -> None:
+    """The standalone server: the Bot API and the status action on the port given, its pid
+    in the pid file; SIGTERM ends it cleanly."""
+    port = free_port()
+    pid_file = tmp_path / "fake.pid"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fake_telegram",
+        "--port",
+        str(port),
+        "--token",
+        TOKEN,
+        "--pid-file",
+        str(pid_file),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 20)
+        assert f"127.0.0.1:{port}" in line.decode()
+        assert int(pid_file.read_text()) == process.pid
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{port}/bot{TOKEN}/getMe") as response:
+                assert (await response.json())["result"]["is_bot"] is True
+            async with http.post(f"http://127.0.0.1:{port}/control/{TOKEN}/status") as response:
+                status = (await response.json())["result"]
+        assert status["url"] == "" and status["delivered"] == 0
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 20) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
