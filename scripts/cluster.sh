@@ -32,6 +32,8 @@ BOT_PORT=${EBB_BOT_PORT:-4320}
 FAKE_TELEGRAM_PORT=${EBB_FAKE_TELEGRAM_PORT:-4330}
 BOTS=3
 WEBHOOK_PATH=/telegram
+# affinity: each chat's updates to one instance; roundrobin: in turn (needs the state store)
+BOT_BALANCE=${EBB_BOT_BALANCE:-affinity}
 
 say() { echo "==> $*"; }
 die() { echo "error: $*" >&2; exit 1; }
@@ -221,7 +223,8 @@ start_bot_tier() {
     local n ports=()
     for n in $(seq 1 $BOTS); do start_bot "$n"; ports+=("$(bot_port "$n")"); done
     (cd "$PROJECT" && "$PY" -m benchmarks.bot_tier haproxy-config --front-port "$BOT_PORT" \
-        --instance-ports "${ports[@]}" --state-dir "$DIR") >"$DIR/haproxy-bots.cfg"
+        --instance-ports "${ports[@]}" --state-dir "$DIR" --balance "$BOT_BALANCE") \
+        >"$DIR/haproxy-bots.cfg"
     haproxy -D -f "$DIR/haproxy-bots.cfg"
     say "HAProxy for the bots on 127.0.0.1:$BOT_PORT (pid $(cat "$DIR/haproxy-bots.pid"))"
 }
