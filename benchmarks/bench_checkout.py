@@ -33,7 +33,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 
 from benchmarks.bench_bot import (
     CONCURRENCY,
@@ -44,7 +43,14 @@ from benchmarks.bench_bot import (
     start_bot_process,
     warm_up,
 )
-from benchmarks.harness import Context, Figure, cpu_seconds, descendants, percentile
+from benchmarks.harness import (
+    Context,
+    Figure,
+    cpu_seconds,
+    descendants,
+    machine_jiffies,
+    percentile,
+)
 from domain import report_totals
 from domain.db import Database, UnitOfWork
 from domain.money import Currency
@@ -96,13 +102,6 @@ class Outcome:
     @property
     def rate(self) -> float:
         return self.payments / self.seconds if self.seconds else 0.0
-
-
-def _machine_jiffies() -> tuple[int, int]:
-    """(busy, total) CPU time of the whole machine so far, from /proc/stat."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle and iowait
-    return sum(fields) - idle, sum(fields)
 
 
 def ms(samples: list[float], q: float) -> float:
@@ -233,12 +232,12 @@ async def run_phase(ctx: Context, phase: Phase, telegram_ids: list[int]) -> Outc
                     sum(cpu_seconds(pid) for pid in workers),
                     cpu_seconds(os.getpid()),
                 )
-                machine = _machine_jiffies()
+                machine = machine_jiffies()
                 await asyncio.sleep(phase.seconds)
                 outcome.bot_cpu = cpu_seconds(process.pid) - started[0]
                 outcome.workers_cpu = sum(cpu_seconds(pid) for pid in workers) - started[1]
                 outcome.bench_cpu = cpu_seconds(os.getpid()) - started[2]
-                busy, total = _machine_jiffies()
+                busy, total = machine_jiffies()
                 outcome.machine_busy = (busy - machine[0]) / max(1, total - machine[1])
 
             groups = [[u] for u in users] if phase.at_once else [users]
