@@ -63,19 +63,13 @@ async def test_instances_share_one_webhook_and_one_stopping_leaves_it_to_the_oth
     assert server.calls_to("deleteWebhook") == []
 
 
-@pytest.mark.xfail(
-    reason="needs the conversation state in the database (STATE_STORE=database, issue 16, "
-    "another part): until then each instance keeps its own, and a step on the other one "
-    "finds no conversation",
-    strict=False,
-)
 async def test_a_payment_whose_steps_land_on_different_instances_finishes(
     harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """HAProxy in turn (roundrobin) over two instances: each step of the paying journey
     (/dashboard, /bills, /pay, the bill, another amount, 5.00, account credit, confirm) goes
-    to the other instance than the step before; the payment is recorded once and its
-    receipt arrives."""
+    to the other instance than the step before; with the conversation state in the database
+    (STATE_STORE=database) the payment is recorded once and its receipt arrives."""
     server = harness.server
     server.webhook_timeout = 5
     customer = await make_customer(harness.admin_db, full_name="Round Robin")
@@ -85,7 +79,7 @@ async def test_a_payment_whose_steps_land_on_different_instances_finishes(
     await link_telegram(harness.admin_db, customer.customer_id, user.id)
     monkeypatch.setattr(bench_bot, "STEP_TIMEOUT", 15.0)  # each step's wait for the bot
     outcome = Outcome()
-    environ = bot_environment(harness.config, server)
+    environ = {**bot_environment(harness.config, server), "STATE_STORE": "database"}
     async with BotTier(environ, tmp_path / "tier", 2, balance="roundrobin") as tier:
         await journey(user, outcome, deadline=float("inf"))
         served = tier.sessions()
