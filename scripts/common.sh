@@ -63,6 +63,32 @@ ensure_mariadb() {
     exit 1
 }
 
+# What the Galera and multi-instance tests start beside the MariaDB on 3306 (issue 16):
+# galera-4 (the nodes' replication), haproxy (in front of the nodes and of the bot
+# instances), rsync (a node's full state transfer) and socat (cluster.sh status). Installed
+# with apt-get when missing and this user may act as root; otherwise the tests that need them
+# fail and say so.
+ensure_cluster_packages() {
+    local missing=()
+    [ -f /usr/lib/galera/libgalera_smm.so ] || missing+=(galera-4)
+    command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+    command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+    command -v socat >/dev/null 2>&1 || missing+=(socat)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local root
+    if command -v apt-get >/dev/null 2>&1 && root=$(root_prefix); then
+        echo "==> installing ${missing[*]} (apt-get)"
+        $root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
+            || { $root apt-get update -q >/dev/null \
+                 && $root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" \
+                    >/dev/null; } \
+            || echo "warning: could not install ${missing[*]}: the cluster tests will fail" >&2
+    else
+        echo "warning: ${missing[*]} missing (sudo apt-get install ${missing[*]}):" \
+            "the cluster tests will fail" >&2
+    fi
+}
+
 # .env holds both database passwords and the bot token: only its owner may read it. A new one
 # is written to a mktemp file (always 0600) under umask 077 and renamed into place, so it is
 # never readable by others, not even for a moment; one left readable by others (an old

@@ -3,6 +3,7 @@
 source "$(dirname "$0")/common.sh"
 ensure_venv
 ensure_mariadb
+ensure_cluster_packages
 echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy"
