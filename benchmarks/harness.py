@@ -442,8 +442,14 @@ def cluster_command(
     command: str, *, port: int, directory: str
 ) -> subprocess.CompletedProcess[str]:
     """``scripts/cluster.sh COMMAND`` for the cluster on base ``port`` in ``directory`` (SQL on
-    port+1..3, HAProxy on port); its output is returned, never raised."""
-    env = {**os.environ, "EBB_CLUSTER_PORT": str(port), "EBB_CLUSTER_DIR": directory}
+    port+1..3, HAProxy on port; the data tier alone, no bot instances); its output is
+    returned, never raised."""
+    env = {
+        **os.environ,
+        "EBB_CLUSTER_PORT": str(port),
+        "EBB_CLUSTER_DIR": directory,
+        "EBB_CLUSTER_BOTS": "0",
+    }
     return subprocess.run(  # noqa: S603 - the project's own script, fixed arguments
         ["bash", str(PROJECT / "scripts" / "cluster.sh"), command],  # noqa: S607
         env=env,

@@ -30,7 +30,7 @@ PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${EBB_PYTHON:-$PROJECT/.venv/bin/python}
 BOT_PORT=${EBB_BOT_PORT:-4320}
 FAKE_TELEGRAM_PORT=${EBB_FAKE_TELEGRAM_PORT:-4330}
-BOTS=3
+BOTS=${EBB_CLUSTER_BOTS:-3}  # 0: the data tier alone (the Galera tests and benchmark)
 WEBHOOK_PATH=/telegram
 # affinity: each chat's updates to one instance; roundrobin: in turn (needs the state store)
 BOT_BALANCE=${EBB_BOT_BALANCE:-affinity}
@@ -304,7 +304,7 @@ cmd_up() {
            GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
     for n in $(seq 2 $NODES); do start_node "$n"; done
     start_haproxy
-    start_bot_tier
+    if [ "$BOTS" -gt 0 ]; then start_bot_tier; fi
     cmd_status
 }
 
@@ -326,7 +326,7 @@ cmd_status() {
     else
         echo "haproxy: down"
     fi
-    status_bot_tier
+    if [ "$BOTS" -gt 0 ]; then status_bot_tier; fi
 }
 
 cmd_kill() {  # a fault drill: SIGKILL one node

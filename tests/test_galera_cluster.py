@@ -30,7 +30,7 @@ import pytest
 
 from benchmarks.harness import RetryLog, cluster_command, counting_retries
 from domain import payments, report_totals
-from domain.db import Database, DatabaseUrl, UnitOfWork, error_code
+from domain.db import TRIGGER_LOAD_ABORTED, Database, DatabaseUrl, UnitOfWork, error_code
 from domain.errors import AmountExceedsBalance, BillAlreadyPaid, DomainError
 from domain.models import Bill, Customer, PaymentMethod
 from tests.factories import give_credit, make_bill, make_clerk, make_customer
@@ -281,10 +281,15 @@ async def test_payments_of_the_same_bills_through_two_nodes_at_once_are_each_rec
             answered.setdefault(key, set()).add(result.payment.payment_id)
         elif isinstance(result, AmountExceedsBalance | BillAlreadyPaid):
             refused[type(result).__name__] += 1
-        else:  # a deadlock on all five attempts is the only other honest answer
-            assert isinstance(result, pymysql.err.OperationalError), repr(result)
-            assert error_code(result) == 1213
-            refused["deadlock five times"] += 1
+        else:  # refused by the cluster on all five attempts is the only other honest answer:
+            # a deadlock, or the node's abort while it loads a trigger (TRIGGER_LOAD_ABORTED,
+            # a 1064 that names a trigger), both retried by the policy and both writing nothing
+            assert isinstance(result, pymysql.err.MySQLError), repr(result)
+            aborted = error_code(result) == TRIGGER_LOAD_ABORTED[0] and (
+                TRIGGER_LOAD_ABORTED[1] in str(result)
+            )
+            assert error_code(result) == 1213 or aborted, repr(result)
+            refused["refused five times"] += 1
     # Both deliveries of one confirm that succeeded name the same payment.
     assert all(len(ids) == 1 for ids in answered.values()), answered
     acknowledged = {key: next(iter(ids)) for key, ids in answered.items()}
