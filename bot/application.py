@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +36,7 @@ from bot.persistence import AtomicPicklePersistence, BatchingApplication
 from bot.rate_limits import MAX_IN_FLIGHT, ReplyFirstRateLimiter
 from bot.shared_state import SWEEP_SECONDS, DatabasePersistence
 from bot.update_processor import ChatOrderedUpdateProcessor
+from bot.webhook_server import WebhookOptions, run_webhook
 from domain.db import Database
 from domain.errors import DatabaseUnavailable, DomainError
 from handlers import (
@@ -327,37 +327,36 @@ def build_application(
     return application
 
 
-def webhook_options(config: Config, *, webhook_url: str, listen: str, port: int) -> dict[str, Any]:
-    """Arguments of ``run_webhook``/``Updater.start_webhook``: Telegram must send the secret
-    token with every update, and a request without it is refused (403) unprocessed.
+def webhook_options(config: Config, *, webhook_url: str, listen: str, port: int) -> WebhookOptions:
+    """Where and how the webhook is served (``bot.webhook_server``): Telegram must send the
+    secret token with every update, and a request without it is refused (403) unprocessed.
 
     The webhook is served at the path of ``webhook_url`` (the URL Telegram is given), with or
     without a trailing slash; other paths answer 404.
     """
     secret = config.webhook_secret or secrets.token_urlsafe(32)
     redact_secrets(secret)
-    # PTB serves ``url_path`` as a regular expression (a tornado route): escape the path so
-    # it is matched as written.
-    path = urlsplit(webhook_url).path.rstrip("/")
-    return {
-        "listen": listen,
-        "port": port,
-        "url_path": re.escape(path),
-        "webhook_url": webhook_url,
-        "secret_token": secret,
-        "allowed_updates": Update.ALL_TYPES,
-    }
+    return WebhookOptions(
+        listen=listen,
+        port=port,
+        path=urlsplit(webhook_url).path.rstrip("/"),
+        webhook_url=webhook_url,
+        secret_token=secret,
+        allowed_updates=Update.ALL_TYPES,
+    )
 
 
 def run_bot(config: Config, *, webhook_url: str | None, listen: str, port: int) -> None:
     """Run until interrupted (SIGINT/SIGTERM finish the updates in hand, then close the pools):
-    long polling, or a webhook that checks a secret token."""
+    long polling, or a webhook that checks a secret token and answers each update once it
+    is handled (``bot.webhook_server``)."""
     # Telegram redelivers a webhook update answered late, perhaps to another instance; a
     # poller gets each update once (the getUpdates offset), so it saves the claim's round trip.
     application = build_application(config, dedupe_updates=bool(webhook_url))
     if webhook_url:
-        application.run_webhook(
-            **webhook_options(config, webhook_url=webhook_url, listen=listen, port=port)
+        run_webhook(
+            application,
+            webhook_options(config, webhook_url=webhook_url, listen=listen, port=port),
         )
     else:
         application.run_polling(allowed_updates=Update.ALL_TYPES)

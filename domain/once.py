@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import secrets
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from domain.db import Database, UnitOfWork
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 # a restarted process with the same pid is another instance).
 INSTANCE = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
 
+# An update's claim holds it this long without a word from its instance (renewed every third
+# of it while the handlers run): a redelivery within it is told to retry later, one after it
+# takes the update over (the instance died holding it).
+UPDATE_LEASE = timedelta(seconds=30)
 # Telegram stops redelivering an update long before this: its id is forgotten after it.
 UPDATE_MEMORY = timedelta(days=2)
 # Past job runs are kept this long (what ran, where, how often), then forgotten.
@@ -68,25 +73,85 @@ async def _write(db: Database, name: str, params: dict[str, object]) -> int:
 # Updates
 
 
-async def claim_update(db: Database, update_id: int, *, instance: str = INSTANCE) -> bool:
-    """Take update ``update_id`` to handle; False when an instance (this one or another) took
-    it already: a redelivery, to be dropped.
+class Redelivery(enum.Enum):
+    """What to do with a delivery of an update whose claim another delivery holds."""
+
+    FINISHED = "finished"  # handled already: drop it, answer 2xx
+    HELD = "held"  # its holder is still at it: answer so that the sender retries later
+
+
+@dataclass(frozen=True)
+class UpdateClaim:
+    """The claim of update ``update_id`` this instance holds, as ``claimed_by``;
+    ``taken_over`` when it was taken from an instance that let its lease run out."""
+
+    update_id: int
+    claimed_by: str
+    lease: timedelta
+    taken_over: bool = False
+
+    def params(self, **more: object) -> dict[str, object]:
+        return {
+            "update_id": self.update_id,
+            "claimed_by": self.claimed_by,
+            "lease_us": _micros(self.lease),
+            **more,
+        }
+
+
+async def claim_update(
+    db: Database, update_id: int, *, instance: str = INSTANCE, lease: timedelta = UPDATE_LEASE
+) -> UpdateClaim | Redelivery:
+    """Take update ``update_id`` to handle, leased for ``lease``: the first claim of it, or
+    one whose holder left it unfinished past its lease (the instance died) — taken over by
+    one UPDATE guarded on that holder, so of many claimants one gets it. Otherwise the
+    :class:`Redelivery` it is: finished (drop it) or held by a live claim (retry later).
 
     Raises what :meth:`Database.transaction` raises when the database cannot be reached
     (``DatabaseUnavailable``, or ``CommitOutcomeUnknown`` when the claim may have been
     committed): the caller decides whether to handle the update then. A claim whose COMMIT
     answer was lost and that is retried finds its own row, and is still this update's claim.
     """
-    claimed_by = _claimer(instance)
-    params = {"update_id": update_id, "claimed_by": claimed_by}
+    claim = UpdateClaim(update_id, _claimer(instance), lease)
 
-    async def work(uow: UnitOfWork) -> bool:
-        if await uow.execute("claim_update", params):
+    async def work(uow: UnitOfWork) -> UpdateClaim | Redelivery:
+        # Read first (no lock): the INSERT of a row already there would hold a shared lock
+        # that two claimants could not both turn into the take-over's exclusive one.
+        row = await uow.fetch_one("update_claim", claim.params())
+        if row is None:
+            if await uow.execute("claim_update", claim.params()):
+                await uow.commit()
+                return claim
+            return Redelivery.HELD  # claimed a moment ago by another delivery
+        if row["claimed_by"] == claim.claimed_by:  # this claim, its COMMIT's answer lost
+            return claim
+        if row["finished"]:
+            return Redelivery.FINISHED
+        if not row["lapsed"]:
+            return Redelivery.HELD
+        if await uow.execute("take_over_update", claim.params(old_holder=row["claimed_by"])):
             await uow.commit()
-            return True
-        return await uow.fetch_value("update_claimed_by", params) == claimed_by
+            return replace(claim, taken_over=True)
+        return Redelivery.HELD  # another claimant took it over first
 
     return await db.transaction(work)
+
+
+async def renew_update(db: Database, claim: UpdateClaim) -> bool:
+    """Extend ``claim``'s lease; False when it was taken over (or is finished)."""
+    return await _write(db, "renew_update", claim.params()) > 0
+
+
+async def finish_update(db: Database, claim: UpdateClaim) -> bool:
+    """Mark ``claim``'s update handled: its redeliveries are dropped from now on. False when
+    another instance took it over meanwhile (this one was cut off past its lease)."""
+    return await _write(db, "finish_update", claim.params()) > 0
+
+
+async def keep_update_lease(db: Database, claim: UpdateClaim) -> None:
+    """Renew ``claim``'s lease every third of it until cancelled (an update whose handlers
+    run longer than the lease is not taken over while they run)."""
+    await _keep_lease(lambda: renew_update(db, claim), claim.lease, f"update {claim.update_id}")
 
 
 async def forget_old_updates(db: Database, *, now: datetime | None = None) -> int:
@@ -163,16 +228,17 @@ async def finish_job(db: Database, run: JobRun) -> bool:
     return await _update_run(db, "finish_job_run", run)
 
 
-async def _keep_lease(db: Database, run: JobRun) -> None:
-    """Renew ``run``'s lease every third of it until cancelled."""
+async def _keep_lease(renew: Callable[[], Awaitable[bool]], lease: timedelta, what: str) -> None:
+    """Call ``renew`` every third of ``lease`` until cancelled, or until it says the lease
+    was taken over."""
     while True:
-        await asyncio.sleep(run.lease.total_seconds() / 3)
+        await asyncio.sleep(lease.total_seconds() / 3)
         try:
-            if not await _update_run(db, "renew_job_run", run):
-                log.warning("job %s of %s was taken over while it ran", run.job_name, run.period)
+            if not await renew():
+                log.warning("%s was taken over while it ran", what)
                 return
         except Exception:  # the database is away: try again at the next beat
-            log.warning("could not renew the lease of job %s", run.job_name, exc_info=True)
+            log.warning("could not renew the lease of %s", what, exc_info=True)
 
 
 async def run_once(
@@ -195,7 +261,11 @@ async def run_once(
     run = await claim_job(db, job_name, period, instance=instance, lease=lease)
     if run is None:
         return False
-    heartbeat = asyncio.create_task(_keep_lease(db, run))
+    heartbeat = asyncio.create_task(
+        _keep_lease(
+            lambda: _update_run(db, "renew_job_run", run), run.lease, f"job {job_name} of {period}"
+        )
+    )
     try:
         await work()
     except BaseException:

@@ -24,6 +24,7 @@ import pytest
 from bot.application import build_application, post_init, post_shutdown, webhook_options
 from bot.config import Config, load_config
 from bot.context import BillingApplication
+from bot.webhook_server import WebhookOptions, serving_webhook
 from domain import admins, customers
 from domain.db import Database
 from domain.models import Admin, Customer
@@ -103,11 +104,11 @@ def free_port() -> int:
 @asynccontextmanager
 async def running_webhook_bot(
     config: Config, webhook_url: str, **build: Any
-) -> AsyncIterator[tuple[BillingApplication, dict[str, Any]]]:
-    """Run the bot in webhook mode until the block ends, as ``run_webhook`` does with
-    ``webhook_options`` (what ``run_bot.py run --webhook URL`` uses), listening on
-    127.0.0.1 at ``webhook_url``'s port; yields the application and those options (the
-    secret token is ``options["secret_token"]``)."""
+) -> AsyncIterator[tuple[BillingApplication, WebhookOptions]]:
+    """Run the bot in webhook mode until the block ends, as ``run_bot.py run --webhook URL``
+    does (``bot.webhook_server`` with ``webhook_options``), listening on 127.0.0.1 at
+    ``webhook_url``'s port; yields the application and those options (the secret token is
+    ``options["secret_token"]``)."""
     port = urlsplit(webhook_url).port
     assert port is not None
     options = webhook_options(config, webhook_url=webhook_url, listen="127.0.0.1", port=port)
@@ -115,12 +116,10 @@ async def running_webhook_bot(
     async with application:
         await post_init(application)
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_webhook(**options)
         try:
-            yield application, options
+            async with serving_webhook(application, options):
+                yield application, options
         finally:
-            await application.updater.stop()
             await application.stop()
             await post_shutdown(application)
 

@@ -1,11 +1,35 @@
 -- name: claim_update
--- Take an update to handle; 0 rows when an instance already took it (domain/once.py).
-INSERT IGNORE INTO processed_updates (update_id, claimed_at, claimed_by)
-VALUES (:update_id, UTC_TIMESTAMP(6), :claimed_by)
+-- Take an update to handle, leased until :lease_us from now; 0 rows when an instance took it
+-- already (domain/once.py).
+INSERT IGNORE INTO processed_updates (update_id, claimed_at, claimed_by, lease_until)
+VALUES (:update_id, UTC_TIMESTAMP(6), :claimed_by,
+        UTC_TIMESTAMP(6) + INTERVAL :lease_us MICROSECOND)
 
--- name: update_claimed_by
--- Who took an update (a claim retried after its COMMIT's answer was lost may be its own).
-SELECT claimed_by FROM processed_updates WHERE update_id = :update_id
+-- name: update_claim
+-- Who holds an update's claim, whether it is finished, and whether its lease ran out.
+SELECT claimed_by, finished_at IS NOT NULL AS finished,
+       COALESCE(lease_until < UTC_TIMESTAMP(6), 1) AS lapsed
+FROM processed_updates WHERE update_id = :update_id
+
+-- name: take_over_update
+-- Take the claim of an update its holder (:old_holder) left unfinished past its lease (its
+-- instance died); 0 rows when another claimant took it over first, or it was finished or
+-- renewed meanwhile.
+UPDATE processed_updates
+SET claimed_by = :claimed_by, claimed_at = UTC_TIMESTAMP(6),
+    lease_until = UTC_TIMESTAMP(6) + INTERVAL :lease_us MICROSECOND
+WHERE update_id = :update_id AND claimed_by = :old_holder AND finished_at IS NULL
+  AND (lease_until IS NULL OR lease_until < UTC_TIMESTAMP(6))
+
+-- name: renew_update
+-- Extend the lease of an update this instance holds and is still handling.
+UPDATE processed_updates SET lease_until = UTC_TIMESTAMP(6) + INTERVAL :lease_us MICROSECOND
+WHERE update_id = :update_id AND claimed_by = :claimed_by AND finished_at IS NULL
+
+-- name: finish_update
+-- Mark an update this instance holds handled; 0 rows when another instance took it over.
+UPDATE processed_updates SET finished_at = UTC_TIMESTAMP(6)
+WHERE update_id = :update_id AND claimed_by = :claimed_by AND finished_at IS NULL
 
 -- name: forget_old_updates
 -- Drop the ids of updates taken before :before (Telegram no longer redelivers them).
