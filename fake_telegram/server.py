@@ -272,6 +272,8 @@ class FakeTelegramServer:
         self._background: set[asyncio.Task[Any]] = set()
         self._commands: dict[tuple[tuple[Any, ...], str], list[JSONDict]] = {}
         self._faults: dict[str, deque[_Fault]] = {}
+        self._held: dict[str, asyncio.Event] = {}
+        self.held_calls = 0  # calls of a held method waiting now (hold)
         self._rate_limit: float | None = None
         self._tolerance = rate_limit_tolerance
         self._tokens = 0.0
@@ -355,6 +357,8 @@ class FakeTelegramServer:
             return
         self._closing = True
         self._notify_pollers()
+        for method in list(self._held):
+            self.release(method)
         await self._stop_pushing()
         background, self._background = self._background, set()
         for task in background:
@@ -422,6 +426,18 @@ class FakeTelegramServer:
         """
         queue = self._faults.setdefault(method.lower(), deque())
         queue.extend(_Fault(status, hang, deliver) for _ in range(times))
+
+    def hold(self, method: str) -> None:
+        """Hold every call of ``method`` from now on, unanswered and not carried out, until
+        :meth:`release`: a bot caught in the middle of an update. A held call whose client
+        goes away (the bot was killed) is never carried out."""
+        self._held.setdefault(method.lower(), asyncio.Event())
+
+    def release(self, method: str) -> None:
+        """Carry out and answer the held calls of ``method``; later calls are not held."""
+        event = self._held.pop(method.lower(), None)
+        if event is not None:
+            event.set()
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -585,6 +601,13 @@ class FakeTelegramServer:
         )
 
     async def _dispatch(self, method: str, params: JSONDict) -> tuple[int, JSONDict]:
+        held = self._held.get(method)
+        if held is not None:
+            self.held_calls += 1
+            try:
+                await held.wait()
+            finally:
+                self.held_calls -= 1
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         faults = self._faults.get(method)

@@ -40,17 +40,82 @@ async def job_row(db: Database, job_name: str = "daily") -> dict[str, Any]:
     return row
 
 
+def taken(claims: list[once.UpdateClaim | once.Redelivery]) -> list[once.UpdateClaim]:
+    return [claim for claim in claims if isinstance(claim, once.UpdateClaim)]
+
+
+async def update_row(db: Database, update_id: int) -> dict[str, Any]:
+    (row,) = await fetch_dicts(
+        db,
+        "SELECT claimed_by, lease_until, finished_at FROM processed_updates WHERE update_id = %s",
+        update_id,
+    )
+    return row
+
+
 async def test_one_of_many_claimants_of_an_update_id_gets_it(admin_db: Database) -> None:
     """The same update id claimed by many instances at once: exactly one is told to handle
-    it; a later redelivery (to any of them) is refused; another id is a new claim."""
+    it, the others that its holder is still at it (retry later); once the holder finished
+    it, a redelivery (to any of them) is a finished one, dropped; another id is a new claim."""
     claims = await asyncio.gather(
         *(once.claim_update(admin_db, 5001, instance=f"bot-{n}") for n in range(RACERS))
     )
-    assert sum(claims) == 1
-    assert not await once.claim_update(admin_db, 5001, instance="bot-0")
-    assert await once.claim_update(admin_db, 5002, instance="bot-0")
+    (claim,) = taken(claims)
+    assert not claim.taken_over
+    assert claims.count(once.Redelivery.HELD) == RACERS - 1
+    assert await once.claim_update(admin_db, 5001, instance="bot-0") is once.Redelivery.HELD
+    assert await once.finish_update(admin_db, claim)
+    assert (await update_row(admin_db, 5001))["finished_at"] is not None
+    assert await once.claim_update(admin_db, 5001, instance="bot-0") is once.Redelivery.FINISHED
+    assert isinstance(await once.claim_update(admin_db, 5002, instance="bot-0"), once.UpdateClaim)
     rows = await fetch_dicts(admin_db, "SELECT update_id FROM processed_updates ORDER BY 1")
     assert [row["update_id"] for row in rows] == [5001, 5002]
+
+
+async def test_an_update_left_unfinished_past_its_lease_is_taken_over_by_one(
+    admin_db: Database,
+) -> None:
+    """The holder of update 5003 died (its lease ran out, unfinished): of many claimants at
+    once exactly one takes it over (one UPDATE guarded on the old holder), the others are
+    told to retry; the dead holder can no longer finish it, the new holder does."""
+    (dead,) = taken([await once.claim_update(admin_db, 5003, instance="dead", lease=SHORT)])
+    await asyncio.sleep(SHORT.total_seconds() * 2)
+    claims = await asyncio.gather(
+        *(once.claim_update(admin_db, 5003, instance=f"bot-{n}") for n in range(RACERS))
+    )
+    (claim,) = taken(claims)
+    assert claim.taken_over
+    assert claims.count(once.Redelivery.HELD) == RACERS - 1
+    assert (await update_row(admin_db, 5003))["claimed_by"] == claim.claimed_by
+    assert not await once.finish_update(admin_db, dead)
+    assert not await once.renew_update(admin_db, dead)
+    assert await once.finish_update(admin_db, claim)
+    assert await once.claim_update(admin_db, 5003, instance="late") is once.Redelivery.FINISHED
+
+
+async def test_a_renewed_lease_is_not_taken_over(admin_db: Database) -> None:
+    """A holder still at work renews its lease (every third of it, while the handlers run):
+    past the first lease's end a redelivery is still told to retry, not taken over."""
+    (claim,) = taken([await once.claim_update(admin_db, 5004, instance="slow", lease=SHORT)])
+    renewing = asyncio.create_task(once.keep_update_lease(admin_db, claim))
+    try:
+        await asyncio.sleep(SHORT.total_seconds() * 3)
+        assert await once.claim_update(admin_db, 5004, instance="other") is once.Redelivery.HELD
+    finally:
+        renewing.cancel()
+    assert (await update_row(admin_db, 5004))["claimed_by"] == claim.claimed_by
+
+
+async def test_a_claim_written_before_the_lease_is_a_finished_one(admin_db: Database) -> None:
+    """Migration 0029 marks the claims made under the old rule (claimed = done) finished;
+    a row without a lease and unfinished (written by hand) may be taken over at once."""
+    await sql_execute(
+        admin_db,
+        "INSERT INTO processed_updates (update_id, claimed_at, claimed_by) VALUES "
+        "(5005, UTC_TIMESTAMP(6), 'by hand')",
+    )
+    claim = await once.claim_update(admin_db, 5005, instance="bot-0")
+    assert isinstance(claim, once.UpdateClaim) and claim.taken_over
 
 
 async def test_update_ids_older_than_two_days_are_forgotten(admin_db: Database) -> None:
@@ -188,9 +253,10 @@ async def test_a_claim_retried_after_its_commit_answer_was_lost_is_still_its_own
     once per call) and keeps it: the update is handled, the job run. Another claimer's row
     is not taken for its own."""
     monkeypatch.setattr(once, "_claimer", lambda instance: f"{instance}/same-claim")
-    assert await once.claim_update(admin_db, 9001, instance="a")
-    assert await once.claim_update(admin_db, 9001, instance="a")  # the rerun
-    assert not await once.claim_update(admin_db, 9001, instance="b")
+    first = await once.claim_update(admin_db, 9001, instance="a")
+    assert isinstance(first, once.UpdateClaim)
+    assert await once.claim_update(admin_db, 9001, instance="a") == first  # the rerun
+    assert await once.claim_update(admin_db, 9001, instance="b") is once.Redelivery.HELD
     assert await once.claim_job(admin_db, "daily", PERIOD, instance="a") is not None
     assert await once.claim_job(admin_db, "daily", PERIOD, instance="a") is not None
     assert await once.claim_job(admin_db, "daily", PERIOD, instance="b") is None
