@@ -4,6 +4,7 @@ pushed by the fake Bot API server."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from benchmarks.bench_bot import Outcome, journey
 from benchmarks.bot_tier import BotTier
 from tests.e2e_support import Harness, harness
 from tests.factories import give_credit, make_bill, make_customer
-from tests.reliability_support import bot_environment, link_telegram, sql_rows
+from tests.reliability_support import bot_environment, link_telegram, sql_rows, until
 
 __all__ = ["harness"]
 
@@ -87,3 +88,39 @@ async def test_a_payment_whose_steps_land_on_different_instances_finishes(
         (bill.bill_id,),
     )
     assert [str(row[0]) for row in recorded] == outcome.receipts
+
+
+async def test_updates_a_killed_instance_held_unfinished_are_handled_by_the_other(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Issue 16's gap: every user's /help is in an instance's handlers (the replies held at
+    the Bot API) when instance 1 is SIGKILLed. Its webhook requests were never answered (an
+    instance answers once the update is handled), so Telegram delivers those updates again;
+    instance 2 is told to retry them (503) while their claims' leases run, then takes them
+    over and handles them. Every user gets exactly one answer, none twice."""
+    server = harness.server
+    server.webhook_timeout = 20
+    server.webhook_retry_max = 2
+    users = [server.user(76200 + n, f"Kill{n}") for n in range(8)]
+    environ = bot_environment(harness.config, server)
+    async with BotTier(environ, tmp_path / "tier", 2, balance="roundrobin") as tier:
+        server.hold("sendMessage")
+        try:
+            for user in users:
+                await user.send("/help")
+            await until(lambda: server.held_calls == len(users), 30, "every update handled")
+            on_first = tier.sessions()["bot1"]
+            assert 1 <= on_first < len(users), tier.sessions()
+            assert await tier.stop_instance(1, signal.SIGKILL) == -signal.SIGKILL
+            # The killed instance's calls are dropped with its connections, never carried out.
+            await until(lambda: server.held_calls == len(users) - on_first, 10, "calls dropped")
+        finally:
+            server.release("sendMessage")
+        replies = [await user.wait_for_reply(60) for user in users]
+        await asyncio.sleep(1)  # nothing more comes
+    assert all("What I can do" in reply.body for reply in replies)
+    assert [len(user.messages()) for user in users] == [1] * len(users)
+    told_to_retry = {d.update_id for d in server.webhook_deliveries if d.status == 503}
+    assert len(told_to_retry) == on_first
+    rows = await sql_rows(harness.admin_db, "SELECT finished_at FROM processed_updates")
+    assert len(rows) == len(users) and all(row[0] is not None for row in rows)
