@@ -3,8 +3,9 @@
 up``, on ports of their own).
 
 Every instance registers the same URL (HAProxy's) and the same secret token with setWebhook
-when it starts; stopping one leaves the webhook in place for the others (PTB deletes a webhook
-only when it starts polling, or when asked to drop pending updates, which is never done here).
+when it starts; stopping one leaves the webhook in place for the others (nothing in the bot
+deletes it, and pending updates are never dropped). Each instance answers an update's webhook
+request once the update is handled (bot/webhook_server.py).
 HAProxy checks each instance's webhook path every second (a GET there answers 405: the
 server is up) and sends each update to one of the healthy ones: by chat (``affinity``, the
 hash of the chat id read from the JSON body, consistent so that a dead instance's chats move
