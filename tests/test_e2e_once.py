@@ -236,6 +236,30 @@ async def test_a_redelivery_while_the_first_is_handled_is_told_to_retry(
     assert rows[0]["finished_at"] is not None
 
 
+async def test_stopping_finishes_the_update_in_hand_and_answers_it(harness: Harness) -> None:
+    """An instance told to stop (SIGTERM does the same: ``bot.webhook_server.serve``) while
+    an update is in its handlers stops taking requests but finishes that update, sends its
+    reply and answers its delivery 200 before it closes, and marks it finished."""
+    server = harness.server
+    user = server.user(USER_ID, "Hook")
+    server.hold("sendMessage")
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with instance(harness, 0, dedupe_updates=True) as bot:
+                first = asyncio.create_task(bot.deliver(http, help_update(700_030, user)))
+                await until(lambda: server.held_calls == 1, 10, "the reply held")
+                asyncio.get_running_loop().call_later(0.5, server.release, "sendMessage")
+            assert first.done()
+            assert await first == 200
+    finally:
+        server.release("sendMessage")
+    assert len(user.messages()) == 1
+    rows = await fetch_dicts(
+        harness.admin_db, "SELECT finished_at FROM processed_updates WHERE update_id = 700030"
+    )
+    assert rows[0]["finished_at"] is not None
+
+
 async def test_the_daily_clean_up_forgets_update_ids_two_days_old(harness: Harness) -> None:
     await sql_execute(
         harness.admin_db,
