@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 from telegram import Update
-from telegram.ext import Application
+from telegram.ext import Application, ExtBot
 
 from bot.once_updates import UpdateHeld
 
@@ -77,10 +77,14 @@ def webhook_app(application: AnyApplication, options: WebhookOptions) -> web.App
             return web.Response(status=403, text="not JSON")
         try:
             data = json.loads(await request.read())
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
             update = Update.de_json(data, application.bot)
         except Exception as exc:  # its text may quote the body: the class name only
             log.warning("a webhook request that is not an update was refused (%s)", type(exc))
             return web.Response(status=400, text="not an update")
+        if isinstance(application.bot, ExtBot):  # as PTB's webhook does (a no-op without
+            application.bot.insert_callback_data(update)  # arbitrary callback data)
         try:
             await application.update_processor.process_update(
                 update, application.process_update(update)

@@ -56,3 +56,36 @@ async def test_a_webhook_url_with_a_path_is_served_at_that_path_and_not_at_the_r
     assert all("What I can do" in answer.body for answer in answers)
     assert len(user.messages()) == 2
     assert harness.server.webhook_url == url
+
+
+@pytest.mark.timeout(60)
+async def test_the_webhook_refuses_what_is_not_an_update_and_answers_a_get_with_405(
+    harness: Harness,
+) -> None:
+    """As PTB's webhook server did: a body that is not JSON by its content type is 403, one
+    that is not an update 400, neither handled; a GET of the path (HAProxy's health check,
+    benchmarks/bot_tier.py) is 405; an update with the secret is answered 200 once its
+    reply went out."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    user = harness.server.user(74951, "Hook")
+    async with running_webhook_bot(harness.config, url) as (_, options):
+        headers = {SECRET_HEADER: options["secret_token"]}
+        async with aiohttp.ClientSession() as http:
+            text = await http.post(url, data="/help", headers=headers)
+            not_update = await http.post(url, json=[1, 2], headers=headers)
+            broken = await http.post(
+                url, data="{", headers={**headers, "Content-Type": "application/json"}
+            )
+            check = await http.get(url)
+            body = command_update(910_100, user.id, "/help")
+            handled = await http.post(url, json=body, headers=headers)
+            replies = len(user.messages())
+    assert [r.status for r in (text, not_update, broken, check, handled)] == [
+        403,
+        400,
+        400,
+        405,
+        200,
+    ]
+    assert replies == 1
