@@ -248,10 +248,11 @@ FROM (
                             ELSE 0 END) / 10000
            END AS rate
     FROM (
-        SELECT u.customer_id, u.units, u.version_id, u.previous_reading, u.current_reading,
-               u.estimated,
-               COALESCE(v.fixed_charge, 0) AS fixed_charge,
-               COALESCE(v.tax_percent, 0) AS tax_percent,
+        SELECT u.customer_id, MAX(u.units) AS units, MAX(u.version_id) AS version_id,
+               MAX(u.previous_reading) AS previous_reading,
+               MAX(u.current_reading) AS current_reading, MAX(u.estimated) AS estimated,
+               COALESCE(MAX(v.fixed_charge), 0) AS fixed_charge,
+               COALESCE(MAX(v.tax_percent), 0) AS tax_percent,
                SUM(ROUND(GREATEST(LEAST(u.units, COALESCE(b.to_kwh, u.units))
                                   - COALESCE(b.from_kwh, 0), 0)
                          * COALESCE(b.rate_per_kwh, :default_rate), 2)) AS energy,
@@ -268,9 +269,7 @@ FROM (
                                  <= p.register_size * 0.2
                             THEN p.register_size - p.previous_reading + r.reading
                    END AS units,
-                   (SELECT tv.version_id FROM tariff_versions tv
-                    WHERE tv.tariff_id = p.tariff_id AND tv.effective_from <= :billing_month
-                    ORDER BY tv.effective_from DESC LIMIT 1) AS version_id
+                   cv.version_id
             FROM (
                 SELECT c.customer_id, c.tariff_id,
                        CAST(POWER(10, c.meter_digits) AS DECIMAL(12,0)) AS register_size,
@@ -292,12 +291,20 @@ FROM (
             JOIN meter_readings r
               ON r.customer_id = p.customer_id AND r.billing_month = :billing_month
              AND r.status = 'accepted'
+            -- each tariff's version in force for the month, found once per tariff
+            LEFT JOIN (
+                SELECT tv.tariff_id, MAX(tv.version_id) AS version_id
+                FROM tariff_versions tv
+                WHERE tv.effective_from = (SELECT MAX(t2.effective_from) FROM tariff_versions t2
+                                           WHERE t2.tariff_id = tv.tariff_id
+                                             AND t2.effective_from <= :billing_month)
+                GROUP BY tv.tariff_id
+            ) cv ON cv.tariff_id = p.tariff_id
         ) u
         LEFT JOIN tariff_versions v ON v.version_id = u.version_id
         LEFT JOIN tariff_bands b ON b.version_id = u.version_id
         WHERE u.units IS NOT NULL
-        GROUP BY u.customer_id, u.units, u.version_id, u.previous_reading, u.current_reading,
-                 u.estimated, v.fixed_charge, v.tax_percent
+        GROUP BY u.customer_id
     ) t
 ) q
 WHERE q.total > 0 AND q.total <= :max_total AND q.rate > 0
