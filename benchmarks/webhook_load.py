@@ -190,7 +190,9 @@ async def drive(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:
-        standalone_main(argv[1:], {"load": load_action})
+        from benchmarks.fault_drill import drill_action
+
+        standalone_main(argv[1:], {"load": load_action, "drill": drill_action})
         return 0
     parser = argparse.ArgumentParser(prog="python -m benchmarks.webhook_load drive")
     parser.add_argument("command", choices=["drive"])

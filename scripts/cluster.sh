@@ -8,6 +8,8 @@
 #   scripts/cluster.sh kill N   SIGKILL node N (a fault drill); `start N` brings it back (IST/SST)
 #   scripts/cluster.sh kill-bot N / start-bot N   the same for bot instance N
 #   scripts/cluster.sh load [USERS] [SECONDS]      simulated users paying through the webhook
+#   scripts/cluster.sh drill [USERS] [SECONDS]     the fault drill: kill a bot and a node under
+#                                                  load, then check (benchmarks/fault_drill.py)
 #
 # Everything lives in $EBB_CLUSTER_DIR (default /tmp/ebb-cluster), owned by user mysql: node N
 # serves SQL on 127.0.0.1:$((EBB_CLUSTER_PORT + N)) (default 4311, 4312, 4313), replicates on
@@ -283,6 +285,14 @@ cmd_load() {  # cmd_load USERS SECONDS
         --server "http://127.0.0.1:$FAKE_TELEGRAM_PORT"
 }
 
+cmd_drill() {  # cmd_drill [USERS] [SECONDS] [fault_drill options…]: the fault drill (issue 16)
+    local users=${1:-240} seconds=${2:-90}
+    shift $(($# < 2 ? $# : 2))
+    with_bot_env "$PY" -m benchmarks.fault_drill --users "$users" --seconds "$seconds" \
+        --state-dir "$DIR" --base-port "$BASE_PORT" \
+        --server "http://127.0.0.1:$FAKE_TELEGRAM_PORT" "$@"
+}
+
 cmd_up() {
     need_packages
     if alive 1 || alive 2 || alive 3; then die "a cluster already runs in $DIR (scripts/cluster.sh status)"; fi
@@ -362,6 +372,7 @@ case "${1:-}" in
     kill-bot) cmd_kill_bot "${2:?bot number}" ;;
     start-bot) start_bot "${2:?bot number}" ;;
     load) cmd_load "${2:-200}" "${3:-30}" ;;
-    *) echo "usage: $0 up|status|down|kill N|start N|kill-bot N|start-bot N|load [USERS] [SECONDS]" >&2
+    drill) shift; cmd_drill "$@" ;;
+    *) echo "usage: $0 up|status|down|kill N|start N|kill-bot N|start-bot N|load [USERS] [SECONDS]|drill [USERS] [SECONDS]" >&2
        exit 2 ;;
 esac
