@@ -94,6 +94,8 @@ class Phone:
     told_again: int = 0  # steps answered "try / start again"
     journeys: int = 0  # payments finished with their receipt
     last: str = "none"  # the last step: answered, told, unanswered
+    unanswered_at: list[float] = field(default_factory=list)  # when sent, s into the load
+    began: float = 0.0
     errors: list[str] = field(default_factory=list)
 
 
@@ -122,6 +124,7 @@ async def step(
         phone.errors.append(repr(exc)[:300])
         raise Restart from exc
     phone.steps += 1
+    sent = time.monotonic() - phone.began
     try:
         event = await user.wait_for_event(
             wait,
@@ -130,6 +133,7 @@ async def step(
         )
     except NoReplyError:
         phone.unanswered += 1
+        phone.unanswered_at.append(sent)
         phone.last = "unanswered"
         raise Restart from None
     if expect not in text(event):
@@ -184,6 +188,7 @@ async def pay(user: FakeUser, phone: Phone, wait: float, think: float) -> None:
             await user.wait_for_reply(wait, lambda m: m.document is not None)
         except NoReplyError:
             phone.unanswered += 1
+            phone.unanswered_at.append(time.monotonic() - phone.began)
             phone.last = "unanswered"
             raise Restart from None
     phone.journeys += 1
@@ -235,12 +240,17 @@ async def drill_action(server: FakeTelegramServer, params: JSONDict) -> JSONDict
         Phone(ROLES[0] if n % 5 < 3 else ROLES[1] if n % 5 == 3 else ROLES[2])
         for n in range(len(ids))
     ]
+    before = [shown_receipts(u) for u in users]  # a chat's earlier runs on this server
     began = time.monotonic()
+    for phone in phones:
+        phone.began = began
     deadline = began + float(params["seconds"])
     await asyncio.gather(
         *(drive_phone(u, p, deadline, wait, think) for u, p in zip(users, phones, strict=True))
     )
-    receipts = sorted(set().union(*(shown_receipts(u) for u in users)))
+    receipts = sorted(
+        set().union(*(shown_receipts(u) - old for u, old in zip(users, before, strict=True)))
+    )
     by_role: dict[str, Counter[str]] = {}
     for phone in phones:
         role = by_role.setdefault(phone.role, Counter())
@@ -256,7 +266,12 @@ async def drill_action(server: FakeTelegramServer, params: JSONDict) -> JSONDict
         "steps": sum(p.steps for p in phones),
         "by_role": {k: dict(v) for k, v in by_role.items()},
         "unanswered": [
-            {"telegram_id": u.id, "role": p.role, "steps": p.unanswered, "last": p.last}
+            {
+                "telegram_id": u.id,
+                "role": p.role,
+                "sent_at": [round(t, 1) for t in p.unanswered_at],
+                "last": p.last,
+            }
             for u, p in zip(users, phones, strict=True)
             if p.unanswered
         ],
@@ -520,6 +535,11 @@ async def run(args: argparse.Namespace) -> int:
         f"every step answered or told to start again: {unanswered_steps} steps of "
         f"{result['steps']} left without an answer within {args.step_wait:.0f} s, on "
         f"{phones_hit} of {args.users} phones ({left} of them on their last step)",
+    )
+    sent = sorted(t for u in result["unanswered"] for t in u["sent_at"])
+    checks.note(
+        "unanswered steps were sent at (s into the load, faults as in the timeline): "
+        + ", ".join(f"{t:.0f}" for t in sent)
     )
     for role, figures_of_role in by_role.items():
         checks.note(f"{role}: {json.dumps(figures_of_role)}")
