@@ -478,7 +478,6 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         await db.close()
     since = datetime.now()
-    await asyncio.sleep(1)  # created_at has microseconds; a second's margin for the clocks
     body = {
         "telegram_ids": ids,
         "seconds": args.seconds,
@@ -510,6 +509,21 @@ async def run(args: argparse.Namespace) -> int:
     checks.check(same, "the same row counts and payment sum on every node")
     for n, f in enumerate(figures, start=1):
         checks.note(f"node{n}: {json.dumps(f)}")
+    unshown = [
+        (created - since).total_seconds()
+        for number, created in await node_query(
+            nodes[1],
+            "SELECT p.receipt_number, p.created_at FROM payments p "
+            "JOIN bills b ON b.bill_id = p.bill_id JOIN customers c ON c.customer_id = "
+            "b.customer_id WHERE c.meter_number LIKE 'LOAD-%%' AND p.created_at >= %s",
+            (since,),
+        )
+        if number not in set(receipts)
+    ]
+    checks.note(
+        "payments recorded but never shown were made at (s after the load's start, about): "
+        + ", ".join(f"{t:.0f}" for t in sorted(unshown))
+    )
     recorded = figures[0]["drill payments"]
     checks.note(
         f"{recorded} payments of the drill's customers recorded during it, {len(receipts)} "
