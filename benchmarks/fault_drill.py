@@ -96,6 +96,7 @@ class Phone:
     last: str = "none"  # the last step: answered, told, unanswered
     unanswered_at: list[float] = field(default_factory=list)  # when sent, s into the load
     began: float = 0.0
+    told: Counter[str] = field(default_factory=Counter)  # what it was told, first words
     errors: list[str] = field(default_factory=list)
 
 
@@ -137,6 +138,7 @@ async def step(
         phone.last = "unanswered"
         raise Restart from None
     if expect not in text(event):
+        phone.told[text(event)[:90]] += 1
         phone.told_again += 1
         phone.last = "told"
         raise Restart
@@ -276,6 +278,7 @@ async def drill_action(server: FakeTelegramServer, params: JSONDict) -> JSONDict
             if p.unanswered
         ],
         "receipts": receipts,
+        "told": sum((p.told for p in phones), Counter()).most_common(5),
         "errors": [e for p in phones for e in p.errors][:10],
         "webhook_retries": server.webhook_retries,
     }
@@ -557,6 +560,7 @@ async def run(args: argparse.Namespace) -> int:
     )
     for role, figures_of_role in by_role.items():
         checks.note(f"{role}: {json.dumps(figures_of_role)}")
+    checks.note(f"what phones were told to do again (most often): {result['told']}")
     checks.note(
         f"webhook deliveries retried by the Bot API server: {result['webhook_retries']}; "
         f"phone errors (first): {result['errors'][:3]}"
