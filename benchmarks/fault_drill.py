@@ -97,6 +97,7 @@ class Phone:
     unanswered_at: list[float] = field(default_factory=list)  # when sent, s into the load
     began: float = 0.0
     told: Counter[str] = field(default_factory=Counter)  # what it was told, first words
+    told_at: list[float] = field(default_factory=list)  # when those steps were sent
     errors: list[str] = field(default_factory=list)
 
 
@@ -139,6 +140,7 @@ async def step(
         raise Restart from None
     if expect not in text(event):
         phone.told[text(event)[:90]] += 1
+        phone.told_at.append(sent)
         phone.told_again += 1
         phone.last = "told"
         raise Restart(text(event))
@@ -279,6 +281,7 @@ async def drill_action(server: FakeTelegramServer, params: JSONDict) -> JSONDict
         ],
         "receipts": receipts,
         "told": sum((p.told for p in phones), Counter()).most_common(5),
+        "told_at": sorted(round(t, 1) for p in phones for t in p.told_at),
         "errors": [e for p in phones for e in p.errors][:10],
         "webhook_retries": server.webhook_retries,
     }
@@ -561,6 +564,11 @@ async def run(args: argparse.Namespace) -> int:
     for role, figures_of_role in by_role.items():
         checks.note(f"{role}: {json.dumps(figures_of_role)}")
     checks.note(f"what phones were told to do again (most often): {result['told']}")
+    checks.note(
+        "steps told to start again were sent at (s into the load): "
+        + ", ".join(f"{t:.0f}" for t in result["told_at"][:60])
+        + (" …" if len(result["told_at"]) > 60 else "")
+    )
     checks.note(
         f"webhook deliveries retried by the Bot API server: {result['webhook_retries']}; "
         f"phone errors (first): {result['errors'][:3]}"

@@ -47,7 +47,7 @@ async def test_a_step_told_to_start_again_is_counted_told_and_says_what() -> Non
             await step(user, phone, 5, lambda: user.send("/pay"), "Which bill")
         await answer
         assert (phone.unanswered, phone.told_again, phone.last) == (0, 1, "told")
-        assert phone.told == {told: 1}
+        assert phone.told == {told: 1} and len(phone.told_at) == 1
 
 
 async def test_an_answered_step_and_the_receipts_shown() -> None:
