@@ -234,18 +234,7 @@ class BotTier:
         return {row[1]: int(row[7] or 0) for row in self._stats()}
 
     def _stats(self) -> list[list[str]]:
-        """HAProxy's "show stat" rows of the instances."""
-        try:
-            with socket.socket(socket.AF_UNIX) as conn:
-                conn.connect(str(self.workdir / "haproxy-bots.sock"))
-                conn.sendall(b"show stat\n")
-                data = b""
-                while chunk := conn.recv(65536):
-                    data += chunk
-        except OSError:
-            return []
-        rows = [line.split(",") for line in data.decode().splitlines()]
-        return [r for r in rows if len(r) > 17 and r[0] == "bots" and r[1].startswith("bot")]
+        return instance_stats(self.workdir)
 
     async def __aenter__(self) -> BotTier:
         try:
@@ -257,6 +246,22 @@ class BotTier:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def instance_stats(state_dir: Path) -> list[list[str]]:
+    """HAProxy's "show stat" rows of the bot instances (name in [1], status in [17]), read
+    from its admin socket in ``state_dir``; none if it is not running."""
+    try:
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.connect(str(state_dir / "haproxy-bots.sock"))
+            conn.sendall(b"show stat\n")
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+    except OSError:
+        return []
+    rows = [line.split(",") for line in data.decode().splitlines()]
+    return [r for r in rows if len(r) > 17 and r[0] == "bots" and r[1].startswith("bot")]
 
 
 async def _listens(port: int) -> bool:

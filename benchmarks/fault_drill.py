@@ -39,7 +39,6 @@ import json
 import os
 import random
 import re
-import socket
 import sys
 import time
 from collections import Counter
@@ -52,6 +51,7 @@ from typing import Any
 import aiohttp
 import aiomysql
 
+from benchmarks.bot_tier import instance_stats
 from benchmarks.webhook_load import load_customers
 from domain import report_totals
 from domain.db import Database, DatabaseUrl
@@ -389,14 +389,7 @@ async def settle(nodes: list[DatabaseUrl], timeout: float = 180) -> list[dict[st
 
 def haproxy_bots(state_dir: Path) -> dict[str, str]:
     """HAProxy's status of each bot instance (bot1: UP …)."""
-    with socket.socket(socket.AF_UNIX) as conn:
-        conn.connect(str(state_dir / "haproxy-bots.sock"))
-        conn.sendall(b"show stat\n")
-        data = b""
-        while chunk := conn.recv(65536):
-            data += chunk
-    rows = [line.split(",") for line in data.decode().splitlines()]
-    return {r[1]: r[17] for r in rows if len(r) > 17 and r[0] == "bots" and r[1].startswith("bot")}
+    return {row[1]: row[17] for row in instance_stats(state_dir)}
 
 
 def balance_of(state_dir: Path) -> str:
