@@ -36,7 +36,7 @@ INSTANCE = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
 # An update's claim holds it this long without a word from its instance (renewed every third
 # of it while the handlers run): a redelivery within it is told to retry later, one after it
 # takes the update over (the instance died holding it).
-UPDATE_LEASE = timedelta(seconds=30)
+UPDATE_LEASE = timedelta(seconds=15)
 # Telegram stops redelivering an update long before this: its id is forgotten after it.
 UPDATE_MEMORY = timedelta(days=2)
 # Past job runs are kept this long (what ran, where, how often), then forgotten.
