@@ -35,21 +35,15 @@ _WIDE = 1_000_000  # PTB's semaphore: never the limit (see the module docstring)
 
 class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int = 64) -> None:
-        limit = max(1, max_concurrent_updates)
-        # PTB sizes its semaphore from the max_concurrent_updates property, so the property
-        # reads wide while it does; 1 keeps PTB's one-update-at-a-time processing.
-        self._limit = 1 if limit == 1 else _WIDE
-        super().__init__(self._limit)
-        self._limit = limit
+        # Updates handled at once (PTB's own semaphore, sized by the number passed up, is made
+        # wide: see the module docstring); 1 keeps PTB's one-update-at-a-time processing.
+        self.slots = max(1, max_concurrent_updates)
+        super().__init__(1 if self.slots == 1 else _WIDE)
         self._slots: asyncio.Semaphore | None = None
         self._running = 0
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
         self._follow_ups: dict[int, list[Coroutine[Any, Any, Any]]] = {}
-
-    @property
-    def max_concurrent_updates(self) -> int:
-        return self._limit
 
     @property
     def current_concurrent_updates(self) -> int:
@@ -93,7 +87,7 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         if self._slots is None:  # made here, on the loop that uses it
-            self._slots = asyncio.Semaphore(self._limit)
+            self._slots = asyncio.Semaphore(self.slots)
         key = self._key(update)
         run = self._run_now if self._urgent(update) else self._run
         if key is None:
