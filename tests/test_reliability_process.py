@@ -245,7 +245,11 @@ async def test_a_state_write_cut_short_leaves_the_previous_state_readable(
     def killed_midway(self: object, obj: object) -> None:
         raise KeyboardInterrupt("killed while writing")
 
-    monkeypatch.setattr(_BotPickler, "dump", killed_midway)
+    # Each writer's own pickling: PTB's Pickler, our persistence's _dump.
+    if atomic:
+        monkeypatch.setattr(AtomicPicklePersistence, "_dump", staticmethod(killed_midway))
+    else:
+        monkeypatch.setattr(_BotPickler, "dump", killed_midway)
     with pytest.raises(KeyboardInterrupt):
         await first.update_user_data(1, {"pay": {"bill_id": "8"}})
     monkeypatch.undo()
