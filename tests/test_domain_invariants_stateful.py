@@ -490,12 +490,19 @@ class BillingMachine(RuleBasedStateMachine):
     # -- meter readings and bill runs ----------------------------------------------------------
 
     @precondition(lambda self: len(self.billed_months) < len(RUN_MONTHS))
-    @rule(units=st.tuples(RUN_UNITS, RUN_UNITS), again=st.booleans())
-    def readings_then_a_bill_run(self, units: tuple[Decimal, Decimal], again: bool) -> None:
+    @rule(
+        units=st.tuples(RUN_UNITS, RUN_UNITS),
+        again=st.booleans(),
+        late=st.none() | st.integers(1, 60),
+    )
+    def readings_then_a_bill_run(
+        self, units: tuple[Decimal, Decimal], again: bool, late: int | None
+    ) -> None:
         """Staff read both meters for the next month (the first time, last month's too: the
         baseline); /billrun bills it from the readings, each customer on their tariff (the
         first flat, the second banded), and credit pays what it can. A second run of the
-        month issues nothing."""
+        month issues nothing. Then, perhaps, the late-fee run of a day ``late`` days past the
+        banded bill's grace days."""
         assert self.tariff is not None
         month = RUN_MONTHS[len(self.billed_months)]
         for customer_id, used in zip(self.customer_ids, units, strict=True):
@@ -550,6 +557,10 @@ class BillingMachine(RuleBasedStateMachine):
         if again:
             assert self._bill_run(month).issued == 0
             self.outcomes["bill run repeated: nothing issued"] += 1
+        banded = [m for m in self.bills.values() if m.billing_month == month and m.tariff]
+        if late is not None and banded:
+            grace = timedelta(days=self.tariff.late_fee.grace_days)
+            self.a_late_fee_run(banded[0].due_date + grace + timedelta(days=late), waive=False)
 
     def _read_meter(self, customer_id: int, month: date, reading: Decimal) -> None:
         self.run(
