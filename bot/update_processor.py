@@ -3,7 +3,7 @@
 PTB handles one update at a time by default, which caps a bot at one Telegram round trip per
 update. Conversations are only correct if a chat's own updates are handled in the order they
 came, so updates are serialised per chat (a FIFO lock per chat) and run concurrently across
-chats, up to ``max_concurrent_updates`` running at once.
+chats, up to ``slots`` (the number the processor is made with) running at once.
 
 An update only takes one of those slots once it is its chat's turn: PTB's own semaphore is
 held around the whole of :meth:`do_process_update`, so it is made wide here and the limit
