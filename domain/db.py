@@ -53,10 +53,16 @@ RACE_KEYS = (
 )
 # - a lost connection. When every attempt failed the caller hears DatabaseUnavailable, or
 #   CommitOutcomeUnknown when a COMMIT was sent and its answer lost and no later attempt
-#   settled what became of it.
+#   settled what became of it;
+# - a server that refused a new connection because it is full: its max_connections (1040),
+#   the account's MAX_USER_CONNECTIONS (1226) or the global max_user_connections (1203), as
+#   when more instances' pools share a server than it was sized for. Nothing ran; by the next
+#   attempt a busy connection of the pool may be free. When every attempt met it the caller
+#   hears DatabaseUnavailable too.
 TRANSACTION_ATTEMPTS = 5
 # Errors that mean the connection is gone (server restarted, network cut, KILL).
 CONNECTION_LOST_ERRORS = {2003, 2006, 2013, 2014, 2055, 1927, 4031}
+SERVER_FULL_ERRORS = {1040, 1203, 1226}  # too many connections; a per-user limit reached
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -321,7 +327,7 @@ class Database:
                     # certification conflict, at COMMIT too) settled nothing either.
                     if commit_lost and (pause is not None or _lost(exc)):
                         raise unknown() from exc
-                    if not _lost(exc):
+                    if not _lost(exc) and error_code(exc) not in SERVER_FULL_ERRORS:
                         raise
                     raise DatabaseUnavailable() from exc
                 log.info(
@@ -568,6 +574,6 @@ def _retry_pause(exc: BaseException, attempt: int) -> float | None:
         return 0.01 * attempt
     if code == 1062 and any(key in str(exc) for key in RACE_KEYS):
         return 0.0  # the winner has committed: the rerun finds it at once
-    if _lost(exc):
+    if _lost(exc) or code in SERVER_FULL_ERRORS:
         return 0.2 * attempt
     return None

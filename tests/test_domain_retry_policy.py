@@ -4,11 +4,16 @@ the failures are raised by the work itself, as the server or the network would."
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
 import pymysql
 import pytest
 
-from domain.db import Database, UnitOfWork
+from domain.db import Database, DatabaseUrl, UnitOfWork
 from domain.errors import CommitOutcomeUnknown, DatabaseUnavailable, PaymentOutcomeUnknown
+from tests.conftest import TestDatabase, raw_connection
 
 DEADLOCK = pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock")
 LOST = pymysql.err.OperationalError(2013, "Lost connection to server during query")
@@ -175,3 +180,78 @@ async def test_a_plain_syntax_error_is_not_run_again(admin_db: Database) -> None
     with pytest.raises(pymysql.err.ProgrammingError):
         await admin_db.transaction(work)
     assert len(work.seen) == 1
+
+
+@pytest.fixture
+def one_connection_account(test_database: TestDatabase) -> Iterator[DatabaseUrl]:
+    """An account of its own the server lets hold one connection at a time."""
+    url = DatabaseUrl(
+        f"ebbt_{secrets.token_hex(4)}_1",
+        secrets.token_urlsafe(12),
+        test_database.admin.host,
+        test_database.admin.port,
+        test_database.admin.database,
+    )
+    root = raw_connection(test_database.root, database="")
+    with root.cursor() as cur:
+        cur.execute("SELECT SUBSTRING_INDEX(USER(), '@', -1)")
+        host = str(cur.fetchone()[0])  # type: ignore[index]
+    try:
+        with root.cursor() as cur:
+            cur.execute(
+                "CREATE USER %s@%s IDENTIFIED BY %s WITH MAX_USER_CONNECTIONS 1",
+                (url.user, host, url.password),
+            )
+            cur.execute(f"GRANT SELECT ON `{url.database}`.* TO %s@%s", (url.user, host))
+        yield url
+    finally:
+        with root.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS %s@%s", (url.user, host))
+        root.close()
+
+
+@pytest.fixture
+async def pool_of_one_allowed(one_connection_account: DatabaseUrl) -> AsyncIterator[Database]:
+    """A pool that may open two connections of an account the server allows one."""
+    pool = await Database.connect(one_connection_account, minsize=0, maxsize=2)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def select_one(uow: UnitOfWork) -> int:
+    async with uow.connection.cursor() as cur:
+        await cur.execute("SELECT 1")
+        (one,) = await cur.fetchone()
+    return int(one)
+
+
+async def test_a_server_full_of_connections_is_waited_for_not_reported_as_a_fault(
+    pool_of_one_allowed: Database,
+) -> None:
+    """The pool's only connection is busy for 0.3 s, and the server refuses it a second: the
+    transaction runs again until the first is free (before, the refusal reached the user as
+    "something went wrong"). So do several instances' pools on a server sized for fewer."""
+    holding = asyncio.Event()
+
+    async def hold_the_only_connection() -> None:
+        async with pool_of_one_allowed.unit_of_work():
+            holding.set()
+            await asyncio.sleep(0.3)
+
+    other = asyncio.create_task(hold_the_only_connection())
+    await holding.wait()
+    assert await pool_of_one_allowed.transaction(select_one) == 1
+    await other
+
+
+async def test_a_server_that_stays_full_is_unavailable_and_nothing_is_unknown(
+    pool_of_one_allowed: Database,
+) -> None:
+    async with pool_of_one_allowed.unit_of_work():
+        with pytest.raises(DatabaseUnavailable) as failed:
+            await pool_of_one_allowed.transaction(select_one)
+    assert not isinstance(failed.value, CommitOutcomeUnknown)
+    assert isinstance(failed.value.__cause__, pymysql.err.OperationalError)
+    assert failed.value.__cause__.args[0] == 1226
