@@ -137,6 +137,8 @@ global
     maxconn 4000
     pidfile $DIR/haproxy.pid
     stats socket $DIR/haproxy.sock mode 600 level admin
+    external-check
+    insecure-fork-wanted
 
 defaults
     mode tcp
@@ -146,7 +148,11 @@ defaults
 
 listen galera
     bind 127.0.0.1:$BASE_PORT
-    option mysql-check user haproxy_check
+    # Up only when Synced: a node that is still joining accepts logins before it can serve.
+    option external-check
+    external-check path "/usr/bin:/bin"
+    external-check command $PROJECT/scripts/galera_synced_check.sh
+    timeout check 2s
     default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
 $servers
 EOF

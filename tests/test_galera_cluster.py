@@ -18,6 +18,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -412,3 +413,47 @@ async def test_payments_of_distinct_bills_through_three_nodes_meet_no_conflict(
     assert not failed, failed
     assert after == before  # no certification failure, no brute-force abort
     assert retries.codes[1213] == 0
+
+
+def writer_through_haproxy(cluster: Cluster) -> str:
+    """The node a new connection through HAProxy lands on."""
+    conn = pymysql.connect(
+        host=cluster.admin.host,
+        port=cluster.admin.port,
+        user=cluster.admin.user,
+        password=cluster.admin.password,
+        database=cluster.admin.database,
+        connect_timeout=2,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@wsrep_node_name")
+            return str(cur.fetchone()[0])  # type: ignore[index]
+    finally:
+        conn.close()
+
+
+def until_writer_is(cluster: Cluster, node: str, seconds: float = 15.0) -> str:
+    """The writer once it is ``node``, or the last one seen when ``seconds`` ran out."""
+    deadline = time.monotonic() + seconds
+    seen = writer_through_haproxy(cluster)
+    while seen != node and time.monotonic() < deadline:
+        time.sleep(0.25)
+        seen = writer_through_haproxy(cluster)
+    return seen
+
+
+def test_haproxy_sends_nothing_to_a_node_that_is_not_synced(cluster: Cluster) -> None:
+    """A node that is not Synced (here desynced by hand; a joiner or a donor is not Synced
+    either) still accepts logins, so a login check kept it the writer; the Synced check
+    (scripts/galera_synced_check.sh) hands the writes to the next node until it is Synced."""
+    database = cluster.admin.database
+    assert writer_through_haproxy(cluster) == "node1"
+    node_query(1, database, "SET GLOBAL wsrep_desync = ON")
+    try:
+        ((_, state),) = node_query(1, database, "SHOW STATUS LIKE 'wsrep_local_state_comment'")
+        assert state != "Synced"
+        assert until_writer_is(cluster, "node2") == "node2"
+    finally:
+        node_query(1, database, "SET GLOBAL wsrep_desync = OFF")
+    assert until_writer_is(cluster, "node1") == "node1"
