@@ -58,10 +58,7 @@ class OnceUpdateProcessor(ChatOrderedUpdateProcessor):
         self.database: Callable[[], Database | None] = _no_database
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        # Telegram numbers updates from 1; the bot's own work in a chat's turn (the shared
-        # state's sweep of timed-out conversations, bot.shared_state) comes as update 0: it
-        # is never delivered again, so it is never claimed.
-        if not isinstance(update, Update) or update.update_id <= 0:
+        if not isinstance(update, Update):
             await super().do_process_update(update, coroutine)
             return
         db = self.database()

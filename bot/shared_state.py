@@ -28,7 +28,7 @@ first: the chat's next update, before its handlers, or the sweep every instance 
 version-checked claim), so only one instance ever says it was closed.
 
 Only PTB's public extension points are used: BasePersistence, BaseHandler, the Application's
-process_update and process_error, the update processor's process_update and the job queue.
+process_update and process_error, BaseUpdateProcessor and the job queue.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from telegram.ext import (
     PersistenceInput,
 )
 
+from bot.update_processor import ChatOrderedUpdateProcessor
 from domain import chat_states
 
 log = logging.getLogger(__name__)
@@ -397,8 +398,13 @@ class DatabasePersistence(BasePersistence[dict[Any, Any], dict[Any, Any], Any]):
                 await self.close(application, session)
 
             # In the chat's turn: never beside an update of the same chat on this instance.
+            # Not passed off as a delivered update (it has no id of Telegram's to claim).
+            processor = application.update_processor
             try:
-                await application.update_processor.process_update(update, close_expired())
+                if isinstance(processor, ChatOrderedUpdateProcessor):
+                    await processor.in_chat_turn(chat_id, close_expired())
+                else:
+                    await close_expired()
             except StateConflict:  # the chat moved on meanwhile; its next read closes it
                 continue
             except Exception:  # one chat's failure does not stop the others'

@@ -93,15 +93,28 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         if key is None:
             await run(coroutine)
             return
+        await self._in_turn(key, update, run(coroutine))
+
+    async def in_chat_turn(self, chat_id: int, work: Awaitable[Any]) -> None:
+        """Run the bot's own ``work`` for a chat (no update was delivered: a timed-out
+        conversation closed by the shared state's sweep) in the chat's turn, holding a slot,
+        never beside one of the chat's updates."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.slots)
+        await self._in_turn(chat_id, object(), self._run(work))
+
+    async def _in_turn(self, key: int, token: object, running: Awaitable[Any]) -> None:
+        """Await ``running`` once it is chat ``key``'s turn, then the work handed off by it
+        (``follow_up`` of ``token``), before the chat's next turn."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             async with lock:
-                self._follow_ups[id(update)] = []
+                self._follow_ups[id(token)] = []
                 try:
-                    await run(coroutine)
+                    await running
                 finally:
-                    for work in self._follow_ups.pop(id(update)):
+                    for work in self._follow_ups.pop(id(token)):
                         try:
                             await work
                         except Exception:  # the update's own handlers are done: log only

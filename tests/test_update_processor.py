@@ -94,3 +94,31 @@ async def test_a_pre_checkout_query_and_a_successful_payment_do_not_queue_for_a_
     release.set()
     await asyncio.gather(*held, waiting)
     assert events[-1] == "d text runs"
+
+
+async def test_the_bot_s_own_work_for_a_chat_waits_for_its_turn_and_holds_a_slot() -> None:
+    """The shared state's sweep closing a chat's timed-out conversation (no update delivered)
+    runs between that chat's updates, never beside one, and takes one of the slots."""
+    processor = ChatOrderedUpdateProcessor(1)
+    events: list[str] = []
+    release = asyncio.Event()
+
+    async def handle(name: str) -> None:
+        events.append(f"{name} starts")
+        if name == "a1":
+            await release.wait()
+        events.append(f"{name} done")
+
+    a1, b1 = _update(1, 100), _update(2, 200)
+    first = asyncio.create_task(processor.process_update(a1, handle("a1")))
+    await asyncio.sleep(0.01)
+    sweep = asyncio.create_task(processor.in_chat_turn(100, handle("sweep")))
+    other = asyncio.create_task(processor.process_update(b1, handle("b1")))
+    await asyncio.sleep(0.05)
+    assert events == ["a1 starts"]  # the chat's own update first; the one slot is taken
+    release.set()
+    await asyncio.gather(first, sweep, other)
+    assert events.index("a1 done") < events.index("sweep starts")
+    assert events.index("sweep done") < events.index("b1 starts") or events.index(
+        "b1 done"
+    ) < events.index("sweep starts")  # one slot: never both at once
