@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 # The payment lane (bot_data.payments_db): connections of the admin account kept for recording
 # card charges alone, opened at start (docs/benchmarks.md, "Card payments": 16 was too few).
 PAYMENTS_POOL_SIZE = 32
+# How long a starting instance waits for a database it cannot reach yet (seconds).
+DATABASE_START_WAIT = 30.0
 
 # Handler groups before group 0 (where every handler that answers is), lowest first.
 PRIVATE_GATE_GROUP = -2
@@ -84,15 +87,15 @@ async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> N
     """Open one pool per database account and publish the command menus."""
     data = application.bot_data
     config: Config = data.config
+    # An instance started while the database fails over (or before it) waits for it a while.
+    connect = partial(Database.connect_when_reachable, within=DATABASE_START_WAIT)
     # LOAD DATA LOCAL: /importbills stages a file's lines that way (domain.bills).
-    data.admin_db = await Database.connect(
-        config.database, minsize=1, maxsize=20, local_infile=True
-    )
-    data.customer_db = await Database.connect(config.customer_database, minsize=1, maxsize=20)
+    data.admin_db = await connect(config.database, minsize=1, maxsize=20, local_infile=True)
+    data.customer_db = await connect(config.customer_database, minsize=1, maxsize=20)
     # The payment lane (docs/benchmarks.md, "Card payments"): under load every other use
     # queues on the pools above, and a charge's acknowledgement would queue with it; opened
     # in full now, so a burst of charges never waits for new connections either.
-    data.payments_db = await Database.connect(
+    data.payments_db = await connect(
         config.database, minsize=PAYMENTS_POOL_SIZE, maxsize=PAYMENTS_POOL_SIZE
     )
     try:

@@ -275,6 +275,33 @@ class Database:
         )
         return cls(pool, url)
 
+    @classmethod
+    async def connect_when_reachable(
+        cls, url: DatabaseUrl, *, within: float, **pool: Any
+    ) -> Database:
+        """:meth:`connect`, trying again for up to ``within`` seconds while the server cannot
+        be reached or is full: an instance started during a failover (HAProxy still sending
+        to the node that died) or before the database. A refused password, a missing
+        database or anything else is raised at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        pause = 0.25
+        while True:
+            try:
+                return await cls.connect(url, **pool)
+            except pymysql.err.OperationalError as exc:
+                transient = connection_lost(exc) or error_code(exc) in SERVER_FULL_ERRORS
+                if not transient or loop.time() + pause > deadline:
+                    raise
+                log.warning(
+                    "the database at %s:%s cannot be used yet (%s); trying again",
+                    url.host,
+                    url.port,
+                    error_code(exc),
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 4.0)
+
     @property
     def closed(self) -> bool:
         return bool(self._pool.closed)
