@@ -42,6 +42,7 @@ SPEEDUP_TARGET = 20.0
 NO_COLLAPSE = 0.75
 STEP_TIMEOUT = 60.0
 CONCURRENCY = 64  # updates the bot handles at once (build_application's default)
+DATABASE_STATE = {"STATE_STORE": "database"}  # the chats' state as several instances keep it
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Phase:
     journey: bool  # the whole journey, or /dashboard only
     seconds: float  # measured…
     ramp: float = 0.0  # …after this long, so the chats are at every step of their journeys
+    settings: dict[str, str] = field(default_factory=dict)  # more of the bot's environment
 
 
 @dataclass
@@ -248,7 +250,12 @@ async def run_phase(ctx: Context, phase: Phase, telegram_ids: list[int]) -> Outc
     outcome = Outcome()
     async with FakeTelegramServer(latency=phase.latency, record_calls=False) as server:
         process = await start_bot_process(
-            ctx, server, kind=phase.kind, concurrency=phase.concurrency, state=f"bot-{phase.name}"
+            ctx,
+            server,
+            kind=phase.kind,
+            concurrency=phase.concurrency,
+            state=f"bot-{phase.name}",
+            **phase.settings,
         )
         sampler = RssSampler(process.pid)
 
@@ -402,17 +409,48 @@ async def _run(ctx: Context, admin: Database) -> None:
     seconds = 6.0 if quick else 15.0
     read_chats = 32
 
-    # 1. Read commands, no latency: the billing bot vs bare PTB bots.
+    # 1. Read commands, no latency: the billing bot vs bare PTB bots, and the billing bot with
+    # the chats' state in the database (STATE_STORE=database, the several-instance mode).
     best = await _best_of(
         ctx,
         [
-            Phase(kind, kind, CONCURRENCY, read_chats, 0.0, False, seconds, ramp=1.0)
-            for kind in ("bare", "bare-aiohttp", "billing")
+            *(
+                Phase(kind, kind, CONCURRENCY, read_chats, 0.0, False, seconds, ramp=1.0)
+                for kind in ("bare", "bare-aiohttp", "billing")
+            ),
+            Phase(
+                "billing, state in the database",
+                "billing",
+                CONCURRENCY,
+                read_chats,
+                0.0,
+                False,
+                seconds,
+                ramp=1.0,
+                settings=DATABASE_STATE,
+            ),
         ],
         ids,
         1 if quick else 2,
     )
     billing = best["billing"]
+    shared = best["billing, state in the database"]
+    ctx.results.add(
+        Figure(
+            "bot end to end",
+            f"/dashboard, {read_chats} chats, no latency, state in the database",
+            shared.rate,
+            "updates/s",
+            reference="the same bot with its state file (same run)",
+            reference_value=billing.rate,
+            note=(
+                f"p50 {shared.p(50):.1f} ms vs {billing.p(50):.1f} ms; bot CPU "
+                f"{shared.bot_cpu * 1000 / max(shared.updates, 1):.1f} ms/update vs "
+                f"{billing.bot_cpu * 1000 / max(billing.updates, 1):.1f}; "
+                f"{len(shared.errors)} errors"
+            ),
+        )
+    )
     # The target is against a bare PTB bot as PTB ships (httpx); the bare bot on the billing
     # bot's own transport shows what the billing bot's handlers and database work cost.
     for kind, reference, target in (
@@ -447,6 +485,7 @@ async def _run(ctx: Context, admin: Database) -> None:
     made, last_payment = await _payments_since(admin, last_payment)
     checks = [(sequential_phase, sequential, made)]
     rates: list[float] = []
+    by_chats: dict[int, Outcome] = {}
     for chats in growth:
         # Long enough for every chat to be anywhere in its journey when counting starts.
         ramp = (4.0 if quick else 10.0) * max(1.0, chats / 300)
@@ -459,6 +498,7 @@ async def _run(ctx: Context, admin: Database) -> None:
         made, last_payment = await _payments_since(admin, last_payment)
         checks.append((phase, outcome, made))
         rates.append(outcome.rate)
+        by_chats[chats] = outcome
         figure = Figure(
             "bot end to end",
             f"journey, 50 ms RTT, {chats:,} chats",
@@ -476,6 +516,38 @@ async def _run(ctx: Context, admin: Database) -> None:
         if chats == max(growth):
             figure.met = (figure.ratio or 0) >= SPEEDUP_TARGET and not outcome.errors
         ctx.results.add(figure)
+    # The journey with the chats' state in the database, against the state file just above.
+    chats = growth[-2] if len(growth) > 1 else growth[-1]
+    phase = Phase(
+        f"{chats} chats, state in the database",
+        "billing",
+        CONCURRENCY,
+        chats,
+        0.05,
+        True,
+        seconds,
+        ramp=(4.0 if quick else 10.0) * max(1.0, chats / 300),
+        settings=DATABASE_STATE,
+    )
+    outcome = await run_phase(ctx, phase, ids)
+    _show(phase, outcome)
+    made, last_payment = await _payments_since(admin, last_payment)
+    checks.append((phase, outcome, made))
+    ctx.results.add(
+        Figure(
+            "bot end to end",
+            f"journey, 50 ms RTT, {chats:,} chats, state in the database",
+            outcome.rate,
+            "updates/s",
+            reference="the same with the state file (same run)",
+            reference_value=by_chats[chats].rate,
+            note=(
+                f"p50 {outcome.p(50):.0f} ms vs {by_chats[chats].p(50):.0f} ms, "
+                f"p95 {outcome.p(95):.0f} ms vs {by_chats[chats].p(95):.0f} ms, "
+                f"{len(outcome.errors)} errors"
+            ),
+        )
+    )
     collapse = min(rates[-1] / max(rates), 1.0) if rates else 1.0
     ctx.results.add(
         Figure(
