@@ -107,6 +107,8 @@ class BillRunResult:
     already_billed: int = 0  # bills of the month there before the run (or issued meanwhile)
     skipped: dict[SkipReason, Skipped] = field(default_factory=dict)
     linked: list[LinkedBill] = field(default_factory=list)
+    # The estimated bills corrected down whose customers have a Telegram account, as corrected.
+    corrected_linked: list[LinkedBill] = field(default_factory=list)
 
     @property
     def skipped_count(self) -> int:
@@ -236,8 +238,10 @@ async def _run_chunk(db: Database, chunk: ledger.RunChunk, result: BillRunResult
         first_bill_id = await ledger.issue_run_chunk(uow, chunk)
         outcome = _ChunkOutcome(skipped=await _skipped(uow, customers))
         if any(item.reason is SkipReason.BELOW_PREVIOUS for item in outcome.skipped):
-            outcome.corrected = await _settle_over_estimates(uow, chunk, customers)
-            if outcome.corrected:  # their bills now count from the actual reading
+            corrected = await _settle_over_estimates(uow, chunk, customers)
+            outcome.corrected = len(corrected)
+            outcome.corrected_linked = [item for item in corrected if item.telegram_user_id]
+            if corrected:  # their bills now count from the actual reading
                 again = await ledger.issue_run_chunk(uow, chunk)
                 first_bill_id = first_bill_id if first_bill_id is not None else again
                 outcome.skipped = await _skipped(uow, customers)
@@ -279,6 +283,7 @@ async def _run_chunk(db: Database, chunk: ledger.RunChunk, result: BillRunResult
     result.issued += outcome.issued
     result.estimated += outcome.estimated
     result.corrected += outcome.corrected
+    result.corrected_linked.extend(outcome.corrected_linked)
     result.total_billed += outcome.total
     result.credit_applied += outcome.credit
     result.linked.extend(outcome.linked)
@@ -307,18 +312,19 @@ async def _skipped(uow: UnitOfWork, customers: dict[str, object]) -> list[Skippe
 
 async def _settle_over_estimates(
     uow: UnitOfWork, chunk: ledger.RunChunk, customers: dict[str, object]
-) -> int:
+) -> list[LinkedBill]:
     """An actual reading below the estimate of the month before: too much was estimated. The
     estimated bill is corrected to end at the actual reading and the estimate brought down to
-    it, so this month counts from there; how many were. One paid beyond its corrected total is
-    left as it is (the customer stays skipped, below the previous reading, for staff)."""
-    settled = 0
+    it, so this month counts from there; the bills corrected, as corrected (with a Telegram id
+    of 0 for a customer who has none). One paid beyond its corrected total is left as it is
+    (the customer stays skipped, below the previous reading, for staff)."""
+    settled: list[LinkedBill] = []
     for row in await uow.fetch_all("billrun_over_estimates", customers):
         bill = await payments.lock_bill(uow, int(row["bill_id"]))
         assert bill is not None
         reading = Decimal(row["reading"])
         try:
-            await ledger.settle_estimate(
+            after = await ledger.settle_estimate(
                 uow, bill, units=Decimal(row["units"]), reading=reading, admin_id=chunk.admin_id
             )
         except TotalBelowPaid:
@@ -326,7 +332,11 @@ async def _settle_over_estimates(
         await uow.execute(
             "billrun_lower_estimate", {"estimate_id": int(row["estimate_id"]), "reading": reading}
         )
-        settled += 1
+        settled.append(
+            LinkedBill(
+                after, int(row["telegram_user_id"] or 0), row["full_name"], row["meter_number"]
+            )
+        )
     return settled
 
 
@@ -335,6 +345,7 @@ class _ChunkOutcome:
     issued: int = 0
     estimated: int = 0
     corrected: int = 0
+    corrected_linked: list[LinkedBill] = field(default_factory=list)
     total: Decimal = ZERO
     credit: Decimal = ZERO
     linked: list[LinkedBill] = field(default_factory=list)

@@ -28,7 +28,7 @@ from handlers.common import (
     month_label,
     reply,
 )
-from handlers.notifications import new_bill_notice, send_many
+from handlers.notifications import corrected_bill_notice, new_bill_notice, send_many
 from handlers.statements import with_statement
 
 log = logging.getLogger(__name__)
@@ -200,8 +200,16 @@ async def _run(
         )
         return
     await show(summary_text(result, context))
-    if not result.linked:
+    if not result.linked and not result.corrected_linked:
         return
+    # First the estimated bills corrected down: the month's new bill counts from there.
+    corrected = await send_many(
+        context.bot,
+        [
+            corrected_bill_notice(item.telegram_user_id, item.bill, context.config)
+            for item in result.corrected_linked
+        ],
+    )
     notices = [  # each with the bill's statement, drawn as it is sent (bulk sends stay paced)
         with_statement(
             new_bill_notice(item.telegram_user_id, item.bill, context.config),
@@ -212,10 +220,16 @@ async def _run(
     ]
     sent = await send_many(context.bot, notices)
     log.info("bill run %s: notified %d of %d customers", month, sent, len(notices))
-    failed = len(notices) - sent
+    failed = len(notices) - sent + len(result.corrected_linked) - corrected
+    told_of_corrections = (
+        f", {corrected:,} of {'its' if corrected == 1 else 'their'} estimated bill corrected"
+        if corrected
+        else ""
+    )
     await context.bot.send_message(
         chat_id,
         f"📨 Bill run for {month_label(month)}: {_plural(sent, 'customer')} notified"
+        + told_of_corrections
         + (f", {failed:,} could not be reached." if failed else "."),
     )
 

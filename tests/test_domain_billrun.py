@@ -23,6 +23,7 @@ from domain.errors import BillRunInProgress, BillRunTurnLost
 from domain.models import Bill, Customer, PaymentStatus
 from tests.billrun_support import enter_reading, make_tariff, put_on_tariff
 from tests.factories import fetch_dicts, give_credit, make_bill, make_customer, office_payment
+from tests.reliability_support import link_telegram
 
 AUG, SEP, OCT = date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1)
 ISSUED_ON = date(2026, 10, 3)
@@ -256,13 +257,21 @@ async def test_an_actual_reading_below_the_estimate_corrects_the_estimated_bill_
     paid_before = await bill_of(admin_db, paid_up)
     for customer in (owing, paid_up):
         await enter_reading(admin_db, customer.customer_id, OCT, "5050")
+    for customer, telegram_user_id in ((owing, 771001), (paid_up, 771002)):
+        await link_telegram(admin_db, customer.customer_id, telegram_user_id)
 
     october = await run(admin_db, OCT)
     assert (october.issued, october.corrected) == (1, 1)
+    # The customer is told of the corrected bill (the handler sends it before the new one);
+    # the one left for staff is not.
+    [told] = october.corrected_linked
+    assert (told.telegram_user_id, told.meter_number) == (771001, owing.meter_number)
     assert october.skipped_count == 1
     assert october.skipped[billrun.SkipReason.BELOW_PREVIOUS].customers == 1
 
     corrected = await bill_of(admin_db, owing)
+    assert told.bill.bill_id == corrected["bill_id"]
+    assert told.bill.total_amount == corrected["total_amount"]
     assert (corrected["units_used"], corrected["current_reading"], corrected["estimated"]) == (
         Decimal("50.00"),
         Decimal("5050.00"),

@@ -12,8 +12,8 @@ from domain.db import Database
 from fake_telegram import ChatMessage, FakeUser
 from tests.billrun_support import enter_reading, make_tariff, put_on_tariff
 from tests.e2e_support import Harness, activated_customer, harness, make_staff, running_bot
-from tests.factories import fetch_dicts, make_customer
-from tests.test_domain_billrun import THREE_BANDS
+from tests.factories import fetch_dicts, make_bill, make_customer
+from tests.test_domain_billrun import OCT, THREE_BANDS, bill_of, run
 
 __all__ = ["harness"]
 
@@ -108,6 +108,51 @@ async def test_billrun_issues_the_three_band_bill_and_tells_the_customer(
     assert tuple(line.amount for line in lines) == tuple(
         line.amount for line in tariff.charges(Decimal("150.01"))
     )
+
+
+async def test_a_customer_whose_estimate_the_run_corrects_is_told_before_the_new_bill(
+    harness: Harness,
+) -> None:
+    """September was estimated (no reading); October's actual reading is below the estimate,
+    so the October run corrects September's bill down. The customer hears of the corrected
+    September bill, then of October's; the admin's count says so."""
+    admin_user = harness.server.user(ADMIN_ID, "Olu")
+    customer_user = harness.server.user(CUSTOMER_ID, "Amina")
+    await make_staff(harness, ADMIN_ID)
+    await make_tariff(harness.admin_db, THREE_BANDS)
+    async with running_bot(harness):
+        customer = await activated_customer(harness, customer_user)
+        await put_on_tariff(harness.admin_db, customer.customer_id, THREE_BANDS.code)
+        for month, units in ((5, "90"), (6, "100"), (7, "121"), (8, "110")):
+            await make_bill(
+                harness.admin_db, customer, month=date(2026, month, 1), units=units, rate="1"
+            )
+        await enter_reading(harness.admin_db, customer.customer_id, AUG, "5000")
+        september = await run(harness.admin_db)
+        assert september.estimated == 1
+        estimated = await bill_of(harness.admin_db, customer)
+        await enter_reading(harness.admin_db, customer.customer_id, OCT, "5050")
+
+        ask = await say(admin_user, "/billrun 2026-10")
+        await admin_user.press("▶ Run it", ask)
+        told = await admin_user.wait_for_reply(
+            timeout=30, predicate=lambda m: "notified" in m.body
+        )
+        assert "1 customer notified, 1 of its estimated bill corrected." in told.body
+
+        corrected = await bill_of(harness.admin_db, customer)
+        assert corrected["total_amount"] < estimated["total_amount"]
+        money = harness.config.currency.format
+        notices = [
+            m
+            for m in customer_user.messages()
+            if "was corrected" in m.body or "New bill for" in m.body
+        ]
+        assert [m.body.split("\n")[0] for m in notices] == [
+            "✏️ Your bill for Sep 2026 was corrected",
+            "🧾 New bill for Oct 2026",
+        ]
+        assert money(Decimal(str(corrected["total_amount"]))) in notices[0].body
 
 
 async def test_billrun_is_for_admins_only_and_bad_months_change_nothing(
