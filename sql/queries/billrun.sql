@@ -86,7 +86,9 @@ WHERE e.previous_reading IS NOT NULL AND e.average_units IS NOT NULL
 SELECT b.bill_id, e.reading_id AS estimate_id, r.reading, r.reading - b.previous_reading AS units,
        c.telegram_user_id, c.full_name, c.meter_number
 FROM (
-    SELECT k.customer_id, k.telegram_user_id, k.full_name, k.meter_number
+    -- One row per customer; MAX() so a server with ONLY_FULL_GROUP_BY takes it too.
+    SELECT k.customer_id, MAX(k.telegram_user_id) AS telegram_user_id,
+           MAX(k.full_name) AS full_name, MAX(k.meter_number) AS meter_number
     FROM customers k
     WHERE k.customer_id BETWEEN :first_customer AND :last_customer
       AND NOT EXISTS (SELECT 1 FROM bills x
