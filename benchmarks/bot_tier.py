@@ -127,7 +127,8 @@ class BotTier:
     count: int
     balance: Balance = "affinity"
     front_port: int = field(default_factory=free_port)
-    secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # The WEBHOOK_SECRET every instance is given; None: none (each works one out itself).
+    secret: str | None = field(default_factory=lambda: secrets.token_urlsafe(24))
     instances: list[Instance] = field(default_factory=list)
     haproxy_pid: int | None = None
 
@@ -163,7 +164,7 @@ class BotTier:
         instance = self.instances[number - 1]
         environ = {
             **self.environ,
-            "WEBHOOK_SECRET": self.secret,
+            "WEBHOOK_SECRET": self.secret or "",
             "STATE_STORE": "database",
             "PERSISTENCE_FILE": str(self.workdir / f"bot{number}.pickle"),
             "PYTHONPATH": str(PROJECT),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
-import secrets
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -330,6 +331,15 @@ def build_application(
     return application
 
 
+def derived_webhook_secret(bot_token: str) -> str:
+    """The webhook's secret token when ``WEBHOOK_SECRET`` is not set: worked out from the bot's
+    token, so every instance of the bot arrives at the same one (a secret made up per instance
+    locked out all but the last one started) and nobody without the token can. Whoever has
+    the token can set the webhook anyway, so it gives away nothing more."""
+    digest = hmac.new(bot_token.encode(), b"electricity-billing-bot webhook", hashlib.sha256)
+    return digest.hexdigest()  # 64 of Telegram's allowed characters (A-Z a-z 0-9 _ -)
+
+
 def webhook_options(config: Config, *, webhook_url: str, listen: str, port: int) -> WebhookOptions:
     """Where and how the webhook is served (``bot.webhook_server``): Telegram must send the
     secret token with every update, and a request without it is refused (403) unprocessed.
@@ -337,7 +347,7 @@ def webhook_options(config: Config, *, webhook_url: str, listen: str, port: int)
     The webhook is served at the path of ``webhook_url`` (the URL Telegram is given), with or
     without a trailing slash; other paths answer 404.
     """
-    secret = config.webhook_secret or secrets.token_urlsafe(32)
+    secret = config.webhook_secret or derived_webhook_secret(config.bot_token or "")
     redact_secrets(secret)
     return WebhookOptions(
         listen=listen,

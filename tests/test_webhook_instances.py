@@ -13,6 +13,7 @@ import pytest
 from benchmarks import bench_bot
 from benchmarks.bench_bot import Outcome, journey
 from benchmarks.bot_tier import BotTier
+from bot.application import derived_webhook_secret
 from tests.e2e_support import Harness, harness
 from tests.factories import give_credit, make_bill, make_customer
 from tests.reliability_support import bot_environment, link_telegram, sql_rows, until
@@ -59,6 +60,26 @@ async def test_instances_share_one_webhook_and_one_stopping_leaves_it_to_the_oth
         await ask_help(harness, range(76001, 76007))
         assert tier.sessions()["bot2"] >= before + 6
     assert server.calls_to("deleteWebhook") == []
+
+
+async def test_instances_without_a_webhook_secret_set_still_agree_on_one(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """No WEBHOOK_SECRET in the instances' settings: each works the secret out from the bot's
+    token, so both register the same one and both serve (a secret made up per instance locked
+    out all but the last one started: 403 to every update the other was sent)."""
+    server = harness.server
+    server.webhook_timeout = 5
+    environ = bot_environment(harness.config, server)
+    environ.pop("WEBHOOK_SECRET", None)
+    async with BotTier(environ, tmp_path / "tier", 2, balance="roundrobin", secret=None) as tier:
+        registered = {call.params.get("secret_token") for call in server.calls_to("setWebhook")}
+        assert len(registered) == 1 and server.webhook_secret in registered
+        token = harness.config.bot_token or ""
+        assert server.webhook_secret == derived_webhook_secret(token) != token
+        await ask_help(harness, range(76201, 76207))
+        served = tier.sessions()
+        assert served["bot1"] >= 2 and served["bot2"] >= 2, served
 
 
 async def test_a_payment_whose_steps_land_on_different_instances_finishes(
