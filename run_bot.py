@@ -206,7 +206,7 @@ def cmd_tariffs(config: Config, args: argparse.Namespace) -> None:
 
 def cmd_run(config: Config, args: argparse.Namespace) -> None:
     try:
-        from bot.application import run_bot
+        from bot.application import WebhookInUse, run_bot
     except ImportError as exc:
         raise Fatal("`run` is not available yet in this build (the chat comes next).") from exc
     from telegram.error import InvalidToken, NetworkError
@@ -224,6 +224,14 @@ def cmd_run(config: Config, args: argparse.Namespace) -> None:
     except NetworkError as exc:
         where = config.bot_api_base_url or "api.telegram.org"
         raise Fatal(f"Cannot reach the Bot API at {where} ({exc}): check the network.") from exc
+    except WebhookInUse as exc:
+        raise Fatal(
+            f"This bot's updates go to a webhook ({exc.url}), which other instances serve "
+            "(STATE_STORE=database): polling would delete it and take the updates away from "
+            "them. Start this instance with `run --webhook URL` too. To move the bot to "
+            "polling, stop the instances and delete the webhook (the Bot API's deleteWebhook) "
+            "first."
+        ) from exc
     except pymysql.err.OperationalError as exc:
         raise _database_problem(exc, config.database) from exc
 

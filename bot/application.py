@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -372,4 +373,30 @@ def run_bot(config: Config, *, webhook_url: str | None, listen: str, port: int) 
             webhook_options(config, webhook_url=webhook_url, listen=listen, port=port),
         )
     else:
+        if config.state_store == "database" and application.post_init is not None:
+            application.post_init = _refusing_to_take_a_webhook(application.post_init)
         application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+class WebhookInUse(Exception):
+    """Polling was asked for while a webhook is set for the token (other instances serve it)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+def _refusing_to_take_a_webhook(
+    post_init: Callable[[Any], Coroutine[Any, Any, None]],
+) -> Callable[[Any], Coroutine[Any, Any, None]]:
+    """``post_init``, after making sure no webhook is set: starting to poll deletes it, and
+    with the chats' state in the database (the mode of several webhook instances) the
+    instances serving it would stop getting updates. Raises WebhookInUse instead."""
+
+    async def checked(application: Any) -> None:
+        info = await application.bot.get_webhook_info()
+        if info.url:
+            raise WebhookInUse(info.url)
+        await post_init(application)
+
+    return checked

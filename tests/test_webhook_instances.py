@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from pathlib import Path
 
 import pytest
+from telegram import Bot
 
 from benchmarks import bench_bot
 from benchmarks.bench_bot import Outcome, journey
@@ -16,7 +18,13 @@ from benchmarks.bot_tier import BotTier
 from bot.application import derived_webhook_secret
 from tests.e2e_support import Harness, harness
 from tests.factories import give_credit, make_bill, make_customer
-from tests.reliability_support import bot_environment, link_telegram, sql_rows, until
+from tests.reliability_support import (
+    RUN_BOT,
+    bot_environment,
+    link_telegram,
+    sql_rows,
+    until,
+)
 
 __all__ = ["harness"]
 
@@ -145,3 +153,38 @@ async def test_updates_a_killed_instance_held_unfinished_are_handled_by_the_othe
     assert len(told_to_retry) == on_first
     rows = await sql_rows(harness.admin_db, "SELECT finished_at FROM processed_updates")
     assert len(rows) == len(users) and all(row[0] is not None for row in rows)
+
+
+async def test_a_polling_instance_does_not_take_the_webhook_the_others_serve(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """A webhook is set (instances serve it) and one more instance is started without
+    --webhook, its chats' state in the database as the instances' is: it says why it will not
+    poll and exits 2, and the webhook stays (polling would have deleted it)."""
+    server = harness.server
+    url = "http://127.0.0.1:9/telegram"
+    async with Bot(server.token, base_url=server.base_url) as bot:
+        await bot.set_webhook(url, secret_token="shared-secret")
+    environ = bot_environment(harness.config, server, STATE_STORE="database")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(RUN_BOT),
+        "run",
+        cwd=tmp_path,
+        env=environ,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:  # one that polls on (the bug) must not outlive the test
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 2, (out + err).decode()
+    said = err.decode()
+    assert f"This bot's updates go to a webhook ({url})" in said
+    assert "run --webhook URL" in said and "Traceback" not in said
+    assert server.webhook_url == url
+    assert server.calls_to("deleteWebhook") == [] and server.calls_to("getUpdates") == []
