@@ -3,7 +3,7 @@
 Creates its own database (``ebb_bench`` with its own two accounts, through ``init-db``'s
 code) on the MariaDB at 127.0.0.1, loads the data set, runs the benchmarks, prints each
 figure beside its reference and drops the database (``--keep`` keeps it; ``--reuse`` then
-skips loading next time). ``--quick`` is a smoke run of a minute or two at 10,000 customers.
+skips loading next time). ``--quick`` is a smoke run of about five minutes at 10,000 customers.
 """
 
 from __future__ import annotations
