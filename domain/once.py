@@ -115,14 +115,17 @@ async def claim_update(
     claim = UpdateClaim(update_id, _claimer(instance), lease)
 
     async def work(uow: UnitOfWork) -> UpdateClaim | Redelivery:
-        # Read first (no lock): the INSERT of a row already there would hold a shared lock
-        # that two claimants could not both turn into the take-over's exclusive one.
+        # The first delivery, by far the most common: one INSERT, then the COMMIT.
+        if await uow.execute("claim_update", claim.params()):
+            await uow.commit()
+            return claim
+        # Claimed already. End this transaction before looking: the INSERT's duplicate check
+        # left a shared lock on the row, which two claimants could not both turn into the
+        # take-over's exclusive one (a deadlock each time).
+        await uow.commit()
         row = await uow.fetch_one("update_claim", claim.params())
         if row is None:
-            if await uow.execute("claim_update", claim.params()):
-                await uow.commit()
-                return claim
-            return Redelivery.HELD  # claimed a moment ago by another delivery
+            return Redelivery.HELD  # its claim was forgotten a moment ago: let it come again
         if row["claimed_by"] == claim.claimed_by:  # this claim, its COMMIT's answer lost
             return claim
         if row["finished"]:
