@@ -61,9 +61,6 @@ class WebhookOptions:
     secret_token: str
     allowed_updates: Sequence[str]
 
-    def __getitem__(self, key: str) -> Any:  # options["secret_token"], as PTB's kwargs were
-        return getattr(self, key)
-
 
 def webhook_app(application: AnyApplication, options: WebhookOptions) -> web.Application:
     """The aiohttp application serving ``options.path`` for ``application``."""

@@ -108,7 +108,7 @@ async def running_webhook_bot(
     """Run the bot in webhook mode until the block ends, as ``run_bot.py run --webhook URL``
     does (``bot.webhook_server`` with ``webhook_options``), listening on 127.0.0.1 at
     ``webhook_url``'s port; yields the application and those options (the secret token is
-    ``options["secret_token"]``)."""
+    ``options.secret_token``)."""
     port = urlsplit(webhook_url).port
     assert port is not None
     options = webhook_options(config, webhook_url=webhook_url, listen="127.0.0.1", port=port)

@@ -87,7 +87,7 @@ async def instance(harness: Harness, number: int, **build: Any) -> AsyncIterator
     config = harness.with_config(persistence_file=state).config
     url = f"http://127.0.0.1:{free_port()}/hook"
     async with running_webhook_bot(config, url, **build) as (application, options):
-        yield Instance(application, url, options["secret_token"])
+        yield Instance(application, url, options.secret_token)
 
 
 @asynccontextmanager

@@ -438,7 +438,7 @@ async def test_a_webhook_post_without_the_secret_token_is_refused_and_not_proces
             attempts = {
                 "no token": {},
                 "wrong token": {SECRET_HEADER: "guessed-" + "x" * 20},
-                "right token": {SECRET_HEADER: options["secret_token"]},
+                "right token": {SECRET_HEADER: options.secret_token},
             }
             for number, (name, headers) in enumerate(attempts.items(), start=1):
                 body = command_update(900_000 + number, user.id, "/help")

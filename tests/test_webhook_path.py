@@ -29,7 +29,7 @@ async def test_a_webhook_url_with_a_path_is_served_at_that_path_and_not_at_the_r
     statuses: dict[str, int] = {}
     answers = []
     async with running_webhook_bot(harness.config, url) as (_, options):
-        headers = {SECRET_HEADER: options["secret_token"]}
+        headers = {SECRET_HEADER: options.secret_token}
         async with aiohttp.ClientSession() as http:
             for number, path in enumerate(("/", "/tg/hookXv1", "/tg/hook"), start=1):
                 body = command_update(910_000 + number, user.id, "/help")
@@ -70,7 +70,7 @@ async def test_the_webhook_refuses_what_is_not_an_update_and_answers_a_get_with_
     url = f"http://127.0.0.1:{port}/telegram"
     user = harness.server.user(74951, "Hook")
     async with running_webhook_bot(harness.config, url) as (_, options):
-        headers = {SECRET_HEADER: options["secret_token"]}
+        headers = {SECRET_HEADER: options.secret_token}
         async with aiohttp.ClientSession() as http:
             text = await http.post(url, data="/help", headers=headers)
             not_update = await http.post(url, json=[1, 2], headers=headers)
