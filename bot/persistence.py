@@ -113,6 +113,12 @@ class AtomicPicklePersistence(BasePersistence[Data, Data, Data]):
             stored[key] = copy.deepcopy(data)
             self._changed()
 
+    def _put_whole(self, kind: str, data: Any) -> None:
+        state = self._loaded()
+        if state[kind] != data:
+            state[kind] = copy.deepcopy(data)
+            self._changed()
+
     # -- BasePersistence ----------------------------------------------------------------------
 
     async def get_user_data(self) -> dict[int, Data]:
@@ -149,16 +155,10 @@ class AtomicPicklePersistence(BasePersistence[Data, Data, Data]):
         self._put("chat_data", chat_id, data)
 
     async def update_bot_data(self, data: Data) -> None:
-        state = self._loaded()
-        if state["bot_data"] != data:
-            state["bot_data"] = copy.deepcopy(data)
-            self._changed()
+        self._put_whole("bot_data", data)
 
     async def update_callback_data(self, data: CDCData) -> None:
-        state = self._loaded()
-        if state["callback_data"] != data:
-            state["callback_data"] = copy.deepcopy(data)
-            self._changed()
+        self._put_whole("callback_data", data)
 
     async def drop_chat_data(self, chat_id: int) -> None:
         if self._loaded()["chat_data"].pop(chat_id, None) is not None:
