@@ -86,8 +86,6 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         return True
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        if self._slots is None:  # made here, on the loop that uses it
-            self._slots = asyncio.Semaphore(self.slots)
         key = self._key(update)
         run = self._run_now if self._urgent(update) else self._run
         if key is None:
@@ -99,8 +97,6 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         """Run the bot's own ``work`` for a chat (no update was delivered: a timed-out
         conversation closed by the shared state's sweep) in the chat's turn, holding a slot,
         never beside one of the chat's updates."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.slots)
         await self._in_turn(chat_id, object(), self._run(work))
 
     async def _in_turn(self, key: int, token: object, running: Awaitable[Any]) -> None:
@@ -126,7 +122,8 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
                 self._locks.pop(key, None)
 
     async def _run(self, coroutine: Awaitable[Any]) -> None:
-        assert self._slots is not None
+        if self._slots is None:  # made here, on the loop that uses it
+            self._slots = asyncio.Semaphore(self.slots)
         async with self._slots:
             self._running += 1
             try:
