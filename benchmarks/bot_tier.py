@@ -228,14 +228,11 @@ class BotTier:
 
     def healthy(self) -> int:
         """Instances HAProxy has up now."""
-        return sum(1 for row in self._stats() if row[17].startswith("UP"))
+        return sum(1 for row in instance_stats(self.workdir) if row[17].startswith("UP"))
 
     def sessions(self) -> dict[str, int]:
         """Requests HAProxy has sent to each instance so far, by name (bot1, bot2…)."""
-        return {row[1]: int(row[7] or 0) for row in self._stats()}
-
-    def _stats(self) -> list[list[str]]:
-        return instance_stats(self.workdir)
+        return {row[1]: int(row[7] or 0) for row in instance_stats(self.workdir)}
 
     async def __aenter__(self) -> BotTier:
         try:
