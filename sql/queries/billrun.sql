@@ -81,8 +81,8 @@ WHERE e.previous_reading IS NOT NULL AND e.average_units IS NOT NULL
 -- accepted actual reading for it is below the estimate of the month before (too much was
 -- estimated), with that month's estimated bill, which ends at the estimate: the bill, the
 -- estimate, the actual reading and the units from the bill's own previous reading to it,
--- and who to tell (a customer with a Telegram account). Only when the actual reading is not below that previous reading too (else it is a rollover
--- or something staff must look at).
+-- and who to tell (a customer with a Telegram account). Only when the actual reading is not
+-- below that previous reading too (else it is a rollover or something staff must look at).
 SELECT b.bill_id, e.reading_id AS estimate_id, r.reading, r.reading - b.previous_reading AS units,
        c.telegram_user_id, c.full_name, c.meter_number
 FROM (
