@@ -290,8 +290,7 @@ class Database:
             try:
                 return await cls.connect(url, **pool)
             except pymysql.err.OperationalError as exc:
-                transient = connection_lost(exc) or error_code(exc) in SERVER_FULL_ERRORS
-                if not transient or loop.time() + pause > deadline:
+                if not _unavailable(exc) or loop.time() + pause > deadline:
                     raise
                 log.warning(
                     "the database at %s:%s cannot be used yet (%s); trying again",
@@ -354,7 +353,7 @@ class Database:
                     # certification conflict, at COMMIT too) settled nothing either.
                     if commit_lost and (pause is not None or _lost(exc)):
                         raise unknown() from exc
-                    if not _lost(exc) and error_code(exc) not in SERVER_FULL_ERRORS:
+                    if not _unavailable(exc):
                         raise
                     raise DatabaseUnavailable() from exc
                 log.info(
@@ -591,6 +590,12 @@ def _lost(exc: BaseException) -> bool:
     return connection_lost(exc) or not isinstance(exc, pymysql.err.MySQLError)
 
 
+def _unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means the server could not be used (the connection lost, or a new
+    one refused as the server is full): nothing ran, and a later attempt may get through."""
+    return _lost(exc) or error_code(exc) in SERVER_FULL_ERRORS
+
+
 def _retry_pause(exc: BaseException, attempt: int) -> float | None:
     """How long to wait before running a transaction's work again after ``exc`` (the policy
     above), or None when it must not be run again."""
@@ -601,6 +606,6 @@ def _retry_pause(exc: BaseException, attempt: int) -> float | None:
         return 0.01 * attempt
     if code == 1062 and any(key in str(exc) for key in RACE_KEYS):
         return 0.0  # the winner has committed: the rerun finds it at once
-    if _lost(exc) or code in SERVER_FULL_ERRORS:
+    if _unavailable(exc):
         return 0.2 * attempt
     return None
