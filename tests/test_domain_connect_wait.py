@@ -13,17 +13,11 @@ import pytest
 from domain.db import Database, DatabaseUrl
 from tests.conftest import TestDatabase
 from tests.reliability_support import TcpProxy
+from tests.test_domain_retry_policy import select_one
 
 
 def through(proxy: TcpProxy, url: DatabaseUrl) -> DatabaseUrl:
     return DatabaseUrl(url.user, url.password, "127.0.0.1", proxy.port, url.database)
-
-
-async def select_one(db: Database) -> int:
-    async with db.unit_of_work() as uow, uow.connection.cursor() as cur:
-        await cur.execute("SELECT 1")
-        (one,) = await cur.fetchone()
-    return int(one)
 
 
 async def test_a_database_that_comes_back_within_the_wait_is_connected_to(
@@ -38,7 +32,7 @@ async def test_a_database_that_comes_back_within_the_wait_is_connected_to(
         await proxy.restore()
         db = await asyncio.wait_for(starting, 10)
         try:
-            assert await select_one(db) == 1
+            assert await db.transaction(select_one) == 1
             assert proxy.accepted >= 1
         finally:
             await db.close()
